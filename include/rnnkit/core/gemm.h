@@ -1,0 +1,35 @@
+// Every matrix product in rnnkit goes through gemm(), a thin wrapper over CBLAS (row-major).
+#pragma once
+
+namespace rnnkit {
+
+enum class Trans { No, Yes };
+
+// C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C, all row-major.
+// lda/ldb/ldc are the row strides of A, B and C as stored.
+void gemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
+          const float* B, int ldb, float beta, float* C, int ldc);
+void gemm(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A, int lda,
+          const double* B, int ldb, double beta, double* C, int ldc);
+
+// The naive triple loop with the same contract; for tests only.
+template <typename Real>
+void gemm_reference(Trans ta, Trans tb, int M, int N, int K, Real alpha, const Real* A, int lda,
+                    const Real* B, int ldb, Real beta, Real* C, int ldc) {
+  for (int m = 0; m < M; ++m) {
+    for (int n = 0; n < N; ++n) {
+      double acc = 0;
+      for (int k = 0; k < K; ++k) {
+        const Real a = ta == Trans::No ? A[m * lda + k] : A[k * lda + m];
+        const Real b = tb == Trans::No ? B[k * ldb + n] : B[n * ldb + k];
+        acc += static_cast<double>(a) * static_cast<double>(b);
+      }
+      C[m * ldc + n] = static_cast<Real>(alpha * acc + (beta == Real(0) ? 0.0 : beta * C[m * ldc + n]));
+    }
+  }
+}
+
+// Threads the BLAS library may use (OpenBLAS); a no-op for other CBLAS libraries.
+void set_blas_threads(int threads);
+
+}  // namespace rnnkit

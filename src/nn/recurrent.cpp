@@ -1,0 +1,386 @@
+// Recurrent layers: the cells' step equations and the one time loop (forward and BPTT) they share.
+#include "rnnkit/nn/recurrent.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "rnnkit/core/error.h"
+#include "rnnkit/core/gemm.h"
+#include "rnnkit/nn/activations.h"
+
+namespace rnnkit {
+
+int gate_count(CellKind cell) {
+  switch (cell) {
+    case CellKind::RnnTanh:
+    case CellKind::RnnRelu: return 1;
+    case CellKind::Lstm: return 4;
+    case CellKind::Gru: return 3;
+  }
+  return 0;
+}
+
+const char* cell_name(CellKind cell) {
+  switch (cell) {
+    case CellKind::RnnTanh: return "rnn_tanh";
+    case CellKind::RnnRelu: return "rnn_relu";
+    case CellKind::Lstm: return "lstm";
+    case CellKind::Gru: return "gru";
+  }
+  return "?";
+}
+
+CellKind parse_cell(const std::string& name) {
+  for (CellKind c : {CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru})
+    if (name == cell_name(c)) return c;
+  if (name == "rnn") return CellKind::RnnTanh;
+  throw Error("unknown cell '" + name + "': expected one of rnn, rnn_tanh, rnn_relu, lstm, gru");
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------------
+// Cells. Each states G and two row-wise functions over one sequence b at one step:
+//   forward(xp, hp, h, c, h', c', act, aux): xp = W_ih x + b_ih, hp = W_hh h + b_hh, both (G*H)
+//   backward(...): from dh' (and dc') gives the pre-activation gradients dgi (for W_ih, b_ih, x) and
+//   dgh (for W_hh, b_hh, h), the direct part of dh (not through W_hh), and dc for the previous step.
+// ---------------------------------------------------------------------------------------------------
+
+template <bool kRelu>
+struct SimpleCell {
+  static constexpr int kGates = 1;
+  static constexpr bool kHasCell = false;
+
+  template <typename Real>
+  static void forward(int H, const Real* xp, const Real* hp, const Real*, const Real*, Real* h_next,
+                      Real*, Real* act, Real*) {
+    for (int j = 0; j < H; ++j) {
+      const Real a = xp[j] + hp[j];
+      h_next[j] = kRelu ? std::max(a, Real(0)) : std::tanh(a);
+      act[j] = h_next[j];
+    }
+  }
+
+  // h' = f(a)  =>  da = dh' * f'(a), with f'(a) = 1 - h'^2 (tanh) or [h' > 0] (relu)
+  template <typename Real>
+  static void backward(int H, const Real* act, const Real*, const Real*, const Real*, const Real*,
+                       const Real* dh, Real*, Real* dgi, Real* dgh, Real* dh_direct) {
+    for (int j = 0; j < H; ++j) {
+      const Real hj = act[j];
+      const Real da = kRelu ? (hj > Real(0) ? dh[j] : Real(0)) : dh[j] * (Real(1) - hj * hj);
+      dgi[j] = dgh[j] = da;
+      dh_direct[j] = Real(0);
+    }
+  }
+};
+
+struct LstmCell {
+  static constexpr int kGates = 4;
+  static constexpr bool kHasCell = true;
+
+  template <typename Real>
+  static void forward(int H, const Real* xp, const Real* hp, const Real*, const Real* c, Real* h_next,
+                      Real* c_next, Real* act, Real*) {
+    for (int j = 0; j < H; ++j) {
+      const Real i = sigmoid(xp[j] + hp[j]);
+      const Real f = sigmoid(xp[H + j] + hp[H + j]);
+      const Real g = std::tanh(xp[2 * H + j] + hp[2 * H + j]);
+      const Real o = sigmoid(xp[3 * H + j] + hp[3 * H + j]);
+      c_next[j] = f * c[j] + i * g;
+      h_next[j] = o * std::tanh(c_next[j]);
+      act[j] = i, act[H + j] = f, act[2 * H + j] = g, act[3 * H + j] = o;
+    }
+  }
+
+  // dc' += dh' o (1 - tanh^2 c');  do = dh' tanh c';  di = dc' g;  dg = dc' i;  df = dc' c;  dc = dc' f
+  // pre-activations: sigma' = s (1 - s), tanh' = 1 - t^2
+  template <typename Real>
+  static void backward(int H, const Real* act, const Real*, const Real*, const Real* c,
+                       const Real* c_next, const Real* dh, Real* dc, Real* dgi, Real* dgh,
+                       Real* dh_direct) {
+    for (int j = 0; j < H; ++j) {
+      const Real i = act[j], f = act[H + j], g = act[2 * H + j], o = act[3 * H + j];
+      const Real tc = std::tanh(c_next[j]);
+      const Real dcj = dc[j] + dh[j] * o * (Real(1) - tc * tc);
+      dgi[j] = dcj * g * i * (Real(1) - i);
+      dgi[H + j] = dcj * c[j] * f * (Real(1) - f);
+      dgi[2 * H + j] = dcj * i * (Real(1) - g * g);
+      dgi[3 * H + j] = dh[j] * tc * o * (Real(1) - o);
+      for (int k = 0; k < 4; ++k) dgh[k * H + j] = dgi[k * H + j];
+      dc[j] = dcj * f;
+      dh_direct[j] = Real(0);
+    }
+  }
+};
+
+struct GruCell {
+  static constexpr int kGates = 3;
+  static constexpr bool kHasCell = false;
+
+  template <typename Real>
+  static void forward(int H, const Real* xp, const Real* hp, const Real* h, const Real*, Real* h_next,
+                      Real*, Real* act, Real* aux) {
+    for (int j = 0; j < H; ++j) {
+      const Real r = sigmoid(xp[j] + hp[j]);
+      const Real z = sigmoid(xp[H + j] + hp[H + j]);
+      const Real n = std::tanh(xp[2 * H + j] + r * hp[2 * H + j]);
+      h_next[j] = (Real(1) - z) * n + z * h[j];
+      act[j] = r, act[H + j] = z, act[2 * H + j] = n;
+      aux[j] = hp[2 * H + j];
+    }
+  }
+
+  // dn = dh' (1 - z);  dz = dh' (h - n);  dh_direct = dh' z
+  // dn_pre = dn (1 - n^2);  dr = dn_pre * hn;  d(hn) = dn_pre * r   (hn = W_hn h + b_hn)
+  template <typename Real>
+  static void backward(int H, const Real* act, const Real* aux, const Real* h, const Real*,
+                       const Real*, const Real* dh, Real*, Real* dgi, Real* dgh, Real* dh_direct) {
+    for (int j = 0; j < H; ++j) {
+      const Real r = act[j], z = act[H + j], n = act[2 * H + j];
+      const Real dn_pre = dh[j] * (Real(1) - z) * (Real(1) - n * n);
+      const Real dz_pre = dh[j] * (h[j] - n) * z * (Real(1) - z);
+      const Real dr_pre = dn_pre * aux[j] * r * (Real(1) - r);
+      dgi[j] = dgh[j] = dr_pre;
+      dgi[H + j] = dgh[H + j] = dz_pre;
+      dgi[2 * H + j] = dn_pre;
+      dgh[2 * H + j] = dn_pre * r;
+      dh_direct[j] = dh[j] * z;
+    }
+  }
+};
+
+template <typename Real>
+void add_bias_rows(Real* y, int64_t rows, int width, const Real* bias) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int k = 0; k < width; ++k) y[r * width + k] += bias[k];
+}
+
+template <typename Real>
+void add_column_sums(const Real* x, int64_t rows, int width, Real* sums) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int k = 0; k < width; ++k) sums[k] += x[r * width + k];
+}
+
+// dst[t, b] = src[len_b - 1 - t, b] for t < len_b, src[t, b] otherwise. Its own inverse.
+template <typename Real>
+void reverse_in_lengths(const Real* src, Real* dst, int T, int B, int W, const int* lengths) {
+  for (int t = 0; t < T; ++t)
+    for (int b = 0; b < B; ++b) {
+      const int s = t < lengths[b] ? lengths[b] - 1 - t : t;
+      std::copy_n(src + (int64_t(s) * B + b) * W, W, dst + (int64_t(t) * B + b) * W);
+    }
+}
+
+struct DirectionWeights {
+  int I, H;
+};
+
+// One direction of one layer, forward over t = 0..T-1. y (T*B, H) gets h' on valid steps, 0 elsewhere.
+template <typename Cell, typename Real>
+void direction_forward(const ParamStore<Real>& params, int w_ih, int w_hh, int b_ih, int b_hh, int I,
+                       int H, int T, int B, const int* lengths, const Real* h0, const Real* c0,
+                       typename RecurrentCache<Real>::Direction& cache, Real* y) {
+  constexpr int G = Cell::kGates;
+  const int GH = G * H;
+  const int64_t TB = int64_t(T) * B;
+  const Real* x = cache.x.data();  // (T*B, I)
+
+  // xp (T*B, G*H) = x W_ih^T + b_ih: the input projection of every step in one GEMM.
+  std::vector<Real> xp(TB * GH);
+  gemm(Trans::No, Trans::Yes, int(TB), GH, I, Real(1), x, I, params.value(w_ih), I, Real(0), xp.data(), GH);
+  add_bias_rows(xp.data(), TB, GH, params.value(b_ih));
+
+  cache.h.assign((TB + B) * H, Real(0));  // (T+1, B, H)
+  if (h0) std::copy_n(h0, int64_t(B) * H, cache.h.data());
+  if (Cell::kHasCell) {
+    cache.c.assign((TB + B) * H, Real(0));
+    if (c0) std::copy_n(c0, int64_t(B) * H, cache.c.data());
+  }
+  cache.act.assign(TB * GH, Real(0));
+  if (std::is_same_v<Cell, GruCell>) cache.aux.assign(TB * H, Real(0));
+
+  std::vector<Real> hp(int64_t(B) * GH);  // (B, G*H)
+  const Real* bhh = params.value(b_hh);
+  for (int t = 0; t < T; ++t) {
+    const Real* h_t = cache.h.data() + int64_t(t) * B * H;
+    Real* h_next = cache.h.data() + int64_t(t + 1) * B * H;
+    // hp (B, G*H) = h_t W_hh^T + b_hh
+    gemm(Trans::No, Trans::Yes, B, GH, H, Real(1), h_t, H, params.value(w_hh), H, Real(0), hp.data(), GH);
+    add_bias_rows(hp.data(), B, GH, bhh);
+    for (int b = 0; b < B; ++b) {
+      const int64_t row = int64_t(t) * B + b;
+      const Real* c_t = Cell::kHasCell ? cache.c.data() + (int64_t(t) * B + b) * H : nullptr;
+      Real* c_next = Cell::kHasCell ? cache.c.data() + (int64_t(t + 1) * B + b) * H : nullptr;
+      if (t < lengths[b]) {
+        Cell::forward(H, xp.data() + row * GH, hp.data() + int64_t(b) * GH, h_t + int64_t(b) * H, c_t,
+                      h_next + int64_t(b) * H, c_next, cache.act.data() + row * GH,
+                      cache.aux.empty() ? nullptr : cache.aux.data() + row * H);
+        std::copy_n(h_next + int64_t(b) * H, H, y + row * H);
+      } else {  // padded step: the state passes through unchanged
+        std::copy_n(h_t + int64_t(b) * H, H, h_next + int64_t(b) * H);
+        if (Cell::kHasCell) std::copy_n(c_t, H, c_next);
+        std::fill_n(y + row * H, H, Real(0));
+      }
+    }
+  }
+}
+
+// BPTT over one direction, t = T-1..0, then the weight gradients for all steps in batched GEMMs.
+// dy (T*B, H) or null; dh_final, dc_final (B, H) or null; dx (T*B, I) +=; dh0, dc0 (B, H) written or null.
+template <typename Cell, typename Real>
+void direction_backward(ParamStore<Real>& params, int w_ih, int w_hh, int b_ih, int b_hh, int I, int H,
+                        int T, int B, const int* lengths,
+                        const typename RecurrentCache<Real>::Direction& cache, const Real* dy,
+                        const Real* dh_final, const Real* dc_final, Real* dx, Real* dh0, Real* dc0) {
+  constexpr int G = Cell::kGates;
+  const int GH = G * H;
+  const int64_t TB = int64_t(T) * B;
+
+  std::vector<Real> dh(int64_t(B) * H, Real(0)), dh_prev(int64_t(B) * H);  // (B, H)
+  std::vector<Real> dc(int64_t(B) * H, Real(0));                             // (B, H)
+  if (dh_final) std::copy_n(dh_final, dh.size(), dh.data());
+  if (dc_final && Cell::kHasCell) std::copy_n(dc_final, dc.size(), dc.data());
+  std::vector<Real> dgi(TB * GH, Real(0)), dgh(TB * GH, Real(0));  // (T*B, G*H) each
+
+  for (int t = T - 1; t >= 0; --t) {
+    const Real* h_t = cache.h.data() + int64_t(t) * B * H;
+    for (int b = 0; b < B; ++b) {
+      const int64_t row = int64_t(t) * B + b;
+      Real* dh_b = dh.data() + int64_t(b) * H;
+      if (t < lengths[b]) {
+        if (dy)
+          for (int j = 0; j < H; ++j) dh_b[j] += dy[row * H + j];
+        Cell::backward(H, cache.act.data() + row * GH, cache.aux.empty() ? nullptr : cache.aux.data() + row * H,
+                       h_t + int64_t(b) * H,
+                       Cell::kHasCell ? cache.c.data() + row * H : nullptr,
+                       Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr, dh_b,
+                       dc.data() + int64_t(b) * H, dgi.data() + row * GH, dgh.data() + row * GH,
+                       dh_prev.data() + int64_t(b) * H);
+      } else {  // padded step: the gradient passes through, the gates get none
+        std::copy_n(dh_b, H, dh_prev.data() + int64_t(b) * H);
+      }
+    }
+    // dh_prev (B, H) += dgh_t (B, G*H) W_hh (G*H, H)
+    gemm(Trans::No, Trans::No, B, H, GH, Real(1), dgh.data() + int64_t(t) * B * GH, GH, params.value(w_hh), H,
+         Real(1), dh_prev.data(), H);
+    dh.swap(dh_prev);
+  }
+  if (dh0) std::copy_n(dh.data(), dh.size(), dh0);
+  if (dc0 && Cell::kHasCell) std::copy_n(dc.data(), dc.size(), dc0);
+
+  // dW_ih (G*H, I) += dgi^T x;  dW_hh (G*H, H) += dgh^T h_{0..T-1};  biases += column sums
+  gemm(Trans::Yes, Trans::No, GH, I, int(TB), Real(1), dgi.data(), GH, cache.x.data(), I, Real(1),
+       params.grad(w_ih), I);
+  gemm(Trans::Yes, Trans::No, GH, H, int(TB), Real(1), dgh.data(), GH, cache.h.data(), H, Real(1),
+       params.grad(w_hh), H);
+  add_column_sums(dgi.data(), TB, GH, params.grad(b_ih));
+  add_column_sums(dgh.data(), TB, GH, params.grad(b_hh));
+  // dx (T*B, I) += dgi W_ih
+  if (dx) gemm(Trans::No, Trans::No, int(TB), I, GH, Real(1), dgi.data(), GH, params.value(w_ih), I, Real(1), dx, I);
+}
+
+// Dispatches a call templated on the cell to the configured cell.
+template <typename F>
+void with_cell(CellKind cell, F&& f) {
+  switch (cell) {
+    case CellKind::RnnTanh: return f(SimpleCell<false>{});
+    case CellKind::RnnRelu: return f(SimpleCell<true>{});
+    case CellKind::Lstm: return f(LstmCell{});
+    case CellKind::Gru: return f(GruCell{});
+  }
+}
+
+}  // namespace
+
+template <typename Real>
+Recurrent<Real>::Recurrent(const RecurrentConfig& config, ParamStore<Real>& params, const std::string& prefix)
+    : config_(config) {
+  require(config.input_size > 0, "recurrent layer needs a positive input size, got " +
+                                     std::to_string(config.input_size));
+  require(config.hidden_size > 0, "recurrent layer needs a positive hidden size, got " +
+                                      std::to_string(config.hidden_size));
+  require(config.num_layers >= 1, "recurrent layer needs at least 1 layer, got " +
+                                      std::to_string(config.num_layers));
+  require(config.dropout >= 0.0 && config.dropout < 1.0,
+          "recurrent dropout must lie in [0, 1), got " + std::to_string(config.dropout));
+  const int G = gate_count(config.cell), H = config.hidden_size, D = config.directions();
+  for (int l = 0; l < config.num_layers; ++l) {
+    const int I = l == 0 ? config.input_size : D * H;
+    for (int d = 0; d < D; ++d) {
+      const std::string suffix = "_l" + std::to_string(l) + (d == 1 ? "_reverse" : "");
+      Weights w;
+      w.w_ih = params.add(prefix + ".weight_ih" + suffix, {G * H, I});
+      w.w_hh = params.add(prefix + ".weight_hh" + suffix, {G * H, H});
+      w.b_ih = params.add(prefix + ".bias_ih" + suffix, {G * H});
+      w.b_hh = params.add(prefix + ".bias_hh" + suffix, {G * H});
+      weights_.push_back(w);
+    }
+  }
+}
+
+template <typename Real>
+void Recurrent<Real>::init(ParamStore<Real>& params, Rng& rng) const {
+  const double bound = 1.0 / std::sqrt(double(config_.hidden_size));
+  for (const Weights& w : weights_)
+    for (int idx : {w.w_ih, w.w_hh, w.b_ih, w.b_hh}) {
+      Real* v = params.value(idx);
+      for (size_t i = 0; i < params.info(idx).size; ++i) v[i] = static_cast<Real>(rng.uniform(-bound, bound));
+    }
+}
+
+template <typename Real>
+void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int T, int B, const int* lengths,
+                              const Real* h0, const Real* c0, Real* y, Real* hn, Real* cn,
+                              RecurrentCache<Real>& cache, bool training, Rng* rng) const {
+  const int H = config_.hidden_size, D = config_.directions(), L = config_.num_layers;
+  const int64_t TB = int64_t(T) * B, BH = int64_t(B) * H;
+  require(T >= 0 && B >= 0, "negative batch dimensions T=" + std::to_string(T) + " B=" + std::to_string(B));
+  for (int b = 0; b < B; ++b)
+    require(lengths[b] >= 0 && lengths[b] <= T, "sequence " + std::to_string(b) + " has length " +
+                                                    std::to_string(lengths[b]) + ", outside [0, " +
+                                                    std::to_string(T) + "]");
+  const bool use_dropout = training && config_.dropout > 0.0 && L > 1;
+  require(!use_dropout || rng, "recurrent dropout in training needs a random generator");
+
+  cache.T = T, cache.B = B;
+  cache.lengths.assign(lengths, lengths + B);
+  cache.dirs.resize(size_t(L) * D);
+  cache.dropout_masks.assign(L, {});
+
+  std::vector<Real> layer_out(TB * D * H), y_dir(TB * H), y_rev(TB * H);  // (T*B, D*H), (T*B, H)
+  for (int l = 0; l < L; ++l) {
+    const int I = l == 0 ? config_.input_size : D * H;
+    const Real* input = l == 0 ? x : layer_out.data();
+    Real* out = l == L - 1 ? y : layer_out.data();
+    std::vector<Real> dropped;  // layer l's input after dropout
+    if (l > 0 && use_dropout) {
+      dropped.assign(input, input + TB * I);
+      dropout_forward_impl(dropped, rng, cache.dropout_masks[l]);
+      input = dropped.data();
+    }
+    for (int d = 0; d < D; ++d) {
+      auto& dc = cache.dirs[size_t(l) * D + d];
+      dc.x.resize(TB * I);
+      if (d == 0) std::copy_n(input, TB * I, dc.x.data());
+      else reverse_in_lengths(input, dc.x.data(), T, B, I, lengths);
+      const Weights& w = weights_[size_t(l) * D + d];
+      const Real* h0_ld = h0 ? h0 + int64_t(l * D + d) * BH : nullptr;
+      const Real* c0_ld = c0 ? c0 + int64_t(l * D + d) * BH : nullptr;
+      with_cell(config_.cell, [&](auto cell) {
+        direction_forward<decltype(cell)>(params, w.w_ih, w.w_hh, w.b_ih, w.b_hh, I, H, T, B, lengths, h0_ld,
+                                          c0_ld, dc, y_dir.data());
+      });
+      const Real* y_src = y_dir.data();
+      if (d == 1) {
+        reverse_in_lengths(y_dir.data(), y_rev.data(), T, B, H, lengths);
+        y_src = y_rev.data();
+      }
+      // Writing `out` may overwrite layer_out, which is this layer's input: safe, since every
+      // direction copied its input into the cache above... except direction 1, which reads it after
+      // direction 0 wrote. So outputs are gathered in `next` first (below).
+      for (int64_t r = 0; r < TB; ++r) std::copy_n(y_src + r * H, H, scratch_row(out, r, d, D, H));
+      if (hn) std::copy_n(dc.h.data() + TB * H, BH, hn + int64_t(l * D + d) * BH);
+      if (cn && config_.cell == CellKind::Lstm) std::copy_n(dc.c.data() + TB * H, BH, cn + int64_t(l * D + d) * BH);
+    }
+  }
+}
