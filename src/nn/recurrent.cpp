@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "rnnkit/core/error.h"
 #include "rnnkit/core/gemm.h"
 #include "rnnkit/nn/activations.h"
+#include "rnnkit/nn/dropout.h"
 
 namespace rnnkit {
 
@@ -347,16 +349,17 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
   cache.dirs.resize(size_t(L) * D);
   cache.dropout_masks.assign(L, {});
 
-  std::vector<Real> layer_out(TB * D * H), y_dir(TB * H), y_rev(TB * H);  // (T*B, D*H), (T*B, H)
+  // Layer l reads `layer_in` and writes `layer_out` (the last layer writes y); they swap per layer.
+  std::vector<Real> layer_in, layer_out, y_dir(TB * H), y_rev(TB * H);  // (T*B, D*H), (T*B, H)
+  if (L > 1) layer_out.resize(TB * D * H);
   for (int l = 0; l < L; ++l) {
     const int I = l == 0 ? config_.input_size : D * H;
-    const Real* input = l == 0 ? x : layer_out.data();
+    if (l > 0) layer_in.swap(layer_out);
+    if (l > 0 && l < L - 1) layer_out.resize(TB * D * H);
+    const Real* input = l == 0 ? x : layer_in.data();
     Real* out = l == L - 1 ? y : layer_out.data();
-    std::vector<Real> dropped;  // layer l's input after dropout
-    if (l > 0 && use_dropout) {
-      dropped.assign(input, input + TB * I);
-      dropout_forward_impl(dropped, rng, cache.dropout_masks[l]);
-      input = dropped.data();
+    if (l > 0 && use_dropout) {  // in place on layer_in, which nothing else reads
+      dropout_forward(layer_in.data(), TB * I, config_.dropout, *rng, cache.dropout_masks[l]);
     }
     for (int d = 0; d < D; ++d) {
       auto& dc = cache.dirs[size_t(l) * D + d];
@@ -375,12 +378,108 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
         reverse_in_lengths(y_dir.data(), y_rev.data(), T, B, H, lengths);
         y_src = y_rev.data();
       }
-      // Writing `out` may overwrite layer_out, which is this layer's input: safe, since every
-      // direction copied its input into the cache above... except direction 1, which reads it after
-      // direction 0 wrote. So outputs are gathered in `next` first (below).
-      for (int64_t r = 0; r < TB; ++r) std::copy_n(y_src + r * H, H, scratch_row(out, r, d, D, H));
+      for (int64_t r = 0; r < TB; ++r) std::copy_n(y_src + r * H, H, out + r * D * H + int64_t(d) * H);
       if (hn) std::copy_n(dc.h.data() + TB * H, BH, hn + int64_t(l * D + d) * BH);
       if (cn && config_.cell == CellKind::Lstm) std::copy_n(dc.c.data() + TB * H, BH, cn + int64_t(l * D + d) * BH);
     }
   }
 }
+
+template <typename Real>
+void Recurrent<Real>::backward(ParamStore<Real>& params, const RecurrentCache<Real>& cache, const Real* dy,
+                               const Real* dhn, const Real* dcn, Real* dx, Real* dh0, Real* dc0) const {
+  const int H = config_.hidden_size, D = config_.directions(), L = config_.num_layers;
+  const int T = cache.T, B = cache.B;
+  const int64_t TB = int64_t(T) * B, BH = int64_t(B) * H;
+  const int* lengths = cache.lengths.data();
+  require(cache.dirs.size() == size_t(L) * D, "recurrent backward called without a matching forward");
+  const bool lstm = config_.cell == CellKind::Lstm;
+
+  // dlayer: the gradient of layer l's output (T*B, D*H); null means zero (only possible at the top).
+  std::vector<Real> dlayer, dinput, dy_dir(TB * H), dy_rev(TB * H), dx_dir, dx_rev;
+  const Real* dout = dy;
+  for (int l = L - 1; l >= 0; --l) {
+    const int I = l == 0 ? config_.input_size : D * H;
+    const bool want_dx = l > 0 || dx != nullptr;
+    if (want_dx) {
+      dinput.assign(TB * I, Real(0));
+      dx_dir.resize(TB * I);
+      if (D == 2) dx_rev.resize(TB * I);
+    }
+    for (int d = 0; d < D; ++d) {
+      const auto& dc = cache.dirs[size_t(l) * D + d];
+      const Weights& w = weights_[size_t(l) * D + d];
+      const Real* dy_src = nullptr;
+      if (dout) {
+        for (int64_t r = 0; r < TB; ++r) std::copy_n(dout + r * D * H + int64_t(d) * H, H, dy_dir.data() + r * H);
+        dy_src = dy_dir.data();
+        if (d == 1) {
+          reverse_in_lengths(dy_dir.data(), dy_rev.data(), T, B, H, lengths);
+          dy_src = dy_rev.data();
+        }
+      }
+      const int64_t state = int64_t(l * D + d) * BH;
+      if (want_dx) std::fill(dx_dir.begin(), dx_dir.end(), Real(0));
+      with_cell(config_.cell, [&](auto cell) {
+        direction_backward<decltype(cell)>(params, w.w_ih, w.w_hh, w.b_ih, w.b_hh, I, H, T, B, lengths, dc, dy_src,
+                                           dhn ? dhn + state : nullptr, dcn && lstm ? dcn + state : nullptr,
+                                           want_dx ? dx_dir.data() : nullptr, dh0 ? dh0 + state : nullptr,
+                                           dc0 && lstm ? dc0 + state : nullptr);
+      });
+      if (want_dx) {
+        const Real* src = dx_dir.data();
+        if (d == 1) {
+          reverse_in_lengths(dx_dir.data(), dx_rev.data(), T, B, I, lengths);
+          src = dx_rev.data();
+        }
+        for (int64_t k = 0; k < TB * I; ++k) dinput[k] += src[k];
+      }
+    }
+    if (l > 0) {
+      if (!cache.dropout_masks[l].empty()) dropout_backward(dinput.data(), cache.dropout_masks[l]);
+      dlayer.swap(dinput);
+      dout = dlayer.data();
+    } else if (dx) {
+      for (int64_t k = 0; k < TB * I; ++k) dx[k] += dinput[k];
+    }
+  }
+}
+
+template <typename Real>
+void gather_last(const Real* y, int T, int B, int D, int H, const int* lengths, Real* last) {
+  const int W = D * H;
+  for (int b = 0; b < B; ++b) {
+    Real* out = last + int64_t(b) * W;
+    if (lengths[b] <= 0 || T == 0) {
+      std::fill_n(out, W, Real(0));
+      continue;
+    }
+    const int64_t fwd = (int64_t(lengths[b] - 1) * B + b) * W, rev = int64_t(b) * W;
+    std::copy_n(y + fwd, H, out);
+    if (D == 2) std::copy_n(y + rev + H, H, out + H);
+  }
+}
+
+template <typename Real>
+void scatter_last(const Real* dlast, int T, int B, int D, int H, const int* lengths, Real* dy) {
+  const int W = D * H;
+  for (int b = 0; b < B; ++b) {
+    if (lengths[b] <= 0 || T == 0) continue;
+    const Real* g = dlast + int64_t(b) * W;
+    Real* fwd = dy + (int64_t(lengths[b] - 1) * B + b) * W;
+    for (int j = 0; j < H; ++j) fwd[j] += g[j];
+    if (D == 2) {
+      Real* rev = dy + int64_t(b) * W + H;
+      for (int j = 0; j < H; ++j) rev[j] += g[H + j];
+    }
+  }
+}
+
+template class Recurrent<float>;
+template class Recurrent<double>;
+template void gather_last(const float*, int, int, int, int, const int*, float*);
+template void gather_last(const double*, int, int, int, int, const int*, double*);
+template void scatter_last(const float*, int, int, int, int, const int*, float*);
+template void scatter_last(const double*, int, int, int, int, const int*, double*);
+
+}  // namespace rnnkit

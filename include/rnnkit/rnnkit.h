@@ -1,0 +1,20 @@
+// The rnnkit library in one include.
+#pragma once
+
+#include "rnnkit/core/error.h"
+#include "rnnkit/core/gemm.h"
+#include "rnnkit/core/params.h"
+#include "rnnkit/core/rng.h"
+#include "rnnkit/core/tensor.h"
+#include "rnnkit/io/model_file.h"
+#include "rnnkit/io/safetensors.h"
+#include "rnnkit/nn/dense.h"
+#include "rnnkit/nn/dropout.h"
+#include "rnnkit/nn/embedding.h"
+#include "rnnkit/nn/loss.h"
+#include "rnnkit/nn/model.h"
+#include "rnnkit/nn/recurrent.h"
+#include "rnnkit/optim/clip.h"
+#include "rnnkit/optim/optimizer.h"
+#include "rnnkit/optim/schedule.h"
+#include "rnnkit/train/train_step.h"

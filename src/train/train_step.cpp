@@ -1,0 +1,127 @@
+// Training step with full or truncated BPTT.
+#include "rnnkit/train/train_step.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "rnnkit/core/error.h"
+#include "rnnkit/optim/clip.h"
+
+namespace rnnkit {
+
+template <typename Real>
+int64_t count_targets(const ModelConfig& config, const Batch<Real>& batch) {
+  int64_t n = 0;
+  const bool labels = config.head == Head::Softmax;
+  if (config.output == OutputMode::Last) {
+    for (int b = 0; b < batch.B; ++b)
+      n += batch.lengths[b] > 0 && (!labels || batch.labels[b] >= 0) ? 1 : 0;
+  } else {
+    for (int t = 0; t < batch.T; ++t)
+      for (int b = 0; b < batch.B; ++b)
+        n += t < batch.lengths[b] && (!labels || batch.labels[size_t(t) * batch.B + b] >= 0) ? 1 : 0;
+  }
+  return n;
+}
+
+template <typename Real>
+Batch<Real> slice_steps(const ModelConfig& config, const Batch<Real>& batch, int t0, int steps) {
+  require(t0 >= 0 && steps >= 0 && t0 + steps <= batch.T, "step slice [" + std::to_string(t0) + ", " +
+                                                               std::to_string(t0 + steps) + ") is outside the batch of " +
+                                                               std::to_string(batch.T) + " steps");
+  Batch<Real> s;
+  s.T = steps, s.B = batch.B;
+  s.lengths.resize(batch.B);
+  for (int b = 0; b < batch.B; ++b) s.lengths[b] = std::clamp(batch.lengths[b] - t0, 0, steps);
+  const size_t begin = size_t(t0) * batch.B, end = size_t(t0 + steps) * batch.B;
+  auto rows = [&](const auto& v, size_t width) {
+    using V = std::decay_t<decltype(v)>;
+    return v.empty() ? V{} : V(v.begin() + begin * width, v.begin() + end * width);
+  };
+  s.tokens = rows(batch.tokens, 1);
+  s.features = rows(batch.features, size_t(config.input_size));
+  if (config.output == OutputMode::PerStep) {
+    s.labels = rows(batch.labels, 1);
+    s.values = rows(batch.values, size_t(config.output_size));
+  } else {
+    s.labels = batch.labels;
+    s.values = batch.values;
+  }
+  return s;
+}
+
+namespace {
+
+template <typename Real>
+bool all_finite(const std::vector<Real>& v) {
+  return std::all_of(v.begin(), v.end(), [](Real x) { return std::isfinite(x); });
+}
+
+// Forward, loss, backward, clip and update on one (sub-)batch.
+template <typename Real>
+StepResult step_once(Model<Real>& model, Optimizer<Real>& optimizer, const Batch<Real>& batch,
+                     const TrainOptions& options, Rng& rng, ModelState<Real>* state) {
+  ModelCache<Real> cache;
+  const size_t S = model.state_size(batch.B);
+  const ModelState<Real>* init = state && state->h.size() == S ? state : nullptr;
+  ModelState<Real> final_state;
+  model.forward(batch, cache, true, &rng, init, state ? &final_state : nullptr);
+  std::vector<Real> dlogits(cache.logits.size());
+  StepResult r;
+  r.loss = model.loss(batch, cache, dlogits.data());
+  r.targets = count_targets(model.config(), batch);
+  require(std::isfinite(r.loss), "training loss is not finite (" + std::to_string(r.loss) +
+                                     "): lower the learning rate, clip gradients, or check the inputs");
+  model.params().zero_grad();
+  model.backward(batch, cache, dlogits.data());
+  r.grad_norm = grad_norm(model.params());
+  require(std::isfinite(r.grad_norm), "gradient norm is not finite: lower the learning rate or clip gradients");
+  if (options.clip_value > 0.0) clip_grad_value(model.params(), options.clip_value);
+  if (options.clip_norm > 0.0) clip_grad_norm(model.params(), options.clip_norm);
+  optimizer.step(model.params());
+  r.updates = 1;
+  if (state) *state = std::move(final_state);  // the values only: no gradient flows into the next call
+  return r;
+}
+
+}  // namespace
+
+template <typename Real>
+StepResult train_step(Model<Real>& model, Optimizer<Real>& optimizer, const Batch<Real>& batch,
+                      const TrainOptions& options, Rng& rng, ModelState<Real>* state) {
+  const ModelConfig& config = model.config();
+  if (options.bptt <= 0 || options.bptt >= batch.T) return step_once(model, optimizer, batch, options, rng, state);
+
+  require(config.output == OutputMode::PerStep,
+          "truncated BPTT needs per-step outputs (many-to-many); this model outputs the last step only");
+  require(!config.bidirectional, "truncated BPTT cannot run a bidirectional model: its reverse direction "
+                                 "needs the whole sequence");
+  ModelState<Real> local;
+  ModelState<Real>* carry = state ? state : &local;
+  StepResult total;
+  double weighted = 0;
+  for (int t0 = 0; t0 < batch.T; t0 += options.bptt) {
+    const int steps = std::min(options.bptt, batch.T - t0);
+    Batch<Real> chunk = slice_steps(config, batch, t0, steps);
+    const int64_t n = count_targets(config, chunk);
+    if (n == 0) continue;  // every sequence already ended
+    StepResult r = step_once(model, optimizer, chunk, options, rng, carry);
+    weighted += r.loss * double(n);
+    total.targets += n;
+    total.grad_norm = r.grad_norm;
+    total.updates += r.updates;
+  }
+  total.loss = total.targets > 0 ? weighted / double(total.targets) : 0.0;
+  return total;
+}
+
+template int64_t count_targets<float>(const ModelConfig&, const Batch<float>&);
+template int64_t count_targets<double>(const ModelConfig&, const Batch<double>&);
+template Batch<float> slice_steps<float>(const ModelConfig&, const Batch<float>&, int, int);
+template Batch<double> slice_steps<double>(const ModelConfig&, const Batch<double>&, int, int);
+template StepResult train_step<float>(Model<float>&, Optimizer<float>&, const Batch<float>&, const TrainOptions&,
+                                      Rng&, ModelState<float>*);
+template StepResult train_step<double>(Model<double>&, Optimizer<double>&, const Batch<double>&,
+                                       const TrainOptions&, Rng&, ModelState<double>*);
+
+}  // namespace rnnkit
