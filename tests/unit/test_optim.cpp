@@ -1,1 +1,98 @@
+// Optimizers, schedules and clipping beyond the PyTorch parity fixtures: frozen parameters,
+// validation of hyper-parameters, clipping rules.
 #include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "rnnkit/rnnkit.h"
+
+namespace rnnkit {
+namespace {
+
+TEST(Optimizer, SkipsFrozenParameters) {
+  for (OptimizerKind kind : {OptimizerKind::Sgd, OptimizerKind::Adam, OptimizerKind::AdamW, OptimizerKind::RmsProp,
+                             OptimizerKind::Adagrad}) {
+    ParamStore<float> ps;
+    ps.add("trained", {2});
+    ps.add("frozen", {2}, false);
+    std::fill(ps.values().begin(), ps.values().end(), 1.0f);
+    std::fill(ps.grads().begin(), ps.grads().end(), 0.5f);
+    OptimizerConfig c = OptimizerConfig::defaults_for(kind);
+    c.weight_decay = 0.1;
+    auto opt = make_optimizer<float>(c);
+    opt->step(ps);
+    EXPECT_LT(ps.values()[0], 1.0f) << optimizer_name(kind);
+    EXPECT_EQ(ps.values()[2], 1.0f) << optimizer_name(kind);
+    EXPECT_EQ(ps.values()[3], 1.0f) << optimizer_name(kind);
+  }
+}
+
+TEST(Optimizer, FirstAdamStepMovesEachWeightByTheLearningRate) {
+  ParamStore<double> ps;
+  ps.add("w", {3});
+  ps.grads() = {0.5, -2.0, 1e-3};
+  OptimizerConfig c = OptimizerConfig::defaults_for(OptimizerKind::Adam);
+  c.lr = 0.1;
+  auto opt = make_optimizer<double>(c);
+  opt->step(ps);
+  EXPECT_NEAR(ps.values()[0], -0.1, 1e-6);
+  EXPECT_NEAR(ps.values()[1], 0.1, 1e-6);
+  EXPECT_NEAR(ps.values()[2], -0.1, 1e-4);
+  EXPECT_EQ(opt->steps(), 1);
+  EXPECT_EQ(opt->state().count("exp_avg"), 1u);
+}
+
+TEST(Optimizer, RefusesBadHyperParameters) {
+  OptimizerConfig c = OptimizerConfig::defaults_for(OptimizerKind::Sgd);
+  c.nesterov = true;  // without momentum
+  EXPECT_THROW(make_optimizer<float>(c), Error);
+  c = OptimizerConfig::defaults_for(OptimizerKind::Adam);
+  c.beta1 = 1.0;
+  EXPECT_THROW(make_optimizer<float>(c), Error);
+  c.beta1 = 0.9;
+  c.lr = -1;
+  EXPECT_THROW(make_optimizer<float>(c), Error);
+  EXPECT_THROW(parse_optimizer("adamax"), Error);
+  EXPECT_EQ(parse_optimizer("rmsprop"), OptimizerKind::RmsProp);
+}
+
+TEST(Clip, NormScalesOnlyAboveTheLimitAndSkipsFrozen) {
+  ParamStore<double> ps;
+  ps.add("a", {2});
+  ps.add("frozen", {1}, false);
+  ps.grads() = {3.0, 4.0, 100.0};
+  EXPECT_NEAR(grad_norm(ps), 5.0, 1e-12);
+  EXPECT_NEAR(clip_grad_norm(ps, 10.0), 5.0, 1e-12);
+  EXPECT_EQ(ps.grads()[0], 3.0);
+  EXPECT_NEAR(clip_grad_norm(ps, 1.0), 5.0, 1e-12);
+  EXPECT_NEAR(ps.grads()[0], 0.6, 1e-6);
+  EXPECT_NEAR(ps.grads()[1], 0.8, 1e-6);
+  EXPECT_EQ(ps.grads()[2], 100.0);
+  ps.grads() = {3.0, -4.0, 100.0};
+  clip_grad_value(ps, 2.0);
+  EXPECT_EQ(ps.grads(), (std::vector<double>{2.0, -2.0, 100.0}));
+}
+
+TEST(Schedule, CosineReachesEtaMinAtTMax) {
+  ScheduleConfig c;
+  c.kind = ScheduleKind::Cosine;
+  c.t_max = 4;
+  c.eta_min = 0.01;
+  LrSchedule s(c, 1.0);
+  double lr = 0;
+  for (int e = 0; e < 4; ++e) lr = s.step();
+  EXPECT_NEAR(lr, 0.01, 1e-12);
+  EXPECT_NEAR(s.step(), 0.01 + 0.99 * (1 - std::cos(M_PI / 4)) / 2, 1e-12);  // and climbs back
+}
+
+TEST(Schedule, PlateauNeedsAMetric) {
+  ScheduleConfig c;
+  c.kind = ScheduleKind::Plateau;
+  LrSchedule s(c, 0.1);
+  EXPECT_THROW(s.step(), Error);
+  c.factor = 1.5;
+  EXPECT_THROW(LrSchedule(c, 0.1), Error);
+}
+
+}  // namespace
+}  // namespace rnnkit

@@ -1,1 +1,35 @@
+// ParamStore: layout, lookup and duplicate names.
 #include <gtest/gtest.h>
+
+#include "rnnkit/core/error.h"
+#include "rnnkit/core/params.h"
+
+namespace rnnkit {
+namespace {
+
+TEST(ParamStore, LaysOutParametersContiguouslyInOrder) {
+  ParamStore<float> ps;
+  const int a = ps.add("a.weight", {2, 3});
+  const int b = ps.add("a.bias", {3}, false);
+  EXPECT_EQ(ps.count(), 2);
+  EXPECT_EQ(ps.info(a).offset, 0u);
+  EXPECT_EQ(ps.info(b).offset, 6u);
+  EXPECT_EQ(ps.size(), 9u);
+  EXPECT_EQ(ps.trainable_size(), 6u);
+  EXPECT_EQ(ps.find("a.bias"), b);
+  EXPECT_EQ(ps.find("missing"), -1);
+  ps.value(b)[2] = 5.0f;
+  EXPECT_EQ(ps.values()[8], 5.0f);
+  ps.grads()[1] = 1.0f;
+  ps.zero_grad();
+  EXPECT_EQ(ps.grads()[1], 0.0f);
+}
+
+TEST(ParamStore, RefusesDuplicateNames) {
+  ParamStore<double> ps;
+  ps.add("w", {1});
+  EXPECT_THROW(ps.add("w", {2}), Error);
+}
+
+}  // namespace
+}  // namespace rnnkit

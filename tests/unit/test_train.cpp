@@ -1,1 +1,181 @@
+// Training steps: learning a task, truncated BPTT semantics, stateful training and failure modes.
 #include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "rnnkit/rnnkit.h"
+
+namespace rnnkit {
+namespace {
+
+// Sequences of +-1 features; the label says whether the first value was positive: the model must
+// carry information across the whole (variable) length.
+Batch<float> first_sign_batch(Rng& rng, int T, int B) {
+  Batch<float> b;
+  b.T = T, b.B = B;
+  b.features.resize(size_t(T) * B);
+  for (int i = 0; i < B; ++i) b.lengths.push_back(2 + int(rng.next() % (T - 1)));
+  for (float& x : b.features) x = rng.uniform() < 0.5 ? -1.0f : 1.0f;
+  for (int i = 0; i < B; ++i) b.labels.push_back(b.features[i] > 0 ? 1 : 0);
+  return b;
+}
+
+TEST(Train, LearnsToRememberTheFirstStepOfVariableLengthSequences) {
+  for (CellKind cell : {CellKind::Lstm, CellKind::Gru}) {
+    ModelConfig c;
+    c.input_size = 1, c.cell = cell, c.hidden_size = 8, c.output_size = 2, c.head = Head::Softmax;
+    Model<float> model(c);
+    Rng rng(1);
+    model.init(rng);
+    OptimizerConfig oc = OptimizerConfig::defaults_for(OptimizerKind::Adam);
+    oc.lr = 0.02;
+    auto opt = make_optimizer<float>(oc);
+    TrainOptions options;
+    options.clip_norm = 1.0;
+    for (int step = 0; step < 300; ++step) train_step(model, *opt, first_sign_batch(rng, 10, 32), options, rng);
+    const Batch<float> test = first_sign_batch(rng, 10, 200);
+    ModelCache<float> cache;
+    model.forward(test, cache, false, nullptr);
+    int correct = 0;
+    for (int b = 0; b < test.B; ++b)
+      correct += (cache.logits[b * 2 + 1] > cache.logits[b * 2]) == (test.labels[b] == 1);
+    EXPECT_GE(correct, 196) << cell_name(cell);
+  }
+}
+
+ModelConfig lm_config() {
+  ModelConfig c;
+  c.vocab_size = 7, c.embedding_dim = 3, c.padding_idx = -1;
+  c.cell = CellKind::Lstm, c.hidden_size = 4, c.num_layers = 2;
+  c.output = OutputMode::PerStep, c.output_size = 7, c.head = Head::Softmax;
+  return c;
+}
+
+Batch<double> lm_batch(Rng& rng, int T, int B, std::vector<int> lengths) {
+  Batch<double> b;
+  b.T = T, b.B = B, b.lengths = std::move(lengths);
+  for (int i = 0; i < T * B; ++i) {
+    b.tokens.push_back(int32_t(rng.next() % 7));
+    b.labels.push_back(int32_t(rng.next() % 7));
+  }
+  return b;
+}
+
+TEST(Train, TruncatedBpttIsChunkedTrainingWithTheStateCarriedAndDetached) {
+  Rng rng(2);
+  const Batch<double> batch = lm_batch(rng, 7, 3, {7, 5, 2});
+  Model<double> a(lm_config());
+  a.init(rng);
+  Model<double> b = a;
+  OptimizerConfig oc = OptimizerConfig::defaults_for(OptimizerKind::Sgd);
+  oc.lr = 0.5;
+  auto opt_a = make_optimizer<double>(oc), opt_b = make_optimizer<double>(oc);
+  TrainOptions options;
+  options.bptt = 3;
+  Rng r1(0), r2(0);
+  const StepResult r = train_step(a, *opt_a, batch, options, r1);
+  EXPECT_EQ(r.updates, 3);  // steps 0-2, 3-5, 6
+  EXPECT_EQ(r.targets, 14);
+
+  // The same by hand: each chunk starts from the previous chunk's final state, as a constant.
+  ModelState<double> state;
+  TrainOptions full;
+  double weighted = 0;
+  for (int t0 = 0; t0 < 7; t0 += 3) {
+    const Batch<double> chunk = slice_steps(b.config(), batch, t0, std::min(3, 7 - t0));
+    const StepResult s = train_step(b, *opt_b, chunk, full, r2, &state);
+    weighted += s.loss * double(count_targets(b.config(), chunk));
+  }
+  EXPECT_EQ(a.params().values(), b.params().values());
+  EXPECT_NEAR(r.loss, weighted / 14, 1e-12);
+
+  // And it differs from full BPTT, whose gradients cross the chunk boundaries.
+  Model<double> c = b;
+  auto opt_c = make_optimizer<double>(oc);
+  train_step(c, *opt_c, batch, full, r1);
+  EXPECT_NE(c.params().values(), b.params().values());
+}
+
+TEST(Train, BpttAtLeastTheLengthIsFullBptt) {
+  Rng rng(3);
+  const Batch<double> batch = lm_batch(rng, 5, 2, {5, 4});
+  Model<double> a(lm_config());
+  a.init(rng);
+  Model<double> b = a;
+  OptimizerConfig oc = OptimizerConfig::defaults_for(OptimizerKind::Adam);
+  auto opt_a = make_optimizer<double>(oc), opt_b = make_optimizer<double>(oc);
+  TrainOptions t;
+  t.bptt = 5;
+  Rng r1(0), r2(0);
+  train_step(a, *opt_a, batch, t, r1);
+  train_step(b, *opt_b, batch, TrainOptions{}, r2);
+  EXPECT_EQ(a.params().values(), b.params().values());
+}
+
+TEST(Train, StatefulTrainingCarriesTheStateAcrossCalls) {
+  Rng rng(4);
+  const Batch<double> batch = lm_batch(rng, 4, 2, {4, 4});
+  Model<double> model(lm_config());
+  model.init(rng);
+  auto opt = make_optimizer<double>(OptimizerConfig::defaults_for(OptimizerKind::Sgd));
+  ModelState<double> state;
+  train_step(model, *opt, batch, TrainOptions{}, rng, &state);
+  EXPECT_EQ(state.h.size(), model.state_size(2));
+  EXPECT_EQ(state.c.size(), model.state_size(2));
+  const ModelState<double> before = state;
+  train_step(model, *opt, batch, TrainOptions{}, rng, &state);
+  EXPECT_NE(state.h, before.h);
+}
+
+TEST(Train, RefusesTruncatedBpttWhereItCannotApply) {
+  Rng rng(5);
+  ModelConfig c = lm_config();
+  c.bidirectional = true;
+  Model<double> bi(c);
+  auto opt = make_optimizer<double>(OptimizerConfig::defaults_for(OptimizerKind::Sgd));
+  TrainOptions t;
+  t.bptt = 2;
+  EXPECT_THROW(train_step(bi, *opt, lm_batch(rng, 5, 2, {5, 5}), t, rng), Error);
+  c = lm_config();
+  c.output = OutputMode::Last;
+  Model<double> last(c);
+  Batch<double> b = lm_batch(rng, 5, 2, {5, 5});
+  b.labels = {1, 2};
+  EXPECT_THROW(train_step(last, *opt, b, t, rng), Error);
+}
+
+TEST(Train, NonFiniteLossStopsBeforeAnyUpdate) {
+  Rng rng(6);
+  Model<double> model(lm_config());
+  model.init(rng);
+  model.params().values().back() = std::nan("");  // an output bias: every loss term sees it
+  const std::vector<double> before = model.params().values();
+  auto opt = make_optimizer<double>(OptimizerConfig::defaults_for(OptimizerKind::Adam));
+  try {
+    train_step(model, *opt, lm_batch(rng, 3, 2, {3, 3}), TrainOptions{}, rng);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not finite"), std::string::npos);
+  }
+  for (size_t i = 0; i < before.size(); ++i) {
+    if (std::isnan(before[i])) continue;
+    EXPECT_EQ(model.params().values()[i], before[i]);
+  }
+  EXPECT_EQ(opt->steps(), 0);
+}
+
+TEST(Train, BadBatchesAreRefusedWithTheirShape) {
+  Model<float> model(ModelConfig{.vocab_size = 5, .embedding_dim = 2, .hidden_size = 3, .output_size = 2});
+  Batch<float> b;
+  b.T = 2, b.B = 2, b.lengths = {2, 2}, b.tokens = {1, 2, 3};
+  ModelCache<float> cache;
+  try {
+    model.forward(b, cache, false, nullptr);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("3 tokens, expected T*B = 4"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace rnnkit
