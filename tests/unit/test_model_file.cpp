@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <unistd.h>
@@ -151,6 +152,40 @@ TEST_F(ModelFileTest, TruncatedOrCorruptedFilesGiveErrorsNotCrashes) {
     } catch (const Error&) {
     }
   }
+}
+
+}  // namespace
+}  // namespace rnnkit
+
+namespace rnnkit {
+namespace {
+
+// Writes models and their outputs for tests/python/check_rnnkit_file.py, which reads them back with
+// PyTorch (scripts/rnnkit_torch.py). Runs only when RNNKIT_EXPORT_DIR is set (by tests/python/roundtrip.sh).
+TEST(ModelFileExport, WritesModelsForPyTorch) {
+  const char* dir = std::getenv("RNNKIT_EXPORT_DIR");
+  if (!dir) GTEST_SKIP() << "RNNKIT_EXPORT_DIR not set";
+  int index = 0;
+  for (CellKind cell : {CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru})
+    for (OutputMode output : {OutputMode::Last, OutputMode::PerStep}) {
+      ModelConfig c = tagger_config(cell, index % 3 != 0);
+      c.output = output;
+      c.head = index % 2 ? Head::Sigmoid : Head::Softmax;
+      Model<float> model(c);
+      Rng rng(100 + index);
+      model.init(rng);
+      const Batch<float> batch = token_batch();
+      ModelCache<float> cache;
+      model.forward(batch, cache, false, nullptr);
+      const std::string stem = std::string(dir) + "/model" + std::to_string(index++);
+      save_model(stem + ".safetensors", model, R"({"labels": ["a", "b", "c"]})");
+      SafetensorsFile out;
+      const std::vector<int32_t> tokens(batch.tokens.begin(), batch.tokens.end());
+      out.add_i32("tokens", {batch.T, batch.B}, tokens.data());
+      out.add_i32("lengths", {batch.B}, batch.lengths.data());
+      out.add("logits", {int64_t(cache.logits.size())}, cache.logits.data());
+      write_safetensors(stem + ".expected.safetensors", out);
+    }
 }
 
 }  // namespace
