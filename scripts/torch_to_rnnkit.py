@@ -10,6 +10,9 @@ forward pass of scripts/rnnkit_torch.py (packed sequences; the last valid step, 
   torch_to_rnnkit.py state_dict.pt model.safetensors --head sigmoid --output per_step \\
       [--cell rnn_relu] [--preprocessing prep.json]
 
+A pickled module needs its class: --import FILE.py runs that file (its `if __name__ == "__main__"`
+part excepted) so classes defined there, even in a script run as __main__, can be unpickled.
+
 Sizes, cell, layer count and direction are read from the weights; for a state_dict of an nn.RNN
 say --cell rnn_relu if it used relu (the weights cannot tell).
 """
@@ -110,6 +113,20 @@ def _write(config, state, path, preprocessing):
     return config
 
 
+def _import_classes(path):
+    """Loads a .py file as a module and exposes its names in __main__ too, where pickles of classes
+    defined in a script look for them."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    main_module = sys.modules["__main__"]
+    for name, value in vars(mod).items():
+        if not name.startswith("__") and not hasattr(main_module, name):
+            setattr(main_module, name, value)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input", help="torch.save'd nn.Module or state_dict")
@@ -119,6 +136,8 @@ def main():
     ap.add_argument("--cell", choices=["rnn_tanh", "rnn_relu", "lstm", "gru"], help="state_dict only")
     ap.add_argument("--labels", help="comma-separated class names, stored as preprocessing {\"labels\": [...]}")
     ap.add_argument("--preprocessing", help="JSON file with the preprocessing state to store")
+    ap.add_argument("--import", dest="imports", action="append", default=[],
+                    help="a .py file defining the pickled module's classes (repeatable)")
     args = ap.parse_args()
     pre = {}
     if args.preprocessing:
@@ -126,6 +145,8 @@ def main():
             pre = json.load(f)
     if args.labels:
         pre["labels"] = args.labels.split(",")
+    for path in args.imports:
+        _import_classes(path)
     obj = torch.load(args.input, map_location="cpu")
     if isinstance(obj, nn.Module):
         config = convert_module(obj, args.output, args.head, args.output_mode, pre)
