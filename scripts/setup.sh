@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs (from Debian packages) whatever the build needs and is missing, then configures and builds.
-# Usage: scripts/setup.sh [build-dir]   (default: build)
+# Usage: scripts/setup.sh [build-dir [cmake options...]]   (default: build, Release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${1:-build}
+shift || true
+cmake_options=("$@")
+[ ${#cmake_options[@]} -eq 0 ] && cmake_options=(-DCMAKE_BUILD_TYPE=Release)
 
 # Debian packages the project needs; python3-torch only writes the golden fixtures and converts models.
 packages=(cmake g++ make pkg-config libopenblas-dev nlohmann-json3-dev libcli11-dev libgtest-dev
@@ -21,6 +24,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then
-  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake -S . -B "$build_dir" "${cmake_options[@]}" >/dev/null
 fi
 cmake --build "$build_dir" -j "$(nproc)"
