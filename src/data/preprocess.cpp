@@ -1,0 +1,78 @@
+// The text preprocessing pipeline and its JSON form.
+#include "rnnkit/data/preprocess.h"
+
+#include <nlohmann/json.hpp>
+
+#include "rnnkit/core/error.h"
+
+namespace rnnkit {
+
+TextPreprocessor::TextPreprocessor(const TextPreprocessorConfig& config)
+    : config_(config), tokenizer_(config.tokenizer), vocab_(config.vocab) {
+  require(config.max_length >= 0, "max_length must be >= 0, got " + std::to_string(config.max_length));
+}
+
+std::string TextPreprocessor::clean(std::string_view raw) const {
+  return clean_text(to_utf8(raw, config_.invalid), config_.clean);
+}
+
+std::vector<std::string> TextPreprocessor::tokens(std::string_view raw) const { return tokenizer_.tokenize(clean(raw)); }
+
+void TextPreprocessor::fit(const std::vector<std::string>& texts) {
+  std::vector<std::string> cleaned;
+  cleaned.reserve(texts.size());
+  for (const auto& t : texts) cleaned.push_back(clean(t));
+  tokenizer_.fit(cleaned);
+  vocab_ = Vocabulary(config_.vocab);
+  for (const auto& t : cleaned) vocab_.count(tokenizer_.tokenize(t));
+  vocab_.build();
+}
+
+std::vector<int32_t> TextPreprocessor::encode(std::string_view raw) const {
+  return truncate(vocab_.encode(tokens(raw)), config_.max_length, config_.truncating);
+}
+
+std::string TextPreprocessor::to_json() const {
+  const CleanOptions& c = config_.clean;
+  nlohmann::json j = {
+      {"invalid_utf8", invalid_utf8_name(config_.invalid)},
+      {"clean",
+       {{"lowercase", c.lowercase}, {"nfkc", c.nfkc}, {"strip_accents", c.strip_accents}, {"strip_html", c.strip_html},
+        {"collapse_whitespace", c.collapse_whitespace}}},
+      {"tokenizer", nlohmann::json::parse(tokenizer_.to_json())},
+      {"vocab", nlohmann::json::parse(vocab_.to_json())},
+      {"max_length", config_.max_length},
+      {"truncating", side_name(config_.truncating)},
+  };
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+TextPreprocessor TextPreprocessor::from_json(const std::string& text, const std::string& where) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  require(!j.is_discarded() && j.is_object(), where + ": text preprocessing is not a JSON object");
+  for (const char* key : {"clean", "tokenizer", "vocab"})
+    require(j.contains(key) && j[key].is_object(), where + ": text preprocessing lacks the object \"" + key + "\"");
+  TextPreprocessorConfig c;
+  c.invalid = parse_invalid_utf8(j.value("invalid_utf8", "latin1"));
+  const auto& cl = j["clean"];
+  auto flag = [&](const char* key, bool fallback) {
+    if (!cl.contains(key)) return fallback;
+    require(cl[key].is_boolean(), where + ": clean." + key + " must be true or false");
+    return cl[key].get<bool>();
+  };
+  c.clean.lowercase = flag("lowercase", true);
+  c.clean.nfkc = flag("nfkc", true);
+  c.clean.strip_accents = flag("strip_accents", false);
+  c.clean.strip_html = flag("strip_html", false);
+  c.clean.collapse_whitespace = flag("collapse_whitespace", true);
+  require(!j.contains("max_length") || j["max_length"].is_number_integer(), where + ": max_length must be an integer");
+  c.max_length = j.value("max_length", 0);
+  c.truncating = parse_side(j.value("truncating", "back"));
+  TextPreprocessor p(c);
+  p.tokenizer_ = Tokenizer::from_json(j["tokenizer"].dump(), where);
+  p.config_.tokenizer = p.tokenizer_.config();
+  p.vocab_ = Vocabulary::from_json(j["vocab"].dump(), where);
+  return p;
+}
+
+}  // namespace rnnkit
