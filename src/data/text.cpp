@@ -88,7 +88,9 @@ std::string strip_html(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     const char c = s[i];
-    if (c == '<') {
+    const char next = i + 1 < s.size() ? s[i + 1] : '\0';
+    const bool tag_start = std::isalpha(static_cast<unsigned char>(next)) || next == '/' || next == '!' || next == '?';
+    if (c == '<' && tag_start) {
       if (starts_with_ci(i, "<!--")) {
         const size_t end = s.find("-->", i + 4);
         i = end == std::string_view::npos ? s.size() : end + 3;
@@ -164,10 +166,12 @@ std::string clean_text(std::string_view utf8, const CleanOptions& o) {
   const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
   size_t i = 0;
   while (i < text.size()) {
-    utf8proc_int32_t cp;
-    const utf8proc_ssize_t len = utf8proc_iterate(p + i, utf8proc_ssize_t(text.size() - i), &cp);
+    utf8proc_int32_t cp = p[i];
+    utf8proc_ssize_t len = 1;
+    if (cp >= 0x80) len = utf8proc_iterate(p + i, utf8proc_ssize_t(text.size() - i), &cp);
     const size_t step = len > 0 ? size_t(len) : 1;
-    const utf8proc_category_t cat = len > 0 ? utf8proc_category(cp) : UTF8PROC_CATEGORY_CN;
+    const utf8proc_category_t cat =
+        cp < 0x80 ? (cp == ' ' ? UTF8PROC_CATEGORY_ZS : UTF8PROC_CATEGORY_CN) : len > 0 ? utf8proc_category(cp) : UTF8PROC_CATEGORY_CN;
     const bool is_space = cp == '\t' || cp == '\n' || cp == '\v' || cp == '\f' || cat == UTF8PROC_CATEGORY_ZS ||
                           cat == UTF8PROC_CATEGORY_ZL || cat == UTF8PROC_CATEGORY_ZP;
     if (is_space) {
@@ -175,7 +179,8 @@ std::string clean_text(std::string_view utf8, const CleanOptions& o) {
     } else {
       if (space) out.push_back(' ');
       space = false;
-      out.append(text, i, step);
+      if (step == 1) out.push_back(text[i]);
+      else out.append(text, i, step);
     }
     i += step;
   }

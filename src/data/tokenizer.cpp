@@ -71,7 +71,11 @@ class VectorIterator : public sentencepiece::SentenceIterator {
 enum class CharClass { Space, Punct, Other };
 
 CharClass classify(utf8proc_int32_t cp) {
-  if (cp == '\t' || cp == '\n' || cp == '\v' || cp == '\f' || cp == '\r') return CharClass::Space;
+  if (cp < 0x80) {  // ASCII: letters and digits are word characters, the rest punctuation or space
+    if (cp == ' ' || cp == '\t' || cp == '\n' || cp == '\v' || cp == '\f' || cp == '\r') return CharClass::Space;
+    const bool alnum = (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z');
+    return alnum || cp < 0x20 || cp == 0x7f ? CharClass::Other : CharClass::Punct;
+  }
   switch (utf8proc_category(cp)) {
     case UTF8PROC_CATEGORY_ZS:
     case UTF8PROC_CATEGORY_ZL:
@@ -130,10 +134,13 @@ std::vector<std::string> Tokenizer::tokenize(std::string_view text) const {
   std::string word;
   size_t i = 0;
   while (i < text.size()) {
-    utf8proc_int32_t cp;
-    const utf8proc_ssize_t len = utf8proc_iterate(p + i, utf8proc_ssize_t(text.size() - i), &cp);
-    require(len > 0, "tokenizer input is not valid UTF-8 at byte " + std::to_string(i) +
-                         " (clean it with to_utf8 first)");
+    utf8proc_int32_t cp = p[i];
+    utf8proc_ssize_t len = 1;
+    if (cp >= 0x80) {  // ASCII needs no decoding
+      len = utf8proc_iterate(p + i, utf8proc_ssize_t(text.size() - i), &cp);
+      require(len > 0, "tokenizer input is not valid UTF-8 at byte " + std::to_string(i) +
+                           " (clean it with to_utf8 first)");
+    }
     const std::string_view ch = text.substr(i, size_t(len));
     i += size_t(len);
     if (config_.kind == TokenizerKind::Chars) {

@@ -163,10 +163,20 @@ std::vector<float> load_word_vectors(const std::string& path, const Vocabulary& 
   if (format != VectorFormat::GloveText)
     require(has_header, path + ":1: expected a header \"<count> <dim>\", got '" + std::string(first_line.substr(0, 60)) + "'");
 
-  // Which vocabulary rows want which word: exact tokens first, then lower-case forms.
+  // Which vocabulary rows want which word: exact tokens first, then case-insensitive (ASCII) matches
+  // in either direction, for a lower-case vocabulary meeting "The" or a cased one meeting "the".
+  auto lower = [](std::string w) {
+    for (char& c : w)
+      if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+    return w;
+  };
   std::unordered_map<std::string, int> want;
-  for (int id = 0; id < vocab.size(); ++id) want.emplace(vocab.token(id), id);
-  std::vector<int> source(size_t(vocab.size()), 0);  // 0 none, 1 exact, 2 lower-case
+  std::unordered_map<std::string, std::vector<int>> want_lower;
+  for (int id = 0; id < vocab.size(); ++id) {
+    want.emplace(vocab.token(id), id);
+    want_lower[lower(vocab.token(id))].push_back(id);
+  }
+  std::vector<int> source(size_t(vocab.size()), 0);  // 0 none, 1 exact, 2 case-insensitive
   std::vector<float> matrix;
   auto offer = [&](const std::string& word, const float* v, int d) {
     if (matrix.empty()) matrix.assign(size_t(vocab.size()) * size_t(d), 0.0f);
@@ -175,18 +185,13 @@ std::vector<float> load_word_vectors(const std::string& path, const Vocabulary& 
       std::copy_n(v, d, matrix.begin() + size_t(it->second) * size_t(d));
       source[size_t(it->second)] = 1;
     }
-    // A lower-case vocabulary often meets capitalised vectors ("The"): use them when nothing exact exists.
-    std::string lower = word;
-    bool changed = false;
-    for (char& c : lower)
-      if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a'), changed = true;
-    if (changed) {
-      auto jt = want.find(lower);
-      if (jt != want.end() && source[size_t(jt->second)] == 0) {
-        std::copy_n(v, d, matrix.begin() + size_t(jt->second) * size_t(d));
-        source[size_t(jt->second)] = 2;
+    auto jt = want_lower.find(lower(word));
+    if (jt == want_lower.end()) return;
+    for (int id : jt->second)
+      if (source[size_t(id)] == 0) {
+        std::copy_n(v, d, matrix.begin() + size_t(id) * size_t(d));
+        source[size_t(id)] = 2;
       }
-    }
   };
 
   int64_t words = 0;

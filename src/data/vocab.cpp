@@ -101,7 +101,7 @@ Vocabulary Vocabulary::from_json(const std::string& text, const std::string& whe
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   require(!j.is_discarded() && j.is_object(), where + ": vocabulary is not a JSON object");
   require(j.contains("tokens") && j["tokens"].is_array(), where + ": vocabulary lacks its \"tokens\" array");
-  Vocabulary v;
+  Vocabulary v{Empty{}};
   v.config_.pad = v.config_.unk = false;
   for (const auto& t : j["tokens"]) {
     require(t.is_string(), where + ": vocabulary tokens must be strings");

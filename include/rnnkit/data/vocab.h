@@ -25,8 +25,7 @@ class Vocabulary {
   static constexpr const char* kBos = "<s>";
   static constexpr const char* kEos = "</s>";
 
-  Vocabulary() = default;
-  explicit Vocabulary(const VocabConfig& config);
+  explicit Vocabulary(const VocabConfig& config = {});
 
   // Adds the tokens of one sequence to the counts (before build()).
   void count(const std::vector<std::string>& tokens);
@@ -56,6 +55,8 @@ class Vocabulary {
   static Vocabulary from_json(const std::string& json, const std::string& where);
 
  private:
+  struct Empty {};
+  explicit Vocabulary(Empty) {}
   void add_specials();
   int add(const std::string& token);
 
