@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <numbers>
@@ -36,6 +37,26 @@ AudioClip read_audio(const std::string& path) {
     clip.samples[i] = float(s / info.channels);
   }
   return clip;
+}
+
+std::vector<LabelledClip> read_audio_folders(const std::string& root) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  require(fs::is_directory(root, ec), root + ": not a directory (expected one sub-folder per class)");
+  std::vector<fs::path> classes;
+  for (const auto& e : fs::directory_iterator(root))
+    if (e.is_directory() && e.path().filename().string()[0] != '.') classes.push_back(e.path());
+  std::sort(classes.begin(), classes.end());
+  require(!classes.empty(), root + ": no class folders: expected " + root + "/<label>/<audio files>");
+  std::vector<LabelledClip> out;
+  for (const fs::path& dir : classes) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.is_regular_file() && e.path().filename().string()[0] != '.') files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const fs::path& f : files) out.push_back({read_audio(f.string()), dir.filename().string()});
+  }
+  return out;
 }
 
 int AudioFeatureConfig::frame_length() const { return int(std::lround(sample_rate * frame_ms / 1000.0)); }

@@ -1,7 +1,11 @@
 // Audio: libsndfile reading and log-mel / MFCC features against torchaudio's.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <unistd.h>
 
 #include "rnnkit/core/error.h"
 #include "rnnkit/data/audio.h"
@@ -61,6 +65,27 @@ TEST(Audio, ToneEnergyLandsInItsMelBand) {
   EXPECT_THROW(log_mel(clip, c), Error);  // the clip is 16 kHz
   AudioClip tiny{{0.1f, 0.2f}, 16000, "tiny"};
   EXPECT_TRUE(log_mel(tiny, AudioFeatureConfig{}).empty());
+}
+
+TEST(Audio, SpokenDigitsFromEspeakEndToEnd) {
+  if (std::system("command -v espeak-ng >/dev/null 2>&1") != 0) GTEST_SKIP() << "espeak-ng not installed";
+  const auto dir = std::filesystem::temp_directory_path() / ("rnnkit_digits_" + std::to_string(::getpid()));
+  const std::string cmd = std::string(RNNKIT_SOURCE_DIR) + "/scripts/make_spoken_digits.sh " + dir.string() +
+                          " --small 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const std::vector<LabelledClip> clips = read_audio_folders(dir.string());
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(clips.size(), 40u);  // 10 digits x 4 recordings
+  EXPECT_EQ(clips.front().label, "0");
+  EXPECT_EQ(clips.back().label, "9");
+  AudioFeatureConfig c;
+  c.sample_rate = 22050;  // espeak-ng's rate
+  for (const auto& lc : clips) {
+    int frames = 0;
+    const std::vector<float> f = mfcc(lc.clip, c, &frames);
+    EXPECT_GT(frames, 20) << lc.clip.source;  // at least 0.2 s of speech
+    EXPECT_TRUE(std::all_of(f.begin(), f.end(), [](float v) { return std::isfinite(v); }));
+  }
 }
 
 }  // namespace

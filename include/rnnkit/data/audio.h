@@ -23,6 +23,13 @@ struct AudioClip {
 // Reads any format libsndfile supports; several channels are averaged. Errors name the file.
 AudioClip read_audio(const std::string& path);
 
+// One folder per class of audio files (root/<label>/<file>), sorted; hidden entries skipped.
+struct LabelledClip {
+  AudioClip clip;
+  std::string label;
+};
+std::vector<LabelledClip> read_audio_folders(const std::string& root);
+
 struct AudioFeatureConfig {
   int sample_rate = 16000;    // the rate the parameters below refer to; clips must match
   double frame_ms = 25.0;     // window length
