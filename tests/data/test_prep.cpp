@@ -102,7 +102,7 @@ TEST(Vectorize, MalformedVectorFilesNameTheLine) {
   }
   EXPECT_THROW(load_word_vectors(write("nan.vec", "1 2\na 1 x\n"), v, VectorFormat::Auto, 1), Error);
   EXPECT_THROW(load_word_vectors(write("count.vec", "3 2\na 1 2\n"), v, VectorFormat::Auto, 1), Error);
-  EXPECT_THROW(load_word_vectors(write("cut.bin", std::string("2 4\na \x01\x02", 10)), v, VectorFormat::Word2VecBinary, 1),
+  EXPECT_THROW(load_word_vectors(write("cut.bin", std::string("2 4\na \x01\x02", 8)), v, VectorFormat::Word2VecBinary, 1),
                Error);
   std::filesystem::remove_all(dir);
 }
