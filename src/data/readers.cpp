@@ -299,6 +299,16 @@ std::vector<double> NumericTable::column_values(const std::string& name) const {
   return v;
 }
 
+std::vector<double> NumericTable::select(const std::vector<std::string>& names) const {
+  std::vector<int> cols;
+  for (const auto& n : names) cols.push_back(column(n));
+  std::vector<double> out;
+  out.reserve(rows * cols.size());
+  for (size_t r = 0; r < rows; ++r)
+    for (int c : cols) out.push_back(at(r, c));
+  return out;
+}
+
 NumericTable read_numeric_csv(const std::string& path, char delimiter) {
   const std::string text = to_utf8(read_file(path), InvalidUtf8::Error, path);
   CsvReader reader(text, delimiter ? delimiter : delimiter_for(path), path);

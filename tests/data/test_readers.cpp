@@ -108,6 +108,7 @@ TEST(Readers, NumericCsv) {
   EXPECT_EQ(t.columns, (std::vector<std::string>{"time", "x", "y", "label"}));
   EXPECT_EQ(t.column_values("y"), (std::vector<double>{10, 20, 30, 40, 50}));
   EXPECT_EQ(t.at(2, t.column("label")), 1.0);
+  EXPECT_EQ(t.select({"y", "x"}), (std::vector<double>{10, 1.5, 20, 2.5, 30, 3.5, 40, 4.5, 50, 5.5}));
   expect_error([&] { t.column("z"); }, "no column named 'z' (columns: time, x, y, label)");
   expect_error([] { read_numeric_csv(fx("bad_number.csv")); }, "bad_number.csv:3: column 'x': expected a number, got 'abc'");
   expect_error([] { read_numeric_csv(fx("empty_field.csv")); }, "empty_field.csv:3: column 'x' is empty");

@@ -98,6 +98,8 @@ struct NumericTable {
 
   int column(const std::string& name) const;  // throws Error listing the columns
   std::vector<double> column_values(const std::string& name) const;
+  // The chosen columns of every row, (rows, names.size()) row-major: features or targets.
+  std::vector<double> select(const std::vector<std::string>& names) const;
   double at(size_t row, int col) const { return values[row * columns.size() + size_t(col)]; }
 };
 
