@@ -1,0 +1,72 @@
+// The training loop: epochs over shuffled (length-bucketed) batches, validation after each epoch,
+// the best model kept, early stopping, a learning-rate schedule, and callbacks for progress,
+// checkpoints and interruption. The library never prints: the caller's callbacks do.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "rnnkit/nn/model.h"
+#include "rnnkit/optim/optimizer.h"
+#include "rnnkit/optim/schedule.h"
+#include "rnnkit/train/train_step.h"
+
+namespace rnnkit {
+
+// The examples of one split, served as batches.
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  virtual size_t size() const = 0;
+  virtual int length(size_t i) const = 0;  // steps of example i, for bucketing
+  virtual Batch<float> batch(const std::vector<size_t>& indices) const = 0;
+};
+
+struct TrainerConfig {
+  int epochs = 10;
+  int batch_size = 32;
+  int patience = 3;  // epochs without a better validation loss before stopping; 0: never stop early
+  bool bucket = true;
+  int max_steps_per_epoch = 0;  // 0: every batch; otherwise a random subset of batches per epoch
+  OptimizerConfig optimizer = OptimizerConfig::defaults_for(OptimizerKind::Adam);
+  ScheduleConfig schedule;
+  TrainOptions step;
+  uint64_t seed = 1;
+};
+
+struct EpochRecord {
+  int epoch = 0;
+  int64_t steps = 0;
+  double train_loss = 0.0, valid_loss = 0.0;
+  double lr = 0.0;
+  double seconds = 0.0, sequences_per_second = 0.0;
+  bool best = false;
+};
+
+struct TrainCallbacks {
+  // After every optimizer step: epoch, step within the epoch, steps in the epoch, running loss, sequences/s.
+  std::function<void(int, int64_t, int64_t, double, double)> on_step;
+  // After every epoch's validation, with the best model so far (for checkpoints).
+  std::function<void(const EpochRecord&, const std::vector<EpochRecord>&, const Model<float>&)> on_epoch;
+  // Polled between steps; true stops training (e.g. after Ctrl-C) and keeps the best model.
+  std::function<bool()> should_stop;
+};
+
+struct TrainResult {
+  std::vector<EpochRecord> history;
+  Model<float> best;
+  double best_valid_loss = 0.0;
+  bool stopped_early = false;
+  bool interrupted = false;
+};
+
+// Mean loss per target over a whole split (batches weighted by their number of targets).
+double evaluate_loss(const Model<float>& model, const BatchSource& data, int batch_size);
+
+// Trains `model` in place and returns the history and a copy of the best model by validation loss.
+// Throws Error (from train_step) on a non-finite loss; the caller still has the last on_epoch's best.
+TrainResult fit(Model<float>& model, const BatchSource& train, const BatchSource& valid, const TrainerConfig& config,
+                const TrainCallbacks& callbacks = {});
+
+}  // namespace rnnkit

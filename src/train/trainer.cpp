@@ -1,0 +1,100 @@
+// The epoch loop.
+#include "rnnkit/train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "rnnkit/core/error.h"
+#include "rnnkit/data/sequence.h"
+
+namespace rnnkit {
+
+double evaluate_loss(const Model<float>& model, const BatchSource& data, int batch_size) {
+  double total = 0;
+  int64_t targets = 0;
+  ModelCache<float> cache;
+  for (size_t start = 0; start < data.size(); start += size_t(batch_size)) {
+    std::vector<size_t> idx(std::min(data.size(), start + size_t(batch_size)) - start);
+    std::iota(idx.begin(), idx.end(), start);
+    const Batch<float> batch = data.batch(idx);
+    model.forward(batch, cache, false, nullptr);
+    const int64_t n = count_targets(model.config(), batch);
+    if (n == 0) continue;
+    total += model.loss(batch, cache, nullptr) * double(n);
+    targets += n;
+  }
+  return targets ? total / double(targets) : 0.0;
+}
+
+TrainResult fit(Model<float>& model, const BatchSource& train, const BatchSource& valid, const TrainerConfig& config,
+                const TrainCallbacks& cb) {
+  require(config.epochs >= 1 && config.batch_size >= 1, "training needs epochs >= 1 and batch size >= 1");
+  require(train.size() > 0, "no training examples");
+  require(valid.size() > 0, "no validation examples");
+  auto optimizer = make_optimizer<float>(config.optimizer);
+  LrSchedule schedule(config.schedule, config.optimizer.lr);
+  Rng rng(config.seed);
+  std::vector<int> lengths(train.size());
+  for (size_t i = 0; i < train.size(); ++i) lengths[i] = train.length(i);
+
+  TrainResult result{{}, model, std::numeric_limits<double>::infinity(), false, false};
+  int bad_epochs = 0;
+  for (int epoch = 1; epoch <= config.epochs; ++epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto batches = make_batches(lengths, config.batch_size, rng, true, config.bucket ? 50 : 1);
+    if (config.max_steps_per_epoch > 0 && batches.size() > size_t(config.max_steps_per_epoch))
+      batches.resize(size_t(config.max_steps_per_epoch));
+    double loss_sum = 0;
+    int64_t loss_n = 0, sequences = 0, step = 0;
+    double running = 0;
+    for (const auto& indices : batches) {
+      if (cb.should_stop && cb.should_stop()) {
+        result.interrupted = true;
+        break;
+      }
+      const Batch<float> batch = train.batch(indices);
+      const StepResult r = train_step(model, *optimizer, batch, config.step, rng);
+      loss_sum += r.loss * double(r.targets);
+      loss_n += r.targets;
+      sequences += int64_t(indices.size());
+      running = step == 0 ? r.loss : 0.98 * running + 0.02 * r.loss;
+      ++step;
+      if (cb.on_step) {
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        cb.on_step(epoch, step, int64_t(batches.size()), running, s > 0 ? double(sequences) / s : 0.0);
+      }
+    }
+    if (result.interrupted && step == 0) break;
+    EpochRecord rec;
+    rec.epoch = epoch;
+    rec.steps = step;
+    rec.train_loss = loss_n ? loss_sum / double(loss_n) : 0.0;
+    rec.valid_loss = evaluate_loss(model, valid, std::max(config.batch_size, 64));
+    rec.lr = optimizer->lr();
+    rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rec.sequences_per_second = rec.seconds > 0 ? double(sequences) / rec.seconds : 0.0;
+    require(std::isfinite(rec.valid_loss), "validation loss is not finite after epoch " + std::to_string(epoch));
+    if (rec.valid_loss < result.best_valid_loss) {
+      result.best_valid_loss = rec.valid_loss;
+      result.best = model;
+      rec.best = true;
+      bad_epochs = 0;
+    } else {
+      ++bad_epochs;
+    }
+    result.history.push_back(rec);
+    if (cb.on_epoch) cb.on_epoch(rec, result.history, result.best);
+    if (result.interrupted) break;
+    if (config.patience > 0 && bad_epochs >= config.patience) {
+      result.stopped_early = true;
+      break;
+    }
+    optimizer->set_lr(schedule.step(rec.valid_loss));
+  }
+  return result;
+}
+
+}  // namespace rnnkit

@@ -1,0 +1,110 @@
+// rnnkit eval: a model on labelled data -> accuracy, per-class precision / recall / F1, confusion
+// matrix (classify) or loss, perplexity and bits per token (lm); --json for one JSON object.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "common.h"
+#include "rnnkit/train/metrics.h"
+
+namespace rnnkit::cli {
+
+namespace {
+
+struct EvalFlags {
+  std::string model, data, text_column = "text", label_column = "label";
+  bool json = false;
+  int batch_size = 64;
+};
+
+// Argmax predictions for every example of a source.
+std::vector<int32_t> predict_all(const Model<float>& model, const ClassifySource& data, int batch_size) {
+  std::vector<int32_t> out;
+  ModelCache<float> cache;
+  for (size_t s = 0; s < data.size(); s += size_t(batch_size)) {
+    std::vector<size_t> idx;
+    for (size_t i = s; i < std::min(data.size(), s + size_t(batch_size)); ++i) idx.push_back(i);
+    model.forward(data.batch(idx), cache, false, nullptr);
+    const int C = model.config().output_size;
+    for (size_t b = 0; b < idx.size(); ++b) {
+      const float* row = cache.logits.data() + b * size_t(C);
+      out.push_back(int32_t(std::max_element(row, row + C) - row));
+    }
+  }
+  return out;
+}
+
+void run_eval(const EvalFlags& f) {
+  LoadedTaskModel m = load_task_model(f.model);
+  nlohmann::json j = {{"model", f.model}, {"data", f.data}, {"task", task_name(m.state.task)}};
+  if (m.state.task == Task::Lm) {
+    const LmSource data(m.state.text.encode(read_text(f.data)), m.state.seq_len);
+    require(data.size() > 0, f.data + ": shorter than one window of " + std::to_string(m.state.seq_len) + " tokens");
+    const double loss = evaluate_loss(m.model, data, f.batch_size);
+    j.update({{"loss", loss}, {"perplexity", perplexity(loss)}, {"bits_per_token", bits_per_token(loss)},
+              {"tokens", data.size() * size_t(m.state.seq_len)}});
+    if (m.state.text.tokenizer().config().kind == TokenizerKind::Chars) j["bits_per_char"] = bits_per_token(loss);
+  } else {
+    const TextDataset ds = read_classification(f.data, f.text_column, f.label_column);
+    Vocabulary label_ids({.pad = false, .unk = false});
+    label_ids.assign(m.state.labels);
+    std::vector<std::vector<int32_t>> ids;
+    std::vector<int32_t> gold;
+    for (const auto& e : ds.examples) {
+      require(label_ids.contains(e.labels[0]), e.source + ": label '" + e.labels[0] + "' is not one the model knows");
+      ids.push_back(m.state.text.encode(e.text));
+      if (ids.back().empty()) ids.back().push_back(m.state.text.vocab().unk_id());
+      gold.push_back(label_ids.id(e.labels[0]));
+    }
+    const ClassifySource data(std::move(ids), gold, m.state.text.vocab().pad_id());
+    const ClassificationReport r = classification_report(predict_all(m.model, data, f.batch_size), gold,
+                                                         int(m.state.labels.size()));
+    nlohmann::json classes = nlohmann::json::object();
+    for (size_t c = 0; c < m.state.labels.size(); ++c)
+      classes[m.state.labels[c]] = {{"precision", r.precision[c]}, {"recall", r.recall[c]}, {"f1", r.f1[c]},
+                                    {"support", r.support[c]}};
+    j.update({{"examples", r.total}, {"accuracy", r.accuracy}, {"macro_f1", r.macro_f1}, {"micro_f1", r.micro_f1},
+              {"classes", classes}, {"labels", m.state.labels}, {"confusion", r.confusion}});
+  }
+  if (f.json) {
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  if (m.state.task == Task::Lm) {
+    std::printf("loss %.4f, perplexity %.3f, %.4f bits per %s over %zu tokens\n", j["loss"].get<double>(),
+                j["perplexity"].get<double>(), j["bits_per_token"].get<double>(),
+                j.contains("bits_per_char") ? "character" : "token", j["tokens"].get<size_t>());
+    return;
+  }
+  std::printf("%lld examples: accuracy %.4f, macro F1 %.4f, micro F1 %.4f\n", j["examples"].get<long long>(),
+              j["accuracy"].get<double>(), j["macro_f1"].get<double>(), j["micro_f1"].get<double>());
+  std::printf("%-20s %9s %9s %9s %9s\n", "label", "precision", "recall", "f1", "support");
+  for (const auto& l : m.state.labels) {
+    const auto& c = j["classes"][l];
+    std::printf("%-20s %9.4f %9.4f %9.4f %9lld\n", l.c_str(), c["precision"].get<double>(), c["recall"].get<double>(),
+                c["f1"].get<double>(), c["support"].get<long long>());
+  }
+  std::printf("confusion (rows: true, columns: predicted)\n");
+  const size_t C = m.state.labels.size();
+  for (size_t a = 0; a < C; ++a) {
+    std::printf("%-20s", m.state.labels[a].c_str());
+    for (size_t b = 0; b < C; ++b) std::printf(" %7lld", j["confusion"][a * C + b].get<long long>());
+    std::printf("\n");
+  }
+}
+
+}  // namespace
+
+void add_eval(CLI::App& app) {
+  auto f = std::make_shared<EvalFlags>();
+  CLI::App* c = app.add_subcommand("eval", "evaluate a model on labelled data");
+  c->add_option("--model,-m", f->model, "model file")->required();
+  c->add_option("--data,-d", f->data, "labelled data in a format `train` reads")->required();
+  c->add_option("--text-column", f->text_column, "table/JSON text column")->capture_default_str();
+  c->add_option("--label-column", f->label_column, "table/JSON label column")->capture_default_str();
+  c->add_flag("--json", f->json, "print one JSON object");
+  c->add_option("--batch-size", f->batch_size, "sequences per batch")->capture_default_str();
+  c->callback([f] { run_eval(*f); });
+}
+
+}  // namespace rnnkit::cli

@@ -1,0 +1,69 @@
+// rnnkit predict: one prediction per input line (stdin or --data): the label and its probability.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "common.h"
+
+namespace rnnkit::cli {
+
+namespace {
+
+struct PredictFlags {
+  std::string model, data;
+  int top_k = 1;
+  bool json = false;
+};
+
+void run_predict(const PredictFlags& f) {
+  LoadedTaskModel m = load_task_model(f.model);
+  require(m.state.task == Task::Classify, f.model + ": predict needs a classification model (use generate for lm)");
+  require(f.top_k >= 1, "--top-k must be >= 1");
+  std::ifstream file;
+  if (!f.data.empty()) {
+    file.open(f.data, std::ios::binary);
+    require(file.good(), f.data + ": cannot open");
+  }
+  std::istream& in = f.data.empty() ? std::cin : file;
+  const int C = m.model.config().output_size, k = std::min(f.top_k, C);
+  ModelCache<float> cache;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<int32_t> ids = m.state.text.encode(line);
+    if (ids.empty()) ids.push_back(m.state.text.vocab().unk_id());
+    const ClassifySource one({ids}, {0}, m.state.text.vocab().pad_id());
+    m.model.forward(one.batch({0}), cache, false, nullptr);
+    std::vector<float> p = cache.logits;
+    m.model.apply_head(p.data(), 1);
+    std::vector<int> order(static_cast<size_t>(C));
+    for (int c = 0; c < C; ++c) order[size_t(c)] = c;
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int a, int b) { return p[size_t(a)] > p[size_t(b)]; });
+    if (f.json) {
+      nlohmann::json out = nlohmann::json::array();
+      for (int i = 0; i < k; ++i) out.push_back({{"label", m.state.labels[size_t(order[size_t(i)])]},
+                                                 {"probability", p[size_t(order[size_t(i)])]}});
+      std::printf("%s\n", nlohmann::json({{"predictions", out}}).dump().c_str());
+    } else {
+      for (int i = 0; i < k; ++i)
+        std::printf("%s%s %.4f", i ? " " : "", m.state.labels[size_t(order[size_t(i)])].c_str(), p[size_t(order[size_t(i)])]);
+      std::printf("\n");
+    }
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
+
+void add_predict(CLI::App& app) {
+  auto f = std::make_shared<PredictFlags>();
+  CLI::App* c = app.add_subcommand("predict", "label each input line (stdin or --data) with its probability");
+  c->add_option("--model,-m", f->model, "model file")->required();
+  c->add_option("--data,-d", f->data, "a file with one text per line (default: stdin)");
+  c->add_option("--top-k,-k", f->top_k, "labels per line, most probable first")->capture_default_str();
+  c->add_flag("--json", f->json, "one JSON object per line");
+  c->callback([f] { run_predict(*f); });
+}
+
+}  // namespace rnnkit::cli

@@ -1,0 +1,315 @@
+// rnnkit train: data files -> a trained, validated model file (best epoch), a JSON-lines log and a
+// learning-curve SVG beside it.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "common.h"
+#include "rnnkit/data/split.h"
+#include "rnnkit/train/metrics.h"
+
+namespace rnnkit::cli {
+
+namespace {
+
+struct TrainFlags {
+  std::string task = "classify";
+  std::string train, valid, test, output;
+  std::string text_column = "text", label_column = "label";
+  double valid_fraction = 0.1, test_fraction = 0.0;
+  // text
+  std::string tokenizer = "words";
+  int vocab_size = 30000, min_count = 1, max_length = 0, subword_vocab_size = 8000;
+  bool no_lowercase = false, strip_html = false;
+  // model
+  int embedding_dim = 64, hidden = 128, layers = 1, seq_len = 100;
+  std::string cell = "lstm", output_mode;
+  bool bidirectional = false;
+  double dropout = 0.0, output_dropout = 0.0;
+  // training
+  std::string optimizer = "adam", schedule = "constant";
+  double lr = 2e-3, weight_decay = 0.0, clip = 5.0, clip_value = 0.0;
+  int batch_size = 32, epochs = 10, patience = 3, steps_per_epoch = 0, bptt = 0, threads = 1;
+  uint64_t seed = 1;
+};
+
+std::atomic<bool> g_interrupted{false};
+void on_sigint(int) { g_interrupted = true; }
+
+struct Prepared {
+  TaskState state;
+  std::unique_ptr<BatchSource> train, valid, test;
+  int vocab = 0, outputs = 0;
+};
+
+Prepared prepare_classify(const TrainFlags& f, TextPreprocessorConfig pc) {
+  Prepared p;
+  p.state.task = Task::Classify;
+  TextDataset train = read_classification(f.train, f.text_column, f.label_column);
+  TextDataset valid, test;
+  if (f.test.empty() && f.test_fraction > 0) {  // a seeded, stratified test split, never seen in training
+    std::vector<std::string> labels;
+    for (const auto& e : train.examples) labels.push_back(e.labels[0]);
+    const Split s = split_stratified(labels, 0.0, f.test_fraction, f.seed + 1000);
+    TextDataset kept;
+    for (size_t i : s.train) kept.examples.push_back(train.examples[i]);
+    for (size_t i : s.test) test.examples.push_back(train.examples[i]);
+    train = std::move(kept);
+  }
+  if (!f.valid.empty()) {
+    valid = read_classification(f.valid, f.text_column, f.label_column);
+  } else {  // a seeded, stratified hold-out of the training data
+    std::vector<std::string> labels;
+    for (const auto& e : train.examples) labels.push_back(e.labels[0]);
+    const Split s = split_stratified(labels, f.valid_fraction, 0.0, f.seed);
+    TextDataset kept;
+    for (size_t i : s.train) kept.examples.push_back(train.examples[i]);
+    for (size_t i : s.valid) valid.examples.push_back(train.examples[i]);
+    train = std::move(kept);
+  }
+  if (!f.test.empty()) test = read_classification(f.test, f.text_column, f.label_column);
+  if (!test.examples.empty()) std::fprintf(stderr, "test: %zu examples held out\n", test.examples.size());
+  p.state.labels = train.label_names();
+  Vocabulary label_ids({.pad = false, .unk = false});
+  label_ids.assign(p.state.labels);
+  p.state.text = TextPreprocessor(pc);
+  std::vector<std::string> texts;
+  for (const auto& e : train.examples) texts.push_back(e.text);
+  p.state.text.fit(texts);
+  auto source = [&](const TextDataset& ds, const std::string& what) {
+    std::vector<std::vector<int32_t>> ids;
+    std::vector<int32_t> labels;
+    for (const auto& e : ds.examples) {
+      require(label_ids.contains(e.labels[0]), e.source + ": label '" + e.labels[0] + "' does not occur in the " +
+                                                   "training data (" + what + ")");
+      ids.push_back(p.state.text.encode(e.text));
+      if (ids.back().empty()) ids.back().push_back(p.state.text.vocab().unk_id());  // an empty text still predicts
+      labels.push_back(label_ids.id(e.labels[0]));
+    }
+    return std::make_unique<ClassifySource>(std::move(ids), std::move(labels), p.state.text.vocab().pad_id());
+  };
+  p.train = source(train, "training");
+  p.valid = source(valid, "validation");
+  if (!test.examples.empty()) p.test = source(test, "test");
+  p.vocab = p.state.text.vocab().size();
+  p.outputs = int(p.state.labels.size());
+  std::fprintf(stderr, "data: %zu training, %zu validation%s examples; %zu labels; vocabulary %d\n", p.train->size(),
+               p.valid->size(), p.test ? (", " + std::to_string(p.test->size()) + " test").c_str() : "",
+               p.state.labels.size(), p.vocab);
+  return p;
+}
+
+Prepared prepare_lm(const TrainFlags& f, TextPreprocessorConfig pc) {
+  Prepared p;
+  p.state.task = Task::Lm;
+  p.state.seq_len = f.seq_len;
+  pc.clean.collapse_whitespace = false;
+  pc.clean.lowercase = false;  // a language model keeps the text as it is
+  pc.clean.nfkc = false;
+  pc.max_length = 0;
+  std::string train_text = read_text(f.train), valid_text;
+  if (!f.valid.empty()) {
+    valid_text = read_text(f.valid);
+  } else {  // the last part of the corpus, without look-ahead
+    size_t cut = size_t(double(train_text.size()) * (1.0 - f.valid_fraction));
+    while (cut < train_text.size() && (static_cast<unsigned char>(train_text[cut]) & 0xC0) == 0x80) ++cut;
+    valid_text = train_text.substr(cut);
+    train_text.resize(cut);
+  }
+  p.state.text = TextPreprocessor(pc);
+  p.state.text.fit({train_text});
+  p.train = std::make_unique<LmSource>(p.state.text.encode(train_text), f.seq_len);
+  p.valid = std::make_unique<LmSource>(p.state.text.encode(valid_text), f.seq_len);
+  if (!f.test.empty()) p.test = std::make_unique<LmSource>(p.state.text.encode(read_text(f.test)), f.seq_len);
+  p.vocab = p.outputs = p.state.text.vocab().size();
+  std::fprintf(stderr, "data: %zu training and %zu validation windows of %d tokens; vocabulary %d\n",
+               p.train->size(), p.valid->size(), f.seq_len, p.vocab);
+  return p;
+}
+
+void run_train(const TrainFlags& f) {
+  require(!f.output.empty(), "--output MODEL.safetensors is required");
+  set_blas_threads(f.threads);
+  const Task task = parse_task(f.task);
+  TextPreprocessorConfig pc;
+  pc.clean.lowercase = !f.no_lowercase;
+  pc.clean.strip_html = f.strip_html;
+  pc.tokenizer.kind = parse_tokenizer(task == Task::Lm && f.tokenizer == "words" ? "chars" : f.tokenizer);
+  pc.tokenizer.subword_vocab_size = f.subword_vocab_size;
+  pc.vocab.min_count = f.min_count;
+  pc.vocab.max_size = f.vocab_size;
+  pc.max_length = f.max_length;
+  const auto t0 = std::chrono::steady_clock::now();
+  Prepared data = task == Task::Classify ? prepare_classify(f, pc) : prepare_lm(f, pc);
+  std::fprintf(stderr, "data prepared in %.1f s\n",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+
+  ModelConfig mc;
+  mc.vocab_size = data.vocab;
+  mc.embedding_dim = f.embedding_dim;
+  mc.padding_idx = data.state.text.vocab().pad_id();
+  mc.cell = parse_cell(f.cell);
+  mc.hidden_size = f.hidden;
+  mc.num_layers = f.layers;
+  mc.bidirectional = f.bidirectional;
+  mc.dropout = f.dropout;
+  mc.output_dropout = f.output_dropout;
+  mc.output = task == Task::Lm ? OutputMode::PerStep : OutputMode::Last;
+  if (!f.output_mode.empty()) mc.output = parse_output_mode(f.output_mode);
+  mc.output_size = data.outputs;
+  mc.head = Head::Softmax;
+  Model<float> model(mc);
+  Rng init_rng(f.seed);
+  model.init(init_rng);
+
+  TrainerConfig tc;
+  tc.epochs = f.epochs;
+  tc.batch_size = f.batch_size;
+  tc.patience = f.patience;
+  tc.max_steps_per_epoch = f.steps_per_epoch;
+  tc.optimizer = OptimizerConfig::defaults_for(parse_optimizer(f.optimizer));
+  tc.optimizer.lr = f.lr;
+  tc.optimizer.weight_decay = f.weight_decay;
+  tc.schedule.kind = parse_schedule(f.schedule);
+  tc.schedule.patience = 1;
+  tc.schedule.factor = 0.5;
+  tc.schedule.step_size = 3;
+  tc.schedule.gamma = f.schedule == "exponential" ? 0.9 : 0.5;
+  tc.schedule.t_max = f.epochs;
+  tc.step.clip_norm = f.clip;
+  tc.step.clip_value = f.clip_value;
+  tc.step.bptt = f.bptt;
+  tc.seed = f.seed;
+  std::fprintf(stderr, "model: %s, %zu parameters; %s lr %g, batch %d, up to %d epochs\n", config_to_json(mc).c_str(),
+               model.params().size(), f.optimizer.c_str(), f.lr, f.batch_size, f.epochs);
+
+  const std::string log_path = f.output + ".log.jsonl", svg_path = f.output + ".curve.svg";
+  const bool tty = ::isatty(2);
+  const std::string pre_json = data.state.to_json();
+  auto meta = [&](const std::vector<EpochRecord>& h) {
+    return std::map<std::string, std::string>{{"history", history_json(h)}, {"task", f.task}};
+  };
+  TrainCallbacks cb;
+  const auto train_start = std::chrono::steady_clock::now();
+  cb.on_step = [&](int epoch, int64_t step, int64_t steps, double loss, double sps) {
+    if (tty) {
+      const int width = 30, done = int(width * step / std::max<int64_t>(steps, 1));
+      const double eta = sps > 0 ? double(steps - step) * f.batch_size / sps : 0;
+      std::fprintf(stderr, "\repoch %d [%s%s] %lld/%lld loss %.4f %.0f seq/s ETA %.0fs ", epoch,
+                   std::string(size_t(done), '=').c_str(), std::string(size_t(width - done), ' ').c_str(),
+                   (long long)step, (long long)steps, loss, sps, eta);
+    } else if (step % std::max<int64_t>(1, steps / 4) == 0) {
+      std::fprintf(stderr, "epoch %d step %lld/%lld loss %.4f %.0f seq/s\n", epoch, (long long)step, (long long)steps,
+                   loss, sps);
+    }
+  };
+  cb.on_epoch = [&](const EpochRecord& r, const std::vector<EpochRecord>& h, const Model<float>& best) {
+    if (tty) std::fprintf(stderr, "\n");
+    std::fprintf(stderr, "epoch %d: train loss %.4f, valid loss %.4f%s, %.1f s, %.0f seq/s%s\n", r.epoch, r.train_loss,
+                 r.valid_loss, task == Task::Lm ? (" (" + std::to_string(bits_per_token(r.valid_loss)).substr(0, 5) +
+                                                   " bits/token)").c_str() : "",
+                 r.seconds, r.sequences_per_second, r.best ? ", best so far: saved" : "");
+    if (r.best) save_model(f.output, best, pre_json, meta(h));  // atomic: a crash keeps the previous best
+    std::ofstream(log_path, std::ios::app) << nlohmann::json::parse(history_json({r}))[0].dump() << "\n";
+    write_text_atomically(svg_path, learning_curve_svg(h));
+  };
+  cb.should_stop = [] { return g_interrupted.load(); };
+  std::signal(SIGINT, on_sigint);
+  std::remove(log_path.c_str());
+  auto train = [&] {
+    try {
+      return fit(model, *data.train, *data.valid, tc, cb);
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()) + "; training stopped, the best model so far (if any epoch finished) is in " +
+                  f.output);
+    }
+  };
+  TrainResult result = train();
+  std::signal(SIGINT, SIG_DFL);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
+  save_model(f.output, result.best, pre_json, meta(result.history));
+  std::fprintf(stderr, "%s after %zu epochs in %.1f s; best validation loss %.4f; model %s, log %s, curve %s\n",
+               result.interrupted ? "interrupted" : result.stopped_early ? "stopped early" : "finished",
+               result.history.size(), seconds, result.best_valid_loss, f.output.c_str(), log_path.c_str(),
+               svg_path.c_str());
+  if (data.test) {
+    const double test_loss = evaluate_loss(result.best, *data.test, 64);
+    if (task == Task::Lm) {
+      std::printf("test: loss %.4f, perplexity %.3f, %.4f bits per token\n", test_loss, perplexity(test_loss),
+                  bits_per_token(test_loss));
+    } else {
+      const auto& src = static_cast<const ClassifySource&>(*data.test);
+      std::vector<int32_t> predicted;
+      ModelCache<float> cache;
+      const int C = result.best.config().output_size;
+      for (size_t s = 0; s < src.size(); s += 64) {
+        std::vector<size_t> idx;
+        for (size_t i = s; i < std::min(src.size(), s + 64); ++i) idx.push_back(i);
+        result.best.forward(src.batch(idx), cache, false, nullptr);
+        for (size_t b = 0; b < idx.size(); ++b) {
+          const float* row = cache.logits.data() + b * size_t(C);
+          predicted.push_back(int32_t(std::max_element(row, row + C) - row));
+        }
+      }
+      const ClassificationReport r = classification_report(predicted, src.labels(), C);
+      std::printf("test: %lld examples, loss %.4f, accuracy %.4f, macro F1 %.4f\n", (long long)r.total, test_loss,
+                  r.accuracy, r.macro_f1);
+    }
+  }
+}
+
+}  // namespace
+
+void add_train(CLI::App& app) {
+  auto f = std::make_shared<TrainFlags>();
+  CLI::App* c = app.add_subcommand("train", "train a model on data files");
+  c->set_config("--config", "", "TOML or INI file with these flags (flags on the command line win)");
+  c->add_option("--task", f->task, "classify or lm")->capture_default_str();
+  c->add_option("--train", f->train, "training data: folder per class, .ft, .csv/.tsv, .jsonl; text for lm")->required();
+  c->add_option("--valid", f->valid, "validation data (default: a seeded, stratified hold-out of --train)");
+  c->add_option("--test", f->test, "test data, evaluated with the best model at the end");
+  c->add_option("--output,-o", f->output, "model file to write (.safetensors)")->required();
+  c->add_option("--valid-fraction", f->valid_fraction, "hold-out fraction without --valid")->capture_default_str();
+  c->add_option("--test-fraction", f->test_fraction,
+                "classify without --test: a seeded, stratified test hold-out, evaluated at the end")
+      ->capture_default_str();
+  c->add_option("--text-column", f->text_column, "table/JSON text column (name or 0-based index)")->capture_default_str();
+  c->add_option("--label-column", f->label_column, "table/JSON label column")->capture_default_str();
+  c->add_option("--tokenizer", f->tokenizer, "words, chars or sentencepiece (lm: chars)")->capture_default_str();
+  c->add_option("--vocab-size", f->vocab_size, "maximum vocabulary size")->capture_default_str();
+  c->add_option("--subword-vocab-size", f->subword_vocab_size, "sentencepiece vocabulary")->capture_default_str();
+  c->add_option("--min-count", f->min_count, "minimum token count")->capture_default_str();
+  c->add_option("--max-length", f->max_length, "tokens kept per text (0: all)")->capture_default_str();
+  c->add_flag("--no-lowercase", f->no_lowercase, "keep case");
+  c->add_flag("--strip-html", f->strip_html, "remove HTML tags and entities");
+  c->add_option("--embedding-dim", f->embedding_dim, "embedding size")->capture_default_str();
+  c->add_option("--cell", f->cell, "rnn_tanh, rnn_relu, lstm or gru")->capture_default_str();
+  c->add_option("--hidden", f->hidden, "hidden size")->capture_default_str();
+  c->add_option("--layers", f->layers, "stacked layers")->capture_default_str();
+  c->add_flag("--bidirectional", f->bidirectional, "bidirectional layers");
+  c->add_option("--dropout", f->dropout, "dropout between layers")->capture_default_str();
+  c->add_option("--output-dropout", f->output_dropout, "dropout before the output layer")->capture_default_str();
+  c->add_option("--seq-len", f->seq_len, "lm: training window in tokens")->capture_default_str();
+  c->add_option("--optimizer", f->optimizer, "sgd, adam, adamw, rmsprop or adagrad")->capture_default_str();
+  c->add_option("--lr", f->lr, "learning rate")->capture_default_str();
+  c->add_option("--schedule", f->schedule, "constant, step, exponential, cosine or plateau")->capture_default_str();
+  c->add_option("--weight-decay", f->weight_decay, "weight decay")->capture_default_str();
+  c->add_option("--clip", f->clip, "clip the gradient norm (0: off)")->capture_default_str();
+  c->add_option("--clip-value", f->clip_value, "clip gradient values (0: off)")->capture_default_str();
+  c->add_option("--bptt", f->bptt, "truncated BPTT length (0: full)")->capture_default_str();
+  c->add_option("--batch-size", f->batch_size, "sequences per batch")->capture_default_str();
+  c->add_option("--epochs", f->epochs, "maximum epochs")->capture_default_str();
+  c->add_option("--steps-per-epoch", f->steps_per_epoch, "cap on batches per epoch (0: all)")->capture_default_str();
+  c->add_option("--patience", f->patience, "early stopping patience in epochs (0: off)")->capture_default_str();
+  c->add_option("--seed", f->seed, "random seed")->capture_default_str();
+  c->add_option("--threads", f->threads, "BLAS threads")->capture_default_str();
+  c->callback([f] { run_train(*f); });
+}
+
+}  // namespace rnnkit::cli
