@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The whole command-line workflow on tiny fixtures: train, info, eval (text and JSON), predict
+# (stdin, --top-k, --json), generate, and clear errors with exit code 1 on bad input.
+# Usage: test_cli.sh RNNKIT_BINARY
+set -euo pipefail
+rnnkit=$1
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# A separable sentiment set: 120 fastText lines.
+for i in $(seq 1 30); do
+  echo "__label__pos great lovely food $i excellent"; echo "__label__pos good staff $i wonderful"
+  echo "__label__neg awful rude service $i terrible"; echo "__label__neg bad cold food $i horrible"
+done > "$tmp/train.ft"
+"$rnnkit" train --task classify --train "$tmp/train.ft" --output "$tmp/s.safetensors" --embedding-dim 8 \
+  --hidden 8 --epochs 6 --patience 0 --lr 0.02 --batch-size 16 --seed 3 2> "$tmp/train.err" \
+  || { cat "$tmp/train.err"; fail "train"; }
+grep -q "best so far: saved" "$tmp/train.err" || fail "no checkpoint line"
+[ -s "$tmp/s.safetensors.log.jsonl" ] || fail "no JSON-lines log"
+[ "$(wc -l < "$tmp/s.safetensors.log.jsonl")" -eq 6 ] || fail "log should have 6 epochs"
+grep -q "<svg" "$tmp/s.safetensors.curve.svg" || fail "no learning curve"
+
+"$rnnkit" info --model "$tmp/s.safetensors" > "$tmp/info.out"
+grep -q "labels neg pos" "$tmp/info.out" || fail "info lacks labels"
+grep -q "history (6 epochs)" "$tmp/info.out" || fail "info lacks history"
+
+"$rnnkit" eval --model "$tmp/s.safetensors" --data "$tmp/train.ft" --json > "$tmp/eval.json"
+grep -q '"accuracy":1.0' "$tmp/eval.json" || fail "eval accuracy is not 1.0: $(cat "$tmp/eval.json")"
+grep -q '"macro_f1"' "$tmp/eval.json" || fail "eval lacks macro_f1"
+"$rnnkit" eval --model "$tmp/s.safetensors" --data "$tmp/train.ft" | grep -q "confusion" || fail "eval text report"
+
+printf 'lovely food excellent\nrude cold service horrible\n' | "$rnnkit" predict --model "$tmp/s.safetensors" > "$tmp/pred.out"
+[ "$(sed -n 1p "$tmp/pred.out" | cut -d' ' -f1)" = pos ] || fail "predicted $(sed -n 1p "$tmp/pred.out") for a positive line"
+[ "$(sed -n 2p "$tmp/pred.out" | cut -d' ' -f1)" = neg ] || fail "predicted $(sed -n 2p "$tmp/pred.out") for a negative line"
+echo "great" | "$rnnkit" predict --model "$tmp/s.safetensors" --top-k 2 --json | grep -q '"predictions":\[{"label":"pos"' \
+  || fail "predict --json --top-k"
+
+# A character language model on the quick-start text; generation from a prime.
+"$rnnkit" train --task lm --train "$here/../../examples/quickstart/data/loomings.txt" --output "$tmp/lm.safetensors" \
+  --embedding-dim 16 --hidden 32 --seq-len 32 --epochs 2 --batch-size 16 --patience 0 2> "$tmp/lm.err" \
+  || { cat "$tmp/lm.err"; fail "lm train"; }
+"$rnnkit" eval --model "$tmp/lm.safetensors" --data "$here/../../examples/quickstart/data/loomings.txt" --json \
+  | grep -q '"bits_per_char"' || fail "lm eval lacks bits_per_char"
+out=$("$rnnkit" generate --model "$tmp/lm.safetensors" --prime "Call me" --length 40 --seed 5)
+[ "${#out}" -ge 47 ] || fail "generated too little: '$out'"
+[ "$out" = "$("$rnnkit" generate --model "$tmp/lm.safetensors" --prime "Call me" --length 40 --seed 5)" ] \
+  || fail "generation is not reproducible with a seed"
+
+# Bad input: exit code 1 and a message that names the problem.
+expect_error() {  # expect_error FRAGMENT COMMAND...
+  local fragment=$1; shift
+  if "$@" > /dev/null 2> "$tmp/err"; then fail "succeeded: $*"; fi
+  grep -q -- "$fragment" "$tmp/err" || fail "error for '$*' lacks '$fragment': $(cat "$tmp/err")"
+}
+expect_error "missing.ft: cannot open" "$rnnkit" train --train "$tmp/missing.ft" --output "$tmp/x.safetensors"
+printf '__label__a fine\nno label here\n' > "$tmp/bad.ft"
+expect_error "bad.ft:2: no label" "$rnnkit" train --train "$tmp/bad.ft" --output "$tmp/x.safetensors"
+expect_error "unknown cell 'lstmm'" "$rnnkit" train --train "$tmp/train.ft" --output "$tmp/x.safetensors" --cell lstmm
+head -c 100 "$tmp/s.safetensors" > "$tmp/cut.safetensors"
+expect_error "cut.safetensors" "$rnnkit" predict --model "$tmp/cut.safetensors"
+expect_error "needs a classification model" "$rnnkit" predict --model "$tmp/lm.safetensors"
+[ ! -e "$tmp/x.safetensors" ] || fail "a failed run left a model file"
+echo "cli: all checks passed"
