@@ -37,6 +37,23 @@ std::vector<int32_t> predict_all(const Model<float>& model, const ClassifySource
 void run_eval(const EvalFlags& f) {
   LoadedTaskModel m = load_task_model(f.model);
   nlohmann::json j = {{"model", f.model}, {"data", f.data}, {"task", task_name(m.state.task)}};
+  if (m.state.task == Task::Forecast) {
+    const NumericTable table = read_numeric_csv(f.data);
+    TaskState& st = m.state;
+    const ForecastData data = forecast_data(table, st, 0.0, 1.0, false);  // every window is a test window
+    require(data.test->size() > 0, f.data + ": no complete window of " + std::to_string(st.window) + " + " +
+                                       std::to_string(st.horizon) + " rows");
+    const ForecastReport r = forecast_report(m.model, st, table, data);
+    j.update({{"forecasts", r.count}, {"rmse", r.rmse}, {"mae", r.mae}, {"naive_rmse", r.naive_rmse},
+              {"naive_mae", r.naive_mae}, {"naive4_rmse", r.naive4_rmse}, {"naive4_mae", r.naive4_mae}});
+    if (!f.json)
+      std::printf("%lld forecasts: RMSE %.3f, MAE %.3f; seasonal naive RMSE %.3f, MAE %.3f; mean of 4 seasons RMSE "
+                  "%.3f, MAE %.3f\n",
+                  (long long)r.count, r.rmse, r.mae, r.naive_rmse, r.naive_mae, r.naive4_rmse, r.naive4_mae);
+    else
+      std::printf("%s\n", j.dump().c_str());
+    return;
+  }
   if (m.state.task == Task::Lm) {
     const LmSource data(m.state.text.encode(read_text(f.data)), m.state.seq_len);
     require(data.size() > 0, f.data + ": shorter than one window of " + std::to_string(m.state.seq_len) + " tokens");

@@ -23,10 +23,14 @@ struct TrainFlags {
   std::string train, valid, test, output;
   std::string text_column = "text", label_column = "label";
   double valid_fraction = 0.1, test_fraction = 0.0;
+  // forecast
+  std::string features, target, future;
+  int window = 28, horizon = 1, season = 7;
+  std::string scaler = "standard";
   // text
   std::string tokenizer = "words";
   int vocab_size = 30000, min_count = 1, max_length = 0, subword_vocab_size = 8000;
-  bool no_lowercase = false, strip_html = false;
+  bool no_lowercase = false, strip_html = false, relative = false;
   // model
   int embedding_dim = 64, hidden = 128, layers = 1, seq_len = 100;
   std::string cell = "lstm", output_mode;
@@ -45,8 +49,48 @@ void on_sigint(int) { g_interrupted = true; }
 struct Prepared {
   TaskState state;
   std::unique_ptr<BatchSource> train, valid, test;
-  int vocab = 0, outputs = 0;
+  int vocab = 0, outputs = 0, inputs = 0;
+  std::unique_ptr<NumericTable> table;  // forecast
+  ForecastData forecast;
 };
+
+std::vector<std::string> split_names(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t end = std::min(s.find(',', start), s.size());
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+Prepared prepare_forecast(const TrainFlags& f) {
+  require(!f.target.empty(), "forecast needs --target COLUMN[,COLUMN...]");
+  Prepared p;
+  p.state.task = Task::Forecast;
+  p.state.targets = split_names(f.target);
+  p.state.features = f.features.empty() ? p.state.targets : split_names(f.features);
+  p.state.future = split_names(f.future);
+  p.state.relative = f.relative;
+  p.state.window = f.window;
+  p.state.horizon = f.horizon;
+  p.state.season = f.season;
+  p.state.scaler = Scaler(parse_scaler(f.scaler));
+  require(f.window >= 1 && f.horizon >= 1 && f.season >= 1, "--window, --horizon and --season must be >= 1");
+  p.table = std::make_unique<NumericTable>(read_numeric_csv(f.train));
+  const double test_fraction = f.test_fraction > 0 ? f.test_fraction : 0.2;
+  p.forecast = forecast_data(*p.table, p.state, f.valid_fraction, test_fraction, true);
+  std::fprintf(stderr, "data: %zu rows; windows of %d rows -> %d ahead: %zu training, %zu validation, %zu test "
+               "(split by time, test = last %.0f %%)\n",
+               p.table->rows, f.window, f.horizon, p.forecast.train->size(), p.forecast.valid->size(),
+               p.forecast.test->size(), 100 * test_fraction);
+  p.train = std::move(p.forecast.train);
+  p.valid = std::move(p.forecast.valid);
+  p.inputs = int(p.state.features.size() + p.state.future.size());
+  p.outputs = f.horizon * int(p.state.targets.size());
+  return p;
+}
 
 Prepared prepare_classify(const TrainFlags& f, TextPreprocessorConfig pc) {
   Prepared p;
@@ -146,14 +190,19 @@ void run_train(const TrainFlags& f) {
   pc.vocab.max_size = f.vocab_size;
   pc.max_length = f.max_length;
   const auto t0 = std::chrono::steady_clock::now();
-  Prepared data = task == Task::Classify ? prepare_classify(f, pc) : prepare_lm(f, pc);
+  Prepared data = task == Task::Classify ? prepare_classify(f, pc) : task == Task::Lm ? prepare_lm(f, pc)
+                                                                                      : prepare_forecast(f);
   std::fprintf(stderr, "data prepared in %.1f s\n",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
   ModelConfig mc;
-  mc.vocab_size = data.vocab;
-  mc.embedding_dim = f.embedding_dim;
-  mc.padding_idx = data.state.text.vocab().pad_id();
+  if (task == Task::Forecast) {
+    mc.input_size = data.inputs;
+  } else {
+    mc.vocab_size = data.vocab;
+    mc.embedding_dim = f.embedding_dim;
+    mc.padding_idx = data.state.text.vocab().pad_id();
+  }
   mc.cell = parse_cell(f.cell);
   mc.hidden_size = f.hidden;
   mc.num_layers = f.layers;
@@ -163,7 +212,7 @@ void run_train(const TrainFlags& f) {
   mc.output = task == Task::Lm ? OutputMode::PerStep : OutputMode::Last;
   if (!f.output_mode.empty()) mc.output = parse_output_mode(f.output_mode);
   mc.output_size = data.outputs;
-  mc.head = Head::Softmax;
+  mc.head = task == Task::Forecast ? Head::Identity : Head::Softmax;
   Model<float> model(mc);
   Rng init_rng(f.seed);
   model.init(init_rng);
@@ -238,7 +287,13 @@ void run_train(const TrainFlags& f) {
                result.interrupted ? "interrupted" : result.stopped_early ? "stopped early" : "finished",
                result.history.size(), seconds, result.best_valid_loss, f.output.c_str(), log_path.c_str(),
                svg_path.c_str());
-  if (data.test) {
+  if (task == Task::Forecast) {
+    data.forecast.train = nullptr;
+    const ForecastReport r = forecast_report(result.best, data.state, *data.table, data.forecast);
+    std::printf("test: %lld forecasts: RMSE %.2f, MAE %.2f; seasonal naive (1 season back) RMSE %.2f, MAE %.2f; "
+                "mean of the last 4 seasons RMSE %.2f, MAE %.2f\n",
+                (long long)r.count, r.rmse, r.mae, r.naive_rmse, r.naive_mae, r.naive4_rmse, r.naive4_mae);
+  } else if (data.test) {
     const double test_loss = evaluate_loss(result.best, *data.test, 64);
     if (task == Task::Lm) {
       std::printf("test: loss %.4f, perplexity %.3f, %.4f bits per token\n", test_loss, perplexity(test_loss),
@@ -270,7 +325,7 @@ void add_train(CLI::App& app) {
   auto f = std::make_shared<TrainFlags>();
   CLI::App* c = app.add_subcommand("train", "train a model on data files");
   c->set_config("--config", "", "TOML or INI file with these flags (flags on the command line win)");
-  c->add_option("--task", f->task, "classify or lm")->capture_default_str();
+  c->add_option("--task", f->task, "classify, lm or forecast")->capture_default_str();
   c->add_option("--train", f->train, "training data: folder per class, .ft, .csv/.tsv, .jsonl; text for lm")->required();
   c->add_option("--valid", f->valid, "validation data (default: a seeded, stratified hold-out of --train)");
   c->add_option("--test", f->test, "test data, evaluated with the best model at the end");
@@ -281,6 +336,15 @@ void add_train(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--text-column", f->text_column, "table/JSON text column (name or 0-based index)")->capture_default_str();
   c->add_option("--label-column", f->label_column, "table/JSON label column")->capture_default_str();
+  c->add_option("--target", f->target, "forecast: target column(s) of the numeric CSV, comma-separated");
+  c->add_option("--features", f->features, "forecast: input columns (default: the targets)");
+  c->add_option("--future-features", f->future,
+                 "forecast: columns known ahead (calendar); each step also sees their values `horizon` rows later");
+  c->add_flag("--relative", f->relative, "forecast: windows relative to their own level (targets must be features)");
+  c->add_option("--window", f->window, "forecast: input rows per window")->capture_default_str();
+  c->add_option("--horizon", f->horizon, "forecast: rows predicted ahead")->capture_default_str();
+  c->add_option("--season", f->season, "forecast: season length of the naive baselines")->capture_default_str();
+  c->add_option("--scaler", f->scaler, "forecast: standard, minmax or none")->capture_default_str();
   c->add_option("--tokenizer", f->tokenizer, "words, chars or sentencepiece (lm: chars)")->capture_default_str();
   c->add_option("--vocab-size", f->vocab_size, "maximum vocabulary size")->capture_default_str();
   c->add_option("--subword-vocab-size", f->subword_vocab_size, "sentencepiece vocabulary")->capture_default_str();

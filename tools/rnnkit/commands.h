@@ -10,5 +10,6 @@ void add_eval(CLI::App& app);
 void add_predict(CLI::App& app);
 void add_generate(CLI::App& app);
 void add_info(CLI::App& app);
+void add_forecast(CLI::App& app);
 
 }  // namespace rnnkit::cli

@@ -7,32 +7,65 @@
 #include <nlohmann/json.hpp>
 
 #include "rnnkit/core/error.h"
+#include "rnnkit/train/metrics.h"
 
 namespace rnnkit::cli {
 
 using nlohmann::json;
 
-const char* task_name(Task t) { return t == Task::Classify ? "classify" : "lm"; }
+const char* task_name(Task t) { return t == Task::Classify ? "classify" : t == Task::Lm ? "lm" : "forecast"; }
 
 Task parse_task(const std::string& name) {
   if (name == "classify") return Task::Classify;
   if (name == "lm") return Task::Lm;
-  throw Error("unknown task '" + name + "': this build supports classify and lm (tag, regress and forecast are not "
+  if (name == "forecast") return Task::Forecast;
+  throw Error("unknown task '" + name + "': this build supports classify, lm and forecast (tag and regress are not "
               "implemented yet)");
 }
 
 std::string TaskState::to_json() const {
-  json j = {{"task", task_name(task)}, {"text", json::parse(text.to_json())}, {"seq_len", seq_len}};
+  json j = {{"task", task_name(task)}};
+  if (task == Task::Forecast) {
+    j.update({{"features", features}, {"targets", targets}, {"future", future}, {"relative", relative},
+              {"window", window}, {"horizon", horizon},
+              {"season", season}, {"scaler", json::parse(scaler.to_json())}});
+    return j.dump();
+  }
+  j.update({{"text", json::parse(text.to_json())}, {"seq_len", seq_len}});
   if (task == Task::Classify) j["labels"] = labels;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 TaskState TaskState::from_json(const std::string& text, const std::string& where) {
   const json j = json::parse(text, nullptr, false);
-  require(!j.is_discarded() && j.is_object() && j.contains("task") && j["task"].is_string() && j.contains("text"),
-          where + ": the model's preprocessing is not from `rnnkit train` (no task and text pipeline)");
+  require(!j.is_discarded() && j.is_object() && j.contains("task") && j["task"].is_string(),
+          where + ": the model's preprocessing is not from `rnnkit train` (it names no task)");
   TaskState s;
   s.task = parse_task(j["task"].get<std::string>());
+  if (s.task == Task::Forecast) {
+    auto names = [&](const char* key) {
+      std::vector<std::string> v;
+      require(j.contains(key) && j[key].is_array() && !j[key].empty(), where + ": forecast model lacks \"" + key + "\"");
+      for (const auto& n : j[key]) v.push_back(n.get<std::string>());
+      return v;
+    };
+    s.features = names("features");
+    s.targets = names("targets");
+    if (j.contains("future"))
+      for (const auto& n : j["future"]) s.future.push_back(n.get<std::string>());
+    s.relative = j.value("relative", false);
+    s.window = j.value("window", 0);
+    s.horizon = j.value("horizon", 1);
+    s.season = j.value("season", 7);
+    require(s.window >= 1 && s.horizon >= 1, where + ": forecast window and horizon must be >= 1");
+    require(j.contains("scaler"), where + ": forecast model lacks its scaler");
+    s.scaler = Scaler::from_json(j["scaler"].dump(), where);
+    require(s.scaler.columns() == int(s.features.size() + s.targets.size() + s.future.size()),
+            where + ": the scaler has " + std::to_string(s.scaler.columns()) + " columns for " +
+                std::to_string(s.features.size() + s.targets.size()) + " features and targets");
+    return s;
+  }
+  require(j.contains("text"), where + ": the model's preprocessing lacks its text pipeline");
   s.text = TextPreprocessor::from_json(j["text"].dump(), where);
   s.seq_len = j.value("seq_len", 100);
   if (s.task == Task::Classify) {
@@ -102,6 +135,130 @@ Batch<float> LmSource::batch(const std::vector<size_t>& indices) const {
     }
   }
   return b;
+}
+
+std::vector<float> TaskState::normalise_window(std::vector<float>& input, std::vector<float>* output) const {
+  const size_t K = targets.size(), F = features.size() + future.size(), H = size_t(horizon);
+  std::vector<float> anchor(H * K, 0.0f);
+  if (!relative) return anchor;
+  const size_t rows = input.size() / F, S = size_t(season);
+  require(rows >= S, "relative forecasting needs a window of at least one season (" + std::to_string(S) + " rows)");
+  for (size_t k = 0; k < K; ++k) {
+    const size_t col = size_t(std::find(features.begin(), features.end(), targets[k]) - features.begin());
+    require(col < features.size(), "relative forecasting needs target '" + targets[k] + "' among the features");
+    // Forecast h (0-based) is anchored to the value whole seasons before it, inside the window.
+    for (size_t h = 0; h < H; ++h) {
+      const size_t back = S * (h / S + 1);  // rows between the anchor and the target
+      anchor[h * K + k] = input[(rows + h - back) * F + col];
+    }
+    const float base = anchor[k];
+    for (size_t r = 0; r < rows; ++r) input[r * F + col] -= base;
+    if (output)
+      for (size_t h = 0; h < H; ++h) (*output)[h * K + k] -= anchor[h * K + k];
+  }
+  return anchor;
+}
+
+Batch<float> WindowSource::batch(const std::vector<size_t>& indices) const {
+  Batch<float> b = feature_batch<float>(inputs_, features_, indices);
+  for (size_t i : indices) b.values.insert(b.values.end(), outputs_[i].begin(), outputs_[i].end());
+  return b;
+}
+
+std::vector<double> forecast_matrix(const NumericTable& table, const TaskState& state) {
+  std::vector<std::string> cols = state.features;
+  cols.insert(cols.end(), state.targets.begin(), state.targets.end());
+  cols.insert(cols.end(), state.future.begin(), state.future.end());
+  return table.select(cols);
+}
+
+ForecastData forecast_data(const NumericTable& table, TaskState& st, double valid_fraction, double test_fraction,
+                           bool fit_scaler) {
+  const size_t N = table.rows, F0 = st.features.size(), K = st.targets.size(), U = st.future.size();
+  const size_t C = F0 + K + U, F = F0 + U, H = size_t(st.horizon);
+  require(N > size_t(st.window + st.horizon), table.source + ": " + std::to_string(N) + " rows are too few for windows of " +
+                                                  std::to_string(st.window) + " + horizon " + std::to_string(st.horizon));
+  std::vector<double> m = forecast_matrix(table, st);
+  const size_t valid_start = size_t(double(N) * (1.0 - valid_fraction - test_fraction));
+  const size_t test_start = size_t(double(N) * (1.0 - test_fraction));
+  if (fit_scaler) {
+    std::vector<size_t> rows(valid_start);
+    for (size_t r = 0; r < valid_start; ++r) rows[r] = r;
+    st.scaler.fit(m, int(C), rows);
+  }
+  st.scaler.transform(m.data(), N);
+  std::vector<float> feats(N * F, 0.0f), targs(N * K);
+  for (size_t r = 0; r < N; ++r) {
+    for (size_t c = 0; c < F0; ++c) feats[r * F + c] = float(m[r * C + c]);
+    for (size_t c = 0; c < U; ++c)  // known-ahead values of the row `horizon` later (0 past the end: never read)
+      feats[r * F + F0 + c] = r + H < N ? float(m[(r + H) * C + F0 + K + c]) : 0.0f;
+    for (size_t c = 0; c < K; ++c) targs[r * K + c] = float(m[r * C + F0 + c]);
+  }
+  const Windows<float> w = forecast_windows(feats, int(F), targs, int(K), N, st.window, st.horizon, 1);
+  std::vector<std::vector<float>> in[3], out[3];
+  ForecastData d;
+  for (size_t i = 0; i < w.inputs.size(); ++i) {
+    const size_t target_row = w.starts[i] + size_t(st.window);
+    const size_t last_target = target_row + size_t(st.horizon) - 1;
+    // A window belongs to the part all its targets lie in; windows straddling a boundary are dropped.
+    const int part_first = target_row < valid_start ? 0 : target_row < test_start ? 1 : 2;
+    const int part_last = last_target < valid_start ? 0 : last_target < test_start ? 1 : 2;
+    if (part_first != part_last) continue;
+    std::vector<float> input = w.inputs[i], output = w.outputs[i];
+    const std::vector<float> level = st.normalise_window(input, &output);
+    in[part_first].push_back(std::move(input));
+    out[part_first].push_back(std::move(output));
+    if (part_first == 2) {
+      d.test_target_rows.push_back(target_row);
+      d.test_levels.push_back(level);
+    }
+  }
+  d.train = std::make_unique<WindowSource>(std::move(in[0]), std::move(out[0]), int(F));
+  d.valid = std::make_unique<WindowSource>(std::move(in[1]), std::move(out[1]), int(F));
+  d.test = std::make_unique<WindowSource>(std::move(in[2]), std::move(out[2]), int(F));
+  return d;
+}
+
+ForecastReport forecast_report(const Model<float>& model, const TaskState& st, const NumericTable& table,
+                               const ForecastData& data) {
+  const size_t F = st.features.size(), K = st.targets.size();  // targets follow the features in the scaler
+  const std::vector<double> actual = table.select(st.targets);  // (rows, K), original units
+  std::vector<double> pred, truth, naive, naive4;
+  ModelCache<float> cache;
+  const WindowSource& test = *data.test;
+  for (size_t s = 0; s < test.size(); s += 64) {
+    std::vector<size_t> idx;
+    for (size_t i = s; i < std::min(test.size(), s + 64); ++i) idx.push_back(i);
+    model.forward(test.batch(idx), cache, false, nullptr);
+    for (size_t b = 0; b < idx.size(); ++b) {
+      const size_t first = data.test_target_rows[idx[b]];
+      for (int h = 0; h < st.horizon; ++h)
+        for (size_t k = 0; k < K; ++k) {
+          const size_t row = first + size_t(h);
+          const float scaled = cache.logits[b * size_t(st.horizon) * K + size_t(h) * K + k] + data.test_levels[idx[b]][size_t(h) * K + k];
+          pred.push_back(st.scaler.inverse_one(scaled, int(F + k)));
+          truth.push_back(actual[row * K + k]);
+          // Seasons back far enough that the value was known when the forecast was made (before `first`).
+          const size_t back = size_t(st.season) * ((size_t(h) / size_t(st.season)) + 1);
+          double v1 = row >= back ? actual[(row - back) * K + k] : actual[first * K + k];
+          double sum = 0;
+          int n = 0;
+          for (int q = 0; q < 4; ++q)
+            if (row >= back + size_t(q) * size_t(st.season)) {
+              sum += actual[(row - back - size_t(q) * size_t(st.season)) * K + k];
+              ++n;
+            }
+          naive.push_back(v1);
+          naive4.push_back(n ? sum / n : v1);
+        }
+    }
+  }
+  ForecastReport r;
+  const RegressionReport m = regression_report(pred, truth), a = regression_report(naive, truth),
+                         b = regression_report(naive4, truth);
+  r.count = m.count;
+  r.rmse = m.rmse, r.mae = m.mae, r.naive_rmse = a.rmse, r.naive_mae = a.mae, r.naive4_rmse = b.rmse, r.naive4_mae = b.mae;
+  return r;
 }
 
 void write_text_atomically(const std::string& path, const std::string& text) {

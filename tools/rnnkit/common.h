@@ -8,12 +8,13 @@
 
 #include "rnnkit/data/preprocess.h"
 #include "rnnkit/data/readers.h"
+#include "rnnkit/data/scaler.h"
 #include "rnnkit/rnnkit.h"
 #include "rnnkit/train/trainer.h"
 
 namespace rnnkit::cli {
 
-enum class Task { Classify, Lm };
+enum class Task { Classify, Lm, Forecast };
 const char* task_name(Task t);
 Task parse_task(const std::string& name);
 
@@ -21,9 +22,23 @@ Task parse_task(const std::string& name);
 // {"task": "classify", "text": {TextPreprocessor}, "labels": [...], "seq_len": N}
 struct TaskState {
   Task task = Task::Classify;
-  TextPreprocessor text;
+  TextPreprocessor text;            // classify, lm
   std::vector<std::string> labels;  // classify
   int seq_len = 100;                // lm: training window
+  // forecast: columns of a numeric CSV, windows of `window` rows predicting the next `horizon` rows of
+  // the targets, all columns (features then targets) scaled by `scaler` fitted on the training rows.
+  std::vector<std::string> features, targets;
+  std::vector<std::string> future;  // known-ahead columns (calendar): each step also sees them `horizon` rows later
+  int window = 0, horizon = 1, season = 7;
+  // Seasonal-relative windows: each forecast is made relative to the target's value one season
+  // before it (the seasonal-naive forecast), which is subtracted from the output and added back to
+  // the model's forecast; the target's input column is made relative to the same anchor. The model
+  // learns corrections to the naive forecast, and a drifting level does not bias it. Needs every
+  // target among the features and window >= season.
+  bool relative = false;
+  Scaler scaler;
+  // Per window: the anchors (horizon * K), zero unless relative; subtracts them in place.
+  std::vector<float> normalise_window(std::vector<float>& input, std::vector<float>* output) const;
   std::string to_json() const;
   static TaskState from_json(const std::string& json, const std::string& where);
 };
@@ -71,6 +86,44 @@ class LmSource : public BatchSource {
   int seq_len_;
   std::vector<size_t> starts_;
 };
+
+// Windows of numeric features with their future targets, as one-output-per-sequence batches.
+class WindowSource : public BatchSource {
+ public:
+  WindowSource(std::vector<std::vector<float>> inputs, std::vector<std::vector<float>> outputs, int features)
+      : inputs_(std::move(inputs)), outputs_(std::move(outputs)), features_(features) {}
+  size_t size() const override { return inputs_.size(); }
+  int length(size_t i) const override { return int(inputs_[i].size()) / features_; }
+  Batch<float> batch(const std::vector<size_t>& indices) const override;
+  const std::vector<std::vector<float>>& outputs() const { return outputs_; }
+
+ private:
+  std::vector<std::vector<float>> inputs_, outputs_;
+  int features_;
+};
+
+// A forecasting data set cut from a numeric table: scaled windows split by time by their first
+// target row (training targets come first, then validation, then test: no look-ahead).
+struct ForecastData {
+  std::unique_ptr<WindowSource> train, valid, test;
+  std::vector<size_t> test_target_rows;  // first target row of each test window
+  std::vector<std::vector<float>> test_levels;  // per test window, added back to its forecasts
+};
+// Fits state.scaler on the rows before the validation part when `fit_scaler`.
+ForecastData forecast_data(const NumericTable& table, TaskState& state, double valid_fraction, double test_fraction,
+                           bool fit_scaler);
+// RMSE and MAE of the model's test forecasts in the targets' own units, beside two seasonal-naive
+// baselines that use only what is known at forecast time: the value one season earlier, and the mean
+// of the last four seasons' values.
+struct ForecastReport {
+  int64_t count = 0;
+  double rmse = 0, mae = 0, naive_rmse = 0, naive_mae = 0, naive4_rmse = 0, naive4_mae = 0;
+};
+ForecastReport forecast_report(const Model<float>& model, const TaskState& state, const NumericTable& table,
+                               const ForecastData& data);
+
+// The (rows, F + K + U) matrix of a table's feature, target and known-ahead columns, unscaled.
+std::vector<double> forecast_matrix(const NumericTable& table, const TaskState& state);
 
 // Writes `text` to `path` atomically.
 void write_text_atomically(const std::string& path, const std::string& text);

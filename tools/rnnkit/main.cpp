@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   rnnkit::cli::add_eval(app);
   rnnkit::cli::add_predict(app);
   rnnkit::cli::add_generate(app);
+  rnnkit::cli::add_forecast(app);
   rnnkit::cli::add_info(app);
   try {
     app.parse(argc, argv);
