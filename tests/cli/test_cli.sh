@@ -48,12 +48,28 @@ out=$("$rnnkit" generate --model "$tmp/lm.safetensors" --prime "Call me" --lengt
 [ "$out" = "$("$rnnkit" generate --model "$tmp/lm.safetensors" --prime "Call me" --length 40 --seed 5)" ] \
   || fail "generation is not reproducible with a seed"
 
-# Bad input: exit code 1 and a message that names the problem.
+# Forecasting a weekly series with a trend; the model must beat the seasonal-naive forecast.
+{ echo "day,dow,value"; for i in $(seq 0 419); do
+    echo "$i,$((i % 7)),$(( 100 + i / 4 + (i % 7) * 10 + ((i * 7919) % 13) ))"; done; } > "$tmp/series.csv"
+"$rnnkit" train --task forecast --train "$tmp/series.csv" --target value --features value --future-features dow \
+  --relative --window 21 --output "$tmp/f.safetensors" --hidden 16 --epochs 25 --patience 0 --lr 0.01 \
+  --batch-size 32 > "$tmp/f.out" 2> "$tmp/f.err" || { cat "$tmp/f.err"; fail "forecast train"; }
+grep -q "test: .* forecasts: RMSE" "$tmp/f.out" || fail "forecast train reports no test figures"
+"$rnnkit" eval --model "$tmp/f.safetensors" --data "$tmp/series.csv" --json > "$tmp/f.json"
+/usr/bin/env python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['rmse'] < j['naive_rmse'], j" \
+  "$tmp/f.json" || fail "forecast does not beat the seasonal-naive baseline: $(cat "$tmp/f.json")"
+echo "420,0,0" >> "$tmp/series.csv"
+"$rnnkit" forecast --model "$tmp/f.safetensors" --data "$tmp/series.csv" | grep -q "^1," || fail "forecast output"
 expect_error() {  # expect_error FRAGMENT COMMAND...
   local fragment=$1; shift
   if "$@" > /dev/null 2> "$tmp/err"; then fail "succeeded: $*"; fi
   grep -q -- "$fragment" "$tmp/err" || fail "error for '$*' lacks '$fragment': $(cat "$tmp/err")"
 }
+expect_error "forecasts 1 rows at once" "$rnnkit" forecast --model "$tmp/f.safetensors" --data "$tmp/series.csv" --horizon 3
+expect_error "no column named 'nope'" "$rnnkit" train --task forecast --train "$tmp/series.csv" --target nope \
+  --output "$tmp/x.safetensors"
+
+# Bad input: exit code 1 and a message that names the problem.
 expect_error "missing.ft: cannot open" "$rnnkit" train --train "$tmp/missing.ft" --output "$tmp/x.safetensors"
 printf '__label__a fine\nno label here\n' > "$tmp/bad.ft"
 expect_error "bad.ft:2: no label" "$rnnkit" train --train "$tmp/bad.ft" --output "$tmp/x.safetensors"
