@@ -77,7 +77,7 @@ TrainResult fit(Model<float>& model, const BatchSource& train, const BatchSource
     rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rec.sequences_per_second = rec.seconds > 0 ? double(sequences) / rec.seconds : 0.0;
     require(std::isfinite(rec.valid_loss), "validation loss is not finite after epoch " + std::to_string(epoch));
-    if (rec.valid_loss < result.best_valid_loss) {
+    if (rec.valid_loss < result.best_valid_loss || config.keep_last) {
       result.best_valid_loss = rec.valid_loss;
       result.best = model;
       rec.best = true;

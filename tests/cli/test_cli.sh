@@ -69,6 +69,15 @@ expect_error "forecasts 1 rows at once" "$rnnkit" forecast --model "$tmp/f.safet
 expect_error "no column named 'nope'" "$rnnkit" train --task forecast --train "$tmp/series.csv" --target nope \
   --output "$tmp/x.safetensors"
 
+# Per-step tagging of a numeric series: spikes (every 37 rows, so at varying places in the windows) are tagged 1.
+{ echo "t,x,label"; for i in $(seq 0 599); do
+    if [ $((i % 37)) -ge 33 ]; then echo "$i,$((20 + i % 3)),1"; else echo "$i,$((i % 3)),0"; fi; done; } > "$tmp/tags.csv"
+"$rnnkit" train --task tag --train "$tmp/tags.csv" --target label --features x --window 25 --output "$tmp/t.safetensors" \
+  --hidden 8 --epochs 100 --patience 0 --keep-last --lr 0.02 --batch-size 8 > "$tmp/t.out" 2> "$tmp/t.err" \
+  || { cat "$tmp/t.err"; fail "tag train"; }
+grep -q "tag 1: precision 1.0000, recall 1.0000" "$tmp/t.out" || fail "tagging spikes: $(cat "$tmp/t.out")"
+"$rnnkit" eval --model "$tmp/t.safetensors" --data "$tmp/tags.csv" --json | grep -q '"accuracy":1.0' || fail "tag eval"
+
 # Bad input: exit code 1 and a message that names the problem.
 expect_error "missing.ft: cannot open" "$rnnkit" train --train "$tmp/missing.ft" --output "$tmp/x.safetensors"
 printf '__label__a fine\nno label here\n' > "$tmp/bad.ft"

@@ -37,6 +37,29 @@ std::vector<int32_t> predict_all(const Model<float>& model, const ClassifySource
 void run_eval(const EvalFlags& f) {
   LoadedTaskModel m = load_task_model(f.model);
   nlohmann::json j = {{"model", f.model}, {"data", f.data}, {"task", task_name(m.state.task)}};
+  if (m.state.task == Task::Tag) {
+    const NumericTable table = read_numeric_csv(f.data);
+    TaskState& st = m.state;
+    const TagData data = tag_data(table, st, 0.0, 1.0, false);
+    std::vector<int32_t> predicted, gold;
+    predict_tags(m.model, *data.test, predicted, gold);
+    const ClassificationReport r = classification_report(predicted, gold, int(st.labels.size()));
+    nlohmann::json classes = nlohmann::json::object();
+    for (size_t c = 0; c < st.labels.size(); ++c)
+      classes[st.labels[c]] = {{"precision", r.precision[c]}, {"recall", r.recall[c]}, {"f1", r.f1[c]},
+                               {"support", r.support[c]}};
+    j.update({{"steps", r.total}, {"accuracy", r.accuracy}, {"macro_f1", r.macro_f1}, {"micro_f1", r.micro_f1},
+              {"classes", classes}, {"labels", st.labels}, {"confusion", r.confusion}});
+    if (f.json) {
+      std::printf("%s\n", j.dump().c_str());
+      return;
+    }
+    std::printf("%lld steps: accuracy %.4f, macro F1 %.4f\n", (long long)r.total, r.accuracy, r.macro_f1);
+    for (size_t c = 0; c < st.labels.size(); ++c)
+      std::printf("  tag %s: precision %.4f, recall %.4f, F1 %.4f, support %lld\n", st.labels[c].c_str(),
+                  r.precision[c], r.recall[c], r.f1[c], (long long)r.support[c]);
+    return;
+  }
   if (m.state.task == Task::Forecast) {
     const NumericTable table = read_numeric_csv(f.data);
     TaskState& st = m.state;

@@ -30,7 +30,7 @@ struct TrainFlags {
   // text
   std::string tokenizer = "words";
   int vocab_size = 30000, min_count = 1, max_length = 0, subword_vocab_size = 8000;
-  bool no_lowercase = false, strip_html = false, relative = false;
+  bool no_lowercase = false, strip_html = false, relative = false, keep_last = false;
   // model
   int embedding_dim = 64, hidden = 128, layers = 1, seq_len = 100;
   std::string cell = "lstm", output_mode;
@@ -63,6 +63,31 @@ std::vector<std::string> split_names(const std::string& s) {
     start = end + 1;
   }
   return out;
+}
+
+Prepared prepare_tag(const TrainFlags& f) {
+  require(!f.target.empty() && !f.features.empty(), "tag needs --target TAG_COLUMN and --features COLUMNS");
+  Prepared p;
+  p.state.task = Task::Tag;
+  p.state.targets = {f.target};
+  p.state.features = split_names(f.features);
+  p.state.window = f.window;
+  p.state.scaler = Scaler(parse_scaler(f.scaler));
+  require(f.window >= 1, "--window must be >= 1");
+  p.table = std::make_unique<NumericTable>(read_numeric_csv(f.train));
+  const double test_fraction = f.test_fraction > 0 ? f.test_fraction : 0.2;
+  TagData d = tag_data(*p.table, p.state, f.valid_fraction, test_fraction, true);
+  require(d.valid && d.valid->size() > 0, "tag: the validation part is empty; raise --valid-fraction");
+  std::fprintf(stderr, "data: %zu rows, tags %zu; windows of %d rows: %zu training, %zu validation, %zu test "
+               "(split by time, test = last %.0f %%)\n",
+               p.table->rows, p.state.labels.size(), f.window, d.train->size(), d.valid->size(),
+               d.test ? d.test->size() : size_t(0), 100 * test_fraction);
+  p.train = std::move(d.train);
+  p.valid = std::move(d.valid);
+  p.test = std::move(d.test);
+  p.inputs = int(p.state.features.size());
+  p.outputs = int(p.state.labels.size());
+  return p;
 }
 
 Prepared prepare_forecast(const TrainFlags& f) {
@@ -190,13 +215,15 @@ void run_train(const TrainFlags& f) {
   pc.vocab.max_size = f.vocab_size;
   pc.max_length = f.max_length;
   const auto t0 = std::chrono::steady_clock::now();
-  Prepared data = task == Task::Classify ? prepare_classify(f, pc) : task == Task::Lm ? prepare_lm(f, pc)
-                                                                                      : prepare_forecast(f);
+  Prepared data = task == Task::Classify ? prepare_classify(f, pc)
+                  : task == Task::Lm     ? prepare_lm(f, pc)
+                  : task == Task::Tag    ? prepare_tag(f)
+                                         : prepare_forecast(f);
   std::fprintf(stderr, "data prepared in %.1f s\n",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
   ModelConfig mc;
-  if (task == Task::Forecast) {
+  if (task == Task::Forecast || task == Task::Tag) {
     mc.input_size = data.inputs;
   } else {
     mc.vocab_size = data.vocab;
@@ -209,7 +236,7 @@ void run_train(const TrainFlags& f) {
   mc.bidirectional = f.bidirectional;
   mc.dropout = f.dropout;
   mc.output_dropout = f.output_dropout;
-  mc.output = task == Task::Lm ? OutputMode::PerStep : OutputMode::Last;
+  mc.output = task == Task::Lm || task == Task::Tag ? OutputMode::PerStep : OutputMode::Last;
   if (!f.output_mode.empty()) mc.output = parse_output_mode(f.output_mode);
   mc.output_size = data.outputs;
   mc.head = task == Task::Forecast ? Head::Identity : Head::Softmax;
@@ -222,6 +249,7 @@ void run_train(const TrainFlags& f) {
   tc.batch_size = f.batch_size;
   tc.patience = f.patience;
   tc.max_steps_per_epoch = f.steps_per_epoch;
+  tc.keep_last = f.keep_last;
   tc.optimizer = OptimizerConfig::defaults_for(parse_optimizer(f.optimizer));
   tc.optimizer.lr = f.lr;
   tc.optimizer.weight_decay = f.weight_decay;
@@ -293,6 +321,14 @@ void run_train(const TrainFlags& f) {
     std::printf("test: %lld forecasts: RMSE %.2f, MAE %.2f; seasonal naive (1 season back) RMSE %.2f, MAE %.2f; "
                 "mean of the last 4 seasons RMSE %.2f, MAE %.2f\n",
                 (long long)r.count, r.rmse, r.mae, r.naive_rmse, r.naive_mae, r.naive4_rmse, r.naive4_mae);
+  } else if (task == Task::Tag && data.test) {
+    std::vector<int32_t> predicted, gold;
+    predict_tags(result.best, static_cast<const TagSource&>(*data.test), predicted, gold);
+    const ClassificationReport r = classification_report(predicted, gold, int(data.state.labels.size()));
+    std::printf("test: %lld steps, accuracy %.4f, macro F1 %.4f\n", (long long)r.total, r.accuracy, r.macro_f1);
+    for (size_t c = 0; c < data.state.labels.size(); ++c)
+      std::printf("  tag %s: precision %.4f, recall %.4f, F1 %.4f, support %lld\n", data.state.labels[c].c_str(),
+                  r.precision[c], r.recall[c], r.f1[c], (long long)r.support[c]);
   } else if (data.test) {
     const double test_loss = evaluate_loss(result.best, *data.test, 64);
     if (task == Task::Lm) {
@@ -325,7 +361,7 @@ void add_train(CLI::App& app) {
   auto f = std::make_shared<TrainFlags>();
   CLI::App* c = app.add_subcommand("train", "train a model on data files");
   c->set_config("--config", "", "TOML or INI file with these flags (flags on the command line win)");
-  c->add_option("--task", f->task, "classify, lm or forecast")->capture_default_str();
+  c->add_option("--task", f->task, "classify, lm, forecast or tag")->capture_default_str();
   c->add_option("--train", f->train, "training data: folder per class, .ft, .csv/.tsv, .jsonl; text for lm")->required();
   c->add_option("--valid", f->valid, "validation data (default: a seeded, stratified hold-out of --train)");
   c->add_option("--test", f->test, "test data, evaluated with the best model at the end");
@@ -336,8 +372,8 @@ void add_train(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--text-column", f->text_column, "table/JSON text column (name or 0-based index)")->capture_default_str();
   c->add_option("--label-column", f->label_column, "table/JSON label column")->capture_default_str();
-  c->add_option("--target", f->target, "forecast: target column(s) of the numeric CSV, comma-separated");
-  c->add_option("--features", f->features, "forecast: input columns (default: the targets)");
+  c->add_option("--target", f->target, "forecast: target column(s) of the numeric CSV; tag: the tag column");
+  c->add_option("--features", f->features, "forecast, tag: input columns (forecast default: the targets)");
   c->add_option("--future-features", f->future,
                  "forecast: columns known ahead (calendar); each step also sees their values `horizon` rows later");
   c->add_flag("--relative", f->relative, "forecast: windows relative to their own level (targets must be features)");
@@ -372,6 +408,7 @@ void add_train(CLI::App& app) {
   c->add_option("--steps-per-epoch", f->steps_per_epoch, "cap on batches per epoch (0: all)")->capture_default_str();
   c->add_option("--patience", f->patience, "early stopping patience in epochs (0: off)")->capture_default_str();
   c->add_option("--seed", f->seed, "random seed")->capture_default_str();
+  c->add_flag("--keep-last", f->keep_last, "keep the last epoch's model, not the best by validation loss");
   c->add_option("--threads", f->threads, "BLAS threads")->capture_default_str();
   c->callback([f] { run_train(*f); });
 }

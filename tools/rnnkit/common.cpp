@@ -13,18 +13,32 @@ namespace rnnkit::cli {
 
 using nlohmann::json;
 
-const char* task_name(Task t) { return t == Task::Classify ? "classify" : t == Task::Lm ? "lm" : "forecast"; }
+const char* task_name(Task t) {
+  switch (t) {
+    case Task::Classify: return "classify";
+    case Task::Lm: return "lm";
+    case Task::Forecast: return "forecast";
+    case Task::Tag: return "tag";
+  }
+  return "?";
+}
 
 Task parse_task(const std::string& name) {
   if (name == "classify") return Task::Classify;
   if (name == "lm") return Task::Lm;
   if (name == "forecast") return Task::Forecast;
-  throw Error("unknown task '" + name + "': this build supports classify, lm and forecast (tag and regress are not "
+  if (name == "tag") return Task::Tag;
+  throw Error("unknown task '" + name + "': this build supports classify, lm, forecast and tag (regress is not "
               "implemented yet)");
 }
 
 std::string TaskState::to_json() const {
   json j = {{"task", task_name(task)}};
+  if (task == Task::Tag) {
+    j.update({{"features", features}, {"targets", targets}, {"labels", labels}, {"window", window},
+              {"scaler", json::parse(scaler.to_json())}});
+    return j.dump();
+  }
   if (task == Task::Forecast) {
     j.update({{"features", features}, {"targets", targets}, {"future", future}, {"relative", relative},
               {"window", window}, {"horizon", horizon},
@@ -42,7 +56,7 @@ TaskState TaskState::from_json(const std::string& text, const std::string& where
           where + ": the model's preprocessing is not from `rnnkit train` (it names no task)");
   TaskState s;
   s.task = parse_task(j["task"].get<std::string>());
-  if (s.task == Task::Forecast) {
+  if (s.task == Task::Forecast || s.task == Task::Tag) {
     auto names = [&](const char* key) {
       std::vector<std::string> v;
       require(j.contains(key) && j[key].is_array() && !j[key].empty(), where + ": forecast model lacks \"" + key + "\"");
@@ -53,6 +67,7 @@ TaskState TaskState::from_json(const std::string& text, const std::string& where
     s.targets = names("targets");
     if (j.contains("future"))
       for (const auto& n : j["future"]) s.future.push_back(n.get<std::string>());
+    if (s.task == Task::Tag) s.labels = names("labels");
     s.relative = j.value("relative", false);
     s.window = j.value("window", 0);
     s.horizon = j.value("horizon", 1);
@@ -60,7 +75,8 @@ TaskState TaskState::from_json(const std::string& text, const std::string& where
     require(s.window >= 1 && s.horizon >= 1, where + ": forecast window and horizon must be >= 1");
     require(j.contains("scaler"), where + ": forecast model lacks its scaler");
     s.scaler = Scaler::from_json(j["scaler"].dump(), where);
-    require(s.scaler.columns() == int(s.features.size() + s.targets.size() + s.future.size()),
+    const size_t scaled = s.task == Task::Tag ? s.features.size() : s.features.size() + s.targets.size() + s.future.size();
+    require(s.scaler.columns() == int(scaled),
             where + ": the scaler has " + std::to_string(s.scaler.columns()) + " columns for " +
                 std::to_string(s.features.size() + s.targets.size()) + " features and targets");
     return s;
@@ -78,7 +94,7 @@ TaskState TaskState::from_json(const std::string& text, const std::string& where
 LoadedTaskModel load_task_model(const std::string& path) {
   LoadedModel<float> m = load_model<float>(path);
   TaskState state = TaskState::from_json(m.preprocessing, path);
-  if (state.task == Task::Classify)
+  if (state.task == Task::Classify || state.task == Task::Tag)
     require(int(state.labels.size()) == m.model.config().output_size,
             path + ": " + std::to_string(state.labels.size()) + " labels for " +
                 std::to_string(m.model.config().output_size) + " outputs");
@@ -259,6 +275,79 @@ ForecastReport forecast_report(const Model<float>& model, const TaskState& st, c
   r.count = m.count;
   r.rmse = m.rmse, r.mae = m.mae, r.naive_rmse = a.rmse, r.naive_mae = a.mae, r.naive4_rmse = b.rmse, r.naive4_mae = b.mae;
   return r;
+}
+
+Batch<float> TagSource::batch(const std::vector<size_t>& indices) const {
+  Batch<float> b = feature_batch<float>(inputs_, features_, indices);
+  b.labels.assign(size_t(b.T) * b.B, -1);
+  for (int k = 0; k < b.B; ++k) {
+    const auto& t = tags_[indices[size_t(k)]];
+    for (size_t s = 0; s < t.size(); ++s) b.labels[s * size_t(b.B) + size_t(k)] = t[s];
+  }
+  return b;
+}
+
+TagData tag_data(const NumericTable& table, TaskState& st, double valid_fraction, double test_fraction, bool fit_scaler) {
+  const size_t N = table.rows, F = st.features.size();
+  std::vector<double> x = table.select(st.features);
+  const std::vector<double> tag_values = table.column_values(st.targets.at(0));
+  if (fit_scaler) {  // the tag values seen in the data, as numbers in order
+    std::vector<double> distinct = tag_values;
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+    st.labels.clear();
+    for (double v : distinct) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.10g", v);
+      st.labels.push_back(buf);
+    }
+  }
+  std::vector<int32_t> tags(N);
+  for (size_t r = 0; r < N; ++r) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.10g", tag_values[r]);
+    const auto it = std::find(st.labels.begin(), st.labels.end(), std::string(buf));
+    require(it != st.labels.end(), table.source + ":" + std::to_string(r + 2) + ": tag '" + buf +
+                                       "' is not one the model knows");
+    tags[r] = int32_t(it - st.labels.begin());
+  }
+  const size_t valid_start = size_t(double(N) * (1.0 - valid_fraction - test_fraction));
+  const size_t test_start = size_t(double(N) * (1.0 - test_fraction));
+  if (fit_scaler) {
+    std::vector<size_t> rows(valid_start);
+    for (size_t r = 0; r < valid_start; ++r) rows[r] = r;
+    st.scaler.fit(x, int(F), rows);
+  }
+  st.scaler.transform(x.data(), N);
+  auto part = [&](size_t begin, size_t end) {
+    std::vector<float> f(x.begin() + begin * F, x.begin() + end * F);
+    std::vector<int32_t> t(tags.begin() + begin, tags.begin() + end);
+    TagWindows w = tagging_windows(f, int(F), t, end - begin, st.window, st.window);
+    return std::make_unique<TagSource>(std::move(w.inputs), std::move(w.tags), int(F));
+  };
+  TagData d;
+  d.train = part(0, valid_start);
+  if (test_start > valid_start) d.valid = part(valid_start, test_start);
+  if (N > test_start) d.test = part(test_start, N);
+  return d;
+}
+
+void predict_tags(const Model<float>& model, const TagSource& data, std::vector<int32_t>& predicted,
+                  std::vector<int32_t>& gold) {
+  ModelCache<float> cache;
+  const int C = model.config().output_size;
+  for (size_t s = 0; s < data.size(); s += 64) {
+    std::vector<size_t> idx;
+    for (size_t i = s; i < std::min(data.size(), s + 64); ++i) idx.push_back(i);
+    const Batch<float> b = data.batch(idx);
+    model.forward(b, cache, false, nullptr);
+    for (int k = 0; k < b.B; ++k)
+      for (int t = 0; t < b.lengths[size_t(k)]; ++t) {
+        const float* row = cache.logits.data() + (size_t(t) * size_t(b.B) + size_t(k)) * size_t(C);
+        predicted.push_back(int32_t(std::max_element(row, row + C) - row));
+        gold.push_back(b.labels[size_t(t) * size_t(b.B) + size_t(k)]);
+      }
+  }
 }
 
 void write_text_atomically(const std::string& path, const std::string& text) {

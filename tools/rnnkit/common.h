@@ -14,7 +14,7 @@
 
 namespace rnnkit::cli {
 
-enum class Task { Classify, Lm, Forecast };
+enum class Task { Classify, Lm, Forecast, Tag };
 const char* task_name(Task t);
 Task parse_task(const std::string& name);
 
@@ -23,7 +23,7 @@ Task parse_task(const std::string& name);
 struct TaskState {
   Task task = Task::Classify;
   TextPreprocessor text;            // classify, lm
-  std::vector<std::string> labels;  // classify
+  std::vector<std::string> labels;  // classify; tag: the tag values
   int seq_len = 100;                // lm: training window
   // forecast: columns of a numeric CSV, windows of `window` rows predicting the next `horizon` rows of
   // the targets, all columns (features then targets) scaled by `scaler` fitted on the training rows.
@@ -124,6 +124,34 @@ ForecastReport forecast_report(const Model<float>& model, const TaskState& state
 
 // The (rows, F + K + U) matrix of a table's feature, target and known-ahead columns, unscaled.
 std::vector<double> forecast_matrix(const NumericTable& table, const TaskState& state);
+
+// Per-step tagging of a numeric series: windows of feature rows with one tag per row.
+class TagSource : public BatchSource {
+ public:
+  TagSource(std::vector<std::vector<float>> inputs, std::vector<std::vector<int32_t>> tags, int features)
+      : inputs_(std::move(inputs)), tags_(std::move(tags)), features_(features) {}
+  size_t size() const override { return inputs_.size(); }
+  int length(size_t i) const override { return int(tags_[i].size()); }
+  Batch<float> batch(const std::vector<size_t>& indices) const override;
+  const std::vector<std::vector<int32_t>>& tags() const { return tags_; }
+
+ private:
+  std::vector<std::vector<float>> inputs_;
+  std::vector<std::vector<int32_t>> tags_;
+  int features_;
+};
+
+// Tagging data cut from a numeric table by time (train, then valid, then test rows), each part in
+// windows of state.window rows; the tag column's values are the labels (sorted as numbers).
+struct TagData {
+  std::unique_ptr<TagSource> train, valid, test;
+};
+TagData tag_data(const NumericTable& table, TaskState& state, double valid_fraction, double test_fraction,
+                 bool fit_scaler);
+
+// Per-step argmax tags of every window of a source, and the gold tags, flattened.
+void predict_tags(const Model<float>& model, const TagSource& data, std::vector<int32_t>& predicted,
+                  std::vector<int32_t>& gold);
 
 // Writes `text` to `path` atomically.
 void write_text_atomically(const std::string& path, const std::string& text);

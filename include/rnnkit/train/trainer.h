@@ -29,6 +29,9 @@ struct TrainerConfig {
   int patience = 3;  // epochs without a better validation loss before stopping; 0: never stop early
   bool bucket = true;
   int max_steps_per_epoch = 0;  // 0: every batch; otherwise a random subset of batches per epoch
+  // Keep the last epoch's model instead of the one with the best validation loss (for validation
+  // data that cannot rank models, e.g. a time split whose validation part holds no rare events).
+  bool keep_last = false;
   OptimizerConfig optimizer = OptimizerConfig::defaults_for(OptimizerKind::Adam);
   ScheduleConfig schedule;
   TrainOptions step;
