@@ -1,0 +1,100 @@
+// Metrics against hand-computed (scikit-learn-equivalent) values, and the training loop's contract.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "rnnkit/data/sequence.h"
+#include "rnnkit/rnnkit.h"
+#include "rnnkit/train/metrics.h"
+#include "rnnkit/train/trainer.h"
+
+namespace rnnkit {
+namespace {
+
+TEST(Metrics, ClassificationReportMatchesScikitLearn) {
+  // sklearn.metrics.classification_report(y_true=[0,0,1,1,2,2], y_pred=[0,1,1,1,2,0]):
+  // precision [0.5, 0.667, 1.0], recall [0.5, 1.0, 0.5], f1 [0.5, 0.8, 0.667], accuracy 0.667.
+  const ClassificationReport r = classification_report({0, 1, 1, 1, 2, 0}, {0, 0, 1, 1, 2, 2}, 3);
+  EXPECT_NEAR(r.accuracy, 4.0 / 6, 1e-12);
+  EXPECT_NEAR(r.precision[1], 2.0 / 3, 1e-12);
+  EXPECT_NEAR(r.recall[2], 0.5, 1e-12);
+  EXPECT_NEAR(r.f1[1], 0.8, 1e-12);
+  EXPECT_NEAR(r.macro_f1, (0.5 + 0.8 + 2.0 / 3) / 3, 1e-12);
+  EXPECT_NEAR(r.micro_f1, 4.0 / 6, 1e-12);
+  EXPECT_EQ(r.confusion, (std::vector<int64_t>{1, 1, 0, 0, 2, 0, 1, 0, 1}));
+  const ClassificationReport none = classification_report({0, 0}, {0, -1}, 2);  // ignored gold, unpredicted class
+  EXPECT_EQ(none.total, 1);
+  EXPECT_EQ(none.precision[1], 0.0);
+  EXPECT_THROW(classification_report({0}, {0, 1}, 2), Error);
+  const RegressionReport g = regression_report({1, 2, 4}, {1, 1, 1});
+  EXPECT_NEAR(g.rmse, std::sqrt(10.0 / 3), 1e-12);
+  EXPECT_NEAR(g.mae, 4.0 / 3, 1e-12);
+  EXPECT_NEAR(bits_per_token(std::log(2.0)), 1.0, 1e-12);
+}
+
+// A source of first-sign sequences (see test_train.cpp): label = sign of the first step.
+class SignSource : public BatchSource {
+ public:
+  SignSource(size_t n, uint64_t seed) {
+    Rng rng(seed);
+    for (size_t i = 0; i < n; ++i) {
+      const int len = 2 + int(rng.next() % 8);
+      std::vector<float> x(static_cast<size_t>(len));
+      for (float& v : x) v = rng.uniform() < 0.5 ? -1.0f : 1.0f;
+      labels_.push_back(x[0] > 0 ? 1 : 0);
+      seqs_.push_back(std::move(x));
+    }
+  }
+  size_t size() const override { return seqs_.size(); }
+  int length(size_t i) const override { return int(seqs_[i].size()); }
+  Batch<float> batch(const std::vector<size_t>& idx) const override {
+    Batch<float> b = feature_batch<float>(seqs_, 1, idx);
+    for (size_t i : idx) b.labels.push_back(labels_[i]);
+    return b;
+  }
+
+ private:
+  std::vector<std::vector<float>> seqs_;
+  std::vector<int32_t> labels_;
+};
+
+TEST(Trainer, KeepsTheBestModelStopsEarlyAndStopsWhenAsked) {
+  ModelConfig c;
+  c.input_size = 1, c.cell = CellKind::Gru, c.hidden_size = 8, c.output_size = 2;
+  Model<float> model(c);
+  Rng rng(1);
+  model.init(rng);
+  const SignSource train(512, 1), valid(128, 2);
+  TrainerConfig tc;
+  tc.epochs = 15;
+  tc.patience = 2;
+  tc.optimizer.lr = 0.02;
+  std::vector<double> seen;
+  TrainCallbacks cb;
+  cb.on_epoch = [&](const EpochRecord& r, const std::vector<EpochRecord>& h, const Model<float>& best) {
+    seen.push_back(r.valid_loss);
+    EXPECT_EQ(h.size(), seen.size());
+    if (r.best) {
+      EXPECT_NEAR(evaluate_loss(best, valid, 64), r.valid_loss, 1e-6);
+    }
+  };
+  const TrainResult result = fit(model, train, valid, tc, cb);
+  ASSERT_FALSE(result.history.empty());
+  EXPECT_NEAR(result.best_valid_loss, *std::min_element(seen.begin(), seen.end()), 1e-12);
+  EXPECT_NEAR(evaluate_loss(result.best, valid, 64), result.best_valid_loss, 1e-6);
+  EXPECT_LT(result.best_valid_loss, 0.1);  // the task is learnable
+  if (result.stopped_early) {
+    EXPECT_LT(result.history.size(), 15u);
+  }
+
+  int polls = 0;
+  cb = {};
+  cb.should_stop = [&] { return ++polls > 3; };  // "Ctrl-C" after three steps
+  const TrainResult stopped = fit(model, train, valid, tc, cb);
+  EXPECT_TRUE(stopped.interrupted);
+  EXPECT_EQ(stopped.history.size(), 1u);
+  EXPECT_EQ(stopped.history[0].steps, 3);
+}
+
+}  // namespace
+}  // namespace rnnkit
