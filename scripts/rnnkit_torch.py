@@ -97,7 +97,7 @@ class RnnkitModule(nn.Module):
 
     def forward(self, x, lengths, state=None):
         """x: (T, B) token ids or (T, B, I) features; lengths: (B) ints >= 1.
-        Returns logits ((B, O) for output "last", (T, B, O) for "per_step") and the final state."""
+        Returns logits ((B, O) for outputs "last" and "mean", (T, B, O) for "per_step") and the final state."""
         T = x.shape[0]
         inp = self.embedding(x) if self.embedding is not None else x
         lengths = torch.as_tensor(lengths, dtype=torch.int64)
@@ -105,7 +105,9 @@ class RnnkitModule(nn.Module):
         out, final = self.rnn(packed, state)
         y, _ = pad_packed_sequence(out, total_length=T)  # (T, B, D*H), zeros on padded steps
         H = self.config["hidden_size"]
-        if self.config["output"] == "last":
+        if self.config["output"] == "mean":
+            feat = y.sum(0) / lengths.to(y.dtype)[:, None]
+        elif self.config["output"] == "last":
             b = torch.arange(y.shape[1])
             feat = y[lengths - 1, b, :H]
             if self.config["bidirectional"]:

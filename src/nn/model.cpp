@@ -11,12 +11,20 @@
 
 namespace rnnkit {
 
-const char* output_mode_name(OutputMode mode) { return mode == OutputMode::PerStep ? "per_step" : "last"; }
+const char* output_mode_name(OutputMode mode) {
+  switch (mode) {
+    case OutputMode::PerStep: return "per_step";
+    case OutputMode::Last: return "last";
+    case OutputMode::Mean: return "mean";
+  }
+  return "?";
+}
 
 OutputMode parse_output_mode(const std::string& name) {
   if (name == "per_step") return OutputMode::PerStep;
   if (name == "last") return OutputMode::Last;
-  throw Error("unknown output mode '" + name + "': expected per_step or last");
+  if (name == "mean") return OutputMode::Mean;
+  throw Error("unknown output mode '" + name + "': expected per_step, last or mean");
 }
 
 const char* head_name(Head head) {
@@ -93,7 +101,7 @@ size_t Model<Real>::state_size(int B) const {
 
 template <typename Real>
 int Model<Real>::output_rows(const Batch<Real>& batch) const {
-  return config_.output == OutputMode::Last ? batch.B : batch.T * batch.B;
+  return config_.output == OutputMode::PerStep ? batch.T * batch.B : batch.B;
 }
 
 template <typename Real>
@@ -153,6 +161,19 @@ void Model<Real>::forward(const Batch<Real>& batch, ModelCache<Real>& cache, boo
   if (config_.output == OutputMode::Last) {
     cache.features.resize(size_t(B) * DH);
     gather_last(cache.rnn_out.data(), T, B, config_.directions(), H, batch.lengths.data(), cache.features.data());
+  } else if (config_.output == OutputMode::Mean) {
+    // features[b] = sum_{t < len_b} y[t, b] / len_b   (zero for an empty sequence)
+    cache.features.assign(size_t(B) * DH, Real(0));
+    for (int t = 0; t < T; ++t)
+      for (int b = 0; b < B; ++b)
+        if (t < batch.lengths[size_t(b)]) {
+          const Real* y = cache.rnn_out.data() + (size_t(t) * B + size_t(b)) * DH;
+          Real* f = cache.features.data() + size_t(b) * DH;
+          for (int k = 0; k < DH; ++k) f[k] += y[k];
+        }
+    for (int b = 0; b < B; ++b)
+      if (batch.lengths[size_t(b)] > 0)
+        for (int k = 0; k < DH; ++k) cache.features[size_t(b) * DH + k] /= Real(batch.lengths[size_t(b)]);
   } else {
     cache.features = cache.rnn_out;
   }
@@ -212,6 +233,15 @@ void Model<Real>::backward(const Batch<Real>& batch, const ModelCache<Real>& cac
   if (config_.output == OutputMode::Last) {
     drnn_out.assign(TB * DH, Real(0));
     scatter_last(dfeatures.data(), T, B, D, H, batch.lengths.data(), drnn_out.data());
+  } else if (config_.output == OutputMode::Mean) {
+    // dy[t, b] = dfeatures[b] / len_b on valid steps
+    drnn_out.assign(TB * DH, Real(0));
+    for (int t = 0; t < T; ++t)
+      for (int b = 0; b < B; ++b)
+        if (t < batch.lengths[size_t(b)])
+          for (int k = 0; k < DH; ++k)
+            drnn_out[(size_t(t) * B + size_t(b)) * DH + k] =
+                dfeatures[size_t(b) * DH + k] / Real(batch.lengths[size_t(b)]);
   } else {
     drnn_out.swap(dfeatures);
   }

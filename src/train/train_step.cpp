@@ -13,7 +13,7 @@ template <typename Real>
 int64_t count_targets(const ModelConfig& config, const Batch<Real>& batch) {
   int64_t n = 0;
   const bool labels = config.head == Head::Softmax;
-  if (config.output == OutputMode::Last) {
+  if (config.output != OutputMode::PerStep) {
     for (int b = 0; b < batch.B; ++b)
       n += batch.lengths[b] > 0 && (!labels || batch.labels[b] >= 0) ? 1 : 0;
   } else {
@@ -93,7 +93,7 @@ StepResult train_step(Model<Real>& model, Optimizer<Real>& optimizer, const Batc
   if (options.bptt <= 0 || options.bptt >= batch.T) return step_once(model, optimizer, batch, options, rng, state);
 
   require(config.output == OutputMode::PerStep,
-          "truncated BPTT needs per-step outputs (many-to-many); this model outputs the last step only");
+          "truncated BPTT needs per-step outputs (many-to-many); this model outputs one result per sequence");
   require(!config.bidirectional, "truncated BPTT cannot run a bidirectional model: its reverse direction "
                                  "needs the whole sequence");
   ModelState<Real> local;

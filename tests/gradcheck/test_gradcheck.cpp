@@ -155,7 +155,7 @@ TEST_P(ModelGradient, MatchesFiniteDifferences) {
     batch.features.resize(size_t(T) * B * config.input_size);
     fill(batch.features, rng);
   }
-  const int N = config.output == OutputMode::Last ? B : T * B;
+  const int N = config.output == OutputMode::PerStep ? T * B : B;
   if (config.head == Head::Softmax) {
     for (int i = 0; i < N; ++i) batch.labels.push_back(int32_t(rng.next() % config.output_size));
     batch.labels[1] = -1;  // ignored
@@ -217,6 +217,8 @@ std::vector<ModelCase> model_cases() {
       {"lstm_features_uni_last_identity",
        model_config(false, CellKind::Lstm, false, OutputMode::Last, Head::Identity)},
       {"gru_features_bi_last_sigmoid", model_config(false, CellKind::Gru, true, OutputMode::Last, Head::Sigmoid)},
+      {"gru_embedding_bi_mean_softmax", model_config(true, CellKind::Gru, true, OutputMode::Mean, Head::Softmax)},
+      {"lstm_features_uni_mean_identity", model_config(false, CellKind::Lstm, false, OutputMode::Mean, Head::Identity)},
       {"lstm_features_bi_per_step_identity",
        model_config(false, CellKind::Lstm, true, OutputMode::PerStep, Head::Identity)},
   };

@@ -155,7 +155,8 @@ TEST_P(ModelParity, Float64) { check_model<double>(GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(Heads, ModelParity,
                          ::testing::Values("model_lstm_embedding_last_softmax", "model_gru_features_per_step_identity",
-                                           "model_rnn_features_last_sigmoid", "model_lstm_embedding_per_step_softmax"),
+                                           "model_rnn_features_last_sigmoid", "model_lstm_embedding_per_step_softmax",
+                                           "model_gru_embedding_mean_softmax"),
                          [](const auto& info) { return info.param.substr(6); });
 
 // ---------------------------------------------------------------------------------------------------

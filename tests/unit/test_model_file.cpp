@@ -167,7 +167,7 @@ TEST(ModelFileExport, WritesModelsForPyTorch) {
   if (!dir) GTEST_SKIP() << "RNNKIT_EXPORT_DIR not set";
   int index = 0;
   for (CellKind cell : {CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru})
-    for (OutputMode output : {OutputMode::Last, OutputMode::PerStep}) {
+    for (OutputMode output : {OutputMode::Last, OutputMode::PerStep, OutputMode::Mean}) {
       ModelConfig c = tagger_config(cell, index % 3 != 0);
       c.output = output;
       c.head = index % 2 ? Head::Sigmoid : Head::Softmax;

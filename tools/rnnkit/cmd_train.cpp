@@ -395,6 +395,7 @@ void add_train(CLI::App& app) {
   c->add_flag("--bidirectional", f->bidirectional, "bidirectional layers");
   c->add_option("--dropout", f->dropout, "dropout between layers")->capture_default_str();
   c->add_option("--output-dropout", f->output_dropout, "dropout before the output layer")->capture_default_str();
+  c->add_option("--output-mode", f->output_mode, "classify: last or mean (over valid steps)");
   c->add_option("--seq-len", f->seq_len, "lm: training window in tokens")->capture_default_str();
   c->add_option("--optimizer", f->optimizer, "sgd, adam, adamw, rmsprop or adagrad")->capture_default_str();
   c->add_option("--lr", f->lr, "learning rate")->capture_default_str();

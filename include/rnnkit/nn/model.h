@@ -23,10 +23,12 @@
 
 namespace rnnkit {
 
-enum class OutputMode { PerStep, Last };
+// PerStep: every step's output; Last: the last valid step (the reverse direction's final state);
+// Mean: the mean of the outputs over each sequence's valid steps (Keras GlobalAveragePooling1D with a mask).
+enum class OutputMode { PerStep, Last, Mean };
 enum class Head { Softmax, Sigmoid, Identity };
 
-const char* output_mode_name(OutputMode mode);  // "per_step", "last"
+const char* output_mode_name(OutputMode mode);  // "per_step", "last", "mean"
 OutputMode parse_output_mode(const std::string& name);
 const char* head_name(Head head);  // "softmax", "sigmoid", "identity"
 Head parse_head(const std::string& name);
@@ -83,7 +85,7 @@ struct ModelCache {
   std::vector<Real> rnn_out;          // (T*B, D*H)
   std::vector<Real> features;         // dense input (N, D*H): last steps or rnn_out, after dropout
   std::vector<Real> dropout_mask;
-  std::vector<Real> logits;           // (N, O); N = B (last) or T*B (per step)
+  std::vector<Real> logits;           // (N, O); N = B (last, mean) or T*B (per step)
   int rows = 0;                       // N
 };
 

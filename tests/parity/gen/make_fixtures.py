@@ -85,9 +85,9 @@ def model_loss(module, c, logits, batch):
         mask = torch.arange(logits.shape[0])[:, None] < lengths[None, :]  # (T, B)
         logits = logits[mask]
     if c["head"] == "softmax":
-        labels = batch["labels"] if c["output"] == "last" else batch["labels"][mask]
+        labels = batch["labels"] if c["output"] != "per_step" else batch["labels"][mask]
         return F.cross_entropy(logits, labels.long(), ignore_index=-1)
-    values = batch["values"] if c["output"] == "last" else batch["values"][mask]
+    values = batch["values"] if c["output"] != "per_step" else batch["values"][mask]
     if c["head"] == "sigmoid":
         return F.binary_cross_entropy_with_logits(logits, values)
     return F.mse_loss(logits, values)
@@ -102,6 +102,9 @@ MODEL_CASES = {
     "model_rnn_features_last_sigmoid": {"input_size": 3, "cell": "rnn_tanh", "hidden_size": 3,
                                         "bidirectional": True, "output": "last", "output_size": 2,
                                         "head": "sigmoid"},
+    "model_gru_embedding_mean_softmax": {"vocab_size": 8, "embedding_dim": 3, "padding_idx": 0, "cell": "gru",
+                                         "hidden_size": 3, "num_layers": 2, "bidirectional": True,
+                                         "output": "mean", "output_size": 3, "head": "softmax"},
     "model_lstm_embedding_per_step_softmax": {"vocab_size": 6, "embedding_dim": 3, "padding_idx": 0,
                                               "cell": "lstm", "hidden_size": 4, "output": "per_step",
                                               "output_size": 6, "head": "softmax"},
@@ -117,7 +120,7 @@ def make_batch(c, gen):
         batch["tokens"] = torch.where(valid, tokens, torch.zeros_like(tokens))  # padded steps hold padding_idx
     else:
         batch["features"] = f32(torch.randn(T, B, c["input_size"], generator=gen))
-    rows = (B,) if c["output"] == "last" else (T, B)
+    rows = (T, B) if c["output"] == "per_step" else (B,)
     if c["head"] == "softmax":
         labels = torch.randint(0, c["output_size"], rows, generator=gen)
         if c["output"] == "per_step":
