@@ -30,19 +30,39 @@ double evaluate_loss(const Model<float>& model, const BatchSource& data, int bat
 }
 
 TrainResult fit(Model<float>& model, const BatchSource& train, const BatchSource& valid, const TrainerConfig& config,
-                const TrainCallbacks& cb) {
+                const TrainCallbacks& cb, const TrainState* resume) {
   require(config.epochs >= 1 && config.batch_size >= 1, "training needs epochs >= 1 and batch size >= 1");
   require(train.size() > 0, "no training examples");
   require(valid.size() > 0, "no validation examples");
   auto optimizer = make_optimizer<float>(config.optimizer);
   LrSchedule schedule(config.schedule, config.optimizer.lr);
-  Rng rng(config.seed);
   std::vector<int> lengths(train.size());
   for (size_t i = 0; i < train.size(); ++i) lengths[i] = train.length(i);
 
   TrainResult result{{}, model, std::numeric_limits<double>::infinity(), false, false};
-  int bad_epochs = 0;
-  for (int epoch = 1; epoch <= config.epochs; ++epoch) {
+  int bad_epochs = 0, first_epoch = 1;
+  if (resume) {
+    const size_t n = model.params().size();
+    require(resume->model.size() == n && resume->best.size() == n,
+            "checkpoint holds " + std::to_string(resume->model.size()) + " parameters, the model has " + std::to_string(n));
+    model.params().values() = resume->model;
+    result.best = model;
+    result.best.params().values() = resume->best;
+    result.best_valid_loss = resume->best_valid_loss;
+    result.history = resume->history;
+    bad_epochs = resume->bad_epochs;
+    first_epoch = resume->epoch + 1;
+    for (const auto& [name, buffer] : resume->optimizer_state) {
+      require(buffer.size() == n, "checkpoint optimizer buffer '" + name + "' has the wrong size");
+      optimizer->state()[name] = buffer;
+    }
+    optimizer->set_steps(resume->optimizer_steps);
+    optimizer->set_lr(resume->lr);
+    schedule.restore(resume->epoch, resume->lr, resume->schedule_best, resume->schedule_bad_epochs,
+                     resume->schedule_cooldown);
+  }
+  for (int epoch = first_epoch; epoch <= config.epochs; ++epoch) {
+    Rng rng(config.seed + uint64_t(epoch));  // per epoch, so a resumed run repeats the same epochs
     const auto t0 = std::chrono::steady_clock::now();
     auto batches = make_batches(lengths, config.batch_size, rng, true, config.bucket ? 50 : 1);
     if (config.max_steps_per_epoch > 0 && batches.size() > size_t(config.max_steps_per_epoch))
@@ -88,11 +108,27 @@ TrainResult fit(Model<float>& model, const BatchSource& train, const BatchSource
     result.history.push_back(rec);
     if (cb.on_epoch) cb.on_epoch(rec, result.history, result.best);
     if (result.interrupted) break;
+    optimizer->set_lr(schedule.step(rec.valid_loss));
+    if (cb.on_checkpoint) {
+      TrainState st;
+      st.epoch = epoch;
+      st.history = result.history;
+      st.model = model.params().values();
+      st.best = result.best.params().values();
+      st.best_valid_loss = result.best_valid_loss;
+      st.bad_epochs = bad_epochs;
+      st.optimizer_steps = optimizer->steps();
+      st.optimizer_state = optimizer->state();
+      st.lr = optimizer->lr();
+      st.schedule_best = schedule.best();
+      st.schedule_bad_epochs = schedule.bad_epochs();
+      st.schedule_cooldown = schedule.cooldown_left();
+      cb.on_checkpoint(st);
+    }
     if (config.patience > 0 && bad_epochs >= config.patience) {
       result.stopped_early = true;
       break;
     }
-    optimizer->set_lr(schedule.step(rec.valid_loss));
   }
   return result;
 }

@@ -22,6 +22,23 @@ grep -q "best so far: saved" "$tmp/train.err" || fail "no checkpoint line"
 [ "$(wc -l < "$tmp/s.safetensors.log.jsonl")" -eq 6 ] || fail "log should have 6 epochs"
 grep -q "<svg" "$tmp/s.safetensors.curve.svg" || fail "no learning curve"
 
+# Resume: 2 epochs, then --resume to 5, must give the same model as 5 epochs straight.
+common=(--task classify --train "$tmp/train.ft" --embedding-dim 8 --hidden 8 --patience 0 --lr 0.02 --batch-size 16
+        --seed 4 --output-dropout 0.1)
+"$rnnkit" train "${common[@]}" --epochs 5 --output "$tmp/straight.safetensors" 2> /dev/null || fail "straight run"
+"$rnnkit" train "${common[@]}" --epochs 2 --output "$tmp/resumed.safetensors" 2> /dev/null || fail "first part"
+[ -s "$tmp/resumed.safetensors.ckpt.safetensors" ] || fail "no checkpoint written"
+"$rnnkit" train "${common[@]}" --epochs 5 --output "$tmp/resumed.safetensors" --resume 2> "$tmp/resume.err" \
+  || { cat "$tmp/resume.err"; fail "resume"; }
+grep -q "resuming after epoch 2" "$tmp/resume.err" || fail "resume did not say where it continued"
+cut -d' ' -f2- "$tmp/train.ft" | "$rnnkit" predict --model "$tmp/straight.safetensors" --top-k 2 > "$tmp/p1"
+cut -d' ' -f2- "$tmp/train.ft" | "$rnnkit" predict --model "$tmp/resumed.safetensors" --top-k 2 > "$tmp/p2"
+cmp -s "$tmp/p1" "$tmp/p2" || fail "the resumed model differs from the straight run"
+[ "$(wc -l < "$tmp/resumed.safetensors.log.jsonl")" -eq 5 ] || fail "the resumed log should hold 5 epochs"
+expect_error0() { if "$@" > /dev/null 2> "$tmp/err"; then fail "succeeded: $*"; fi; }
+expect_error0 "$rnnkit" train "${common[@]}" --epochs 5 --layers 2 --output "$tmp/resumed.safetensors" --resume
+grep -q "architecture differs" "$tmp/err" || fail "resume with other flags: $(cat "$tmp/err")"
+
 "$rnnkit" info --model "$tmp/s.safetensors" > "$tmp/info.out"
 grep -q "labels neg pos" "$tmp/info.out" || fail "info lacks labels"
 grep -q "history (6 epochs)" "$tmp/info.out" || fail "info lacks history"

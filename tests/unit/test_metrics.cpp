@@ -96,5 +96,36 @@ TEST(Trainer, KeepsTheBestModelStopsEarlyAndStopsWhenAsked) {
   EXPECT_EQ(stopped.history[0].steps, 3);
 }
 
+TEST(Trainer, ResumingFromACheckpointRepeatsTheRemainingEpochsExactly) {
+  ModelConfig c;
+  c.input_size = 1, c.cell = CellKind::Lstm, c.hidden_size = 6, c.output_size = 2, c.output_dropout = 0.2;
+  const SignSource train(256, 3), valid(64, 4);
+  TrainerConfig tc;
+  tc.epochs = 4;
+  tc.patience = 0;
+  tc.optimizer.lr = 0.01;
+  tc.schedule.kind = ScheduleKind::Plateau;
+  tc.schedule.patience = 0;
+  Model<float> straight(c);
+  Rng rng(1);
+  straight.init(rng);
+  Model<float> resumed = straight;
+  const TrainResult full = fit(straight, train, valid, tc);
+
+  TrainState saved;
+  TrainCallbacks cb;
+  cb.on_checkpoint = [&](const TrainState& st) {
+    if (st.epoch == 2) saved = st;
+  };
+  cb.should_stop = [&] { return saved.epoch == 2; };  // "killed" after epoch 2's checkpoint
+  fit(resumed, train, valid, tc, cb);
+  ASSERT_EQ(saved.epoch, 2);
+  const TrainResult rest = fit(resumed, train, valid, tc, {}, &saved);
+  EXPECT_EQ(resumed.params().values(), straight.params().values());
+  EXPECT_EQ(rest.best.params().values(), full.best.params().values());
+  ASSERT_EQ(rest.history.size(), full.history.size());
+  for (size_t e = 0; e < full.history.size(); ++e) EXPECT_EQ(rest.history[e].valid_loss, full.history[e].valid_loss);
+}
+
 }  // namespace
 }  // namespace rnnkit

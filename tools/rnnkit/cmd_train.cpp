@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -30,7 +31,7 @@ struct TrainFlags {
   // text
   std::string tokenizer = "words";
   int vocab_size = 30000, min_count = 1, max_length = 0, subword_vocab_size = 8000;
-  bool no_lowercase = false, strip_html = false, relative = false, keep_last = false;
+  bool no_lowercase = false, strip_html = false, relative = false, keep_last = false, resume = false;
   // model
   int embedding_dim = 64, hidden = 128, layers = 1, seq_len = 100;
   std::string cell = "lstm", output_mode;
@@ -44,6 +45,69 @@ struct TrainFlags {
 };
 
 std::atomic<bool> g_interrupted{false};
+
+// The resumable state after an epoch, beside the model: MODEL.ckpt.safetensors.
+void write_checkpoint(const std::string& path, const Model<float>& model, const TrainState& st,
+                      const std::string& preprocessing) {
+  SafetensorsFile f;
+  const ParamStore<float>& ps = model.params();
+  for (int i = 0; i < ps.count(); ++i) {
+    const ParamInfo& p = ps.info(i);
+    f.add("current." + p.name, p.shape, st.model.data() + p.offset);
+    f.add("best." + p.name, p.shape, st.best.data() + p.offset);
+  }
+  for (const auto& [name, buffer] : st.optimizer_state) f.add("optimizer." + name, {int64_t(buffer.size())}, buffer.data());
+  nlohmann::json j = {{"epoch", st.epoch}, {"best_valid_loss", st.best_valid_loss}, {"bad_epochs", st.bad_epochs},
+                      {"optimizer_steps", st.optimizer_steps}, {"lr", st.lr}, {"schedule_best", st.schedule_best},
+                      {"schedule_bad_epochs", st.schedule_bad_epochs}, {"schedule_cooldown", st.schedule_cooldown}};
+  f.metadata = {{"format", "rnnkit-checkpoint"}, {"state", j.dump()}, {"history", history_json(st.history)},
+                {"config", config_to_json(model.config())}, {"preprocessing", preprocessing}};
+  write_safetensors(path, f);  // atomic
+}
+
+TrainState read_checkpoint(const std::string& path, const Model<float>& model, const std::string& preprocessing) {
+  const SafetensorsFile f = read_safetensors(path);
+  require(f.metadata.count("format") && f.metadata.at("format") == "rnnkit-checkpoint",
+          path + ": not an rnnkit training checkpoint");
+  require(f.metadata.at("config") == config_to_json(model.config()),
+          path + ": the checkpoint's architecture differs from this run's flags; resume with the same flags");
+  require(f.metadata.at("preprocessing") == preprocessing,
+          path + ": the checkpoint's data preparation (vocabulary, labels, scaler) differs from this run's");
+  TrainState st;
+  const ParamStore<float>& ps = model.params();
+  st.model.resize(ps.size());
+  st.best.resize(ps.size());
+  for (int i = 0; i < ps.count(); ++i) {
+    const ParamInfo& p = ps.info(i);
+    for (const char* which : {"current.", "best."}) {
+      const StoredTensor* t = f.find(which + p.name);
+      require(t && t->shape == p.shape, path + ": checkpoint tensor '" + which + p.name + "' is missing or misshapen");
+      const std::vector<float> v = t->to_vector<float>();
+      std::copy(v.begin(), v.end(), (std::string(which) == "best." ? st.best : st.model).begin() + long(p.offset));
+    }
+  }
+  for (const StoredTensor& t : f.tensors)
+    if (t.name.rfind("optimizer.", 0) == 0) st.optimizer_state[t.name.substr(10)] = t.to_vector<float>();
+  const nlohmann::json j = nlohmann::json::parse(f.metadata.at("state"));
+  st.epoch = j.at("epoch");
+  st.best_valid_loss = j.at("best_valid_loss");
+  st.bad_epochs = j.at("bad_epochs");
+  st.optimizer_steps = j.at("optimizer_steps");
+  st.lr = j.at("lr");
+  // JSON has no infinity: a schedule that has seen no metric yet stores null.
+  st.schedule_best = j.at("schedule_best").is_null() ? std::numeric_limits<double>::infinity()
+                                                      : j.at("schedule_best").get<double>();
+  st.schedule_bad_epochs = j.at("schedule_bad_epochs");
+  st.schedule_cooldown = j.at("schedule_cooldown");
+  for (const auto& r : nlohmann::json::parse(f.metadata.at("history"))) {
+    EpochRecord e;
+    e.epoch = r.at("epoch"), e.steps = r.at("steps"), e.train_loss = r.at("train_loss");
+    e.valid_loss = r.at("valid_loss"), e.lr = r.at("lr"), e.seconds = r.at("seconds");
+    e.sequences_per_second = r.at("sequences_per_second"), e.best = r.at("best");
+    st.history.push_back(e);
+  }
+  return st;
+}
 void on_sigint(int) { g_interrupted = true; }
 
 struct Prepared {
@@ -296,12 +360,20 @@ void run_train(const TrainFlags& f) {
     std::ofstream(log_path, std::ios::app) << nlohmann::json::parse(history_json({r}))[0].dump() << "\n";
     write_text_atomically(svg_path, learning_curve_svg(h));
   };
+  const std::string ckpt_path = f.output + ".ckpt.safetensors";
+  cb.on_checkpoint = [&](const TrainState& st) { write_checkpoint(ckpt_path, model, st, pre_json); };
   cb.should_stop = [] { return g_interrupted.load(); };
   std::signal(SIGINT, on_sigint);
-  std::remove(log_path.c_str());
+  std::unique_ptr<TrainState> resume;
+  if (f.resume) {
+    resume = std::make_unique<TrainState>(read_checkpoint(ckpt_path, model, pre_json));
+    std::fprintf(stderr, "resuming after epoch %d from %s\n", resume->epoch, ckpt_path.c_str());
+  } else {
+    std::remove(log_path.c_str());
+  }
   auto train = [&] {
     try {
-      return fit(model, *data.train, *data.valid, tc, cb);
+      return fit(model, *data.train, *data.valid, tc, cb, resume.get());
     } catch (const Error& e) {
       throw Error(std::string(e.what()) + "; training stopped, the best model so far (if any epoch finished) is in " +
                   f.output);
@@ -409,6 +481,7 @@ void add_train(CLI::App& app) {
   c->add_option("--steps-per-epoch", f->steps_per_epoch, "cap on batches per epoch (0: all)")->capture_default_str();
   c->add_option("--patience", f->patience, "early stopping patience in epochs (0: off)")->capture_default_str();
   c->add_option("--seed", f->seed, "random seed")->capture_default_str();
+  c->add_flag("--resume", f->resume, "continue from OUTPUT.ckpt.safetensors (same flags and data)");
   c->add_flag("--keep-last", f->keep_last, "keep the last epoch's model, not the best by validation loss");
   c->add_option("--threads", f->threads, "BLAS threads")->capture_default_str();
   c->callback([f] { run_train(*f); });

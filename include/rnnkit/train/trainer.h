@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "rnnkit/nn/model.h"
@@ -47,6 +49,24 @@ struct EpochRecord {
   bool best = false;
 };
 
+// Everything needed to continue training after epoch `epoch` as if it had not stopped: the current
+// and best models, the optimizer's buffers and step count, the schedule and early-stopping counters.
+// Each epoch draws its batches and dropout masks from Rng(seed + epoch), so a resumed run repeats the
+// remaining epochs exactly.
+struct TrainState {
+  int epoch = 0;  // epochs completed
+  std::vector<EpochRecord> history;
+  std::vector<float> model;  // ParamStore values
+  std::vector<float> best;
+  double best_valid_loss = 0.0;
+  int bad_epochs = 0;
+  long optimizer_steps = 0;
+  std::map<std::string, std::vector<float>> optimizer_state;
+  double lr = 0.0;
+  double schedule_best = 0.0;
+  int schedule_bad_epochs = 0, schedule_cooldown = 0;
+};
+
 struct TrainCallbacks {
   // After every optimizer step: epoch, step within the epoch, steps in the epoch, running loss, sequences/s.
   std::function<void(int, int64_t, int64_t, double, double)> on_step;
@@ -54,6 +74,8 @@ struct TrainCallbacks {
   std::function<void(const EpochRecord&, const std::vector<EpochRecord>&, const Model<float>&)> on_epoch;
   // Polled between steps; true stops training (e.g. after Ctrl-C) and keeps the best model.
   std::function<bool()> should_stop;
+  // After every completed epoch, with the state to resume from (for checkpoints).
+  std::function<void(const TrainState&)> on_checkpoint;
 };
 
 struct TrainResult {
@@ -69,7 +91,8 @@ double evaluate_loss(const Model<float>& model, const BatchSource& data, int bat
 
 // Trains `model` in place and returns the history and a copy of the best model by validation loss.
 // Throws Error (from train_step) on a non-finite loss; the caller still has the last on_epoch's best.
+// With `resume`, continues from that state (the model's parameters are replaced by resume->model).
 TrainResult fit(Model<float>& model, const BatchSource& train, const BatchSource& valid, const TrainerConfig& config,
-                const TrainCallbacks& callbacks = {});
+                const TrainCallbacks& callbacks = {}, const TrainState* resume = nullptr);
 
 }  // namespace rnnkit
