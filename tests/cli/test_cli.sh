@@ -95,6 +95,18 @@ expect_error "no column named 'nope'" "$rnnkit" train --task forecast --train "$
 grep -q "tag 1: precision 1.0000, recall 1.0000" "$tmp/t.out" || fail "tagging spikes: $(cat "$tmp/t.out")"
 "$rnnkit" eval --model "$tmp/t.safetensors" --data "$tmp/tags.csv" --json | grep -q '"accuracy":1.0' || fail "tag eval"
 
+# Tagging tokens of CoNLL sentences: names are B-PER, cities B-LOC, the rest O.
+names=(alice bob carol dave erin); cities=(paris rome oslo lima cairo); verbs=(met saw visited left)
+for i in $(seq 0 149); do
+  n=${names[$((i % 5))]}; c=${cities[$(((i / 5) % 5))]}; v=${verbs[$((i % 4))]}
+  printf '%s NNP B-PER\n%s VBD O\nthem PRP O\nin IN O\n%s NNP B-LOC\n\n' "${n^}" "$v" "${c^}"
+done > "$tmp/ner.conll"
+"$rnnkit" train --task tag --train "$tmp/ner.conll" --test-fraction 0.2 --output "$tmp/ner.safetensors" \
+  --embedding-dim 8 --hidden 8 --bidirectional --epochs 15 --patience 0 --lr 0.02 --batch-size 8 \
+  > "$tmp/ner.out" 2> "$tmp/ner.err" || { cat "$tmp/ner.err"; fail "text tag train"; }
+grep -q "tag B-PER: precision 1.0000, recall 1.0000" "$tmp/ner.out" || fail "text tagging: $(cat "$tmp/ner.out")"
+"$rnnkit" eval --model "$tmp/ner.safetensors" --data "$tmp/ner.conll" --json | grep -q '"accuracy":1.0' || fail "text tag eval"
+
 # Bad input: exit code 1 and a message that names the problem.
 expect_error "missing.ft: cannot open" "$rnnkit" train --train "$tmp/missing.ft" --output "$tmp/x.safetensors"
 printf '__label__a fine\nno label here\n' > "$tmp/bad.ft"

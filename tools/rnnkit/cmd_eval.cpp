@@ -38,11 +38,15 @@ void run_eval(const EvalFlags& f) {
   LoadedTaskModel m = load_task_model(f.model);
   nlohmann::json j = {{"model", f.model}, {"data", f.data}, {"task", task_name(m.state.task)}};
   if (m.state.task == Task::Tag) {
-    const NumericTable table = read_numeric_csv(f.data);
     TaskState& st = m.state;
-    const TagData data = tag_data(table, st, 0.0, 1.0, false);
     std::vector<int32_t> predicted, gold;
-    predict_tags(m.model, *data.test, predicted, gold);
+    if (st.text_input) {
+      predict_tags(m.model, *text_tag_source(st, read_tagged(f.data)), predicted, gold);
+    } else {
+      const NumericTable table = read_numeric_csv(f.data);
+      const TagData data = tag_data(table, st, 0.0, 1.0, false);
+      predict_tags(m.model, *data.test, predicted, gold);
+    }
     const ClassificationReport r = classification_report(predicted, gold, int(st.labels.size()));
     nlohmann::json classes = nlohmann::json::object();
     for (size_t c = 0; c < st.labels.size(); ++c)

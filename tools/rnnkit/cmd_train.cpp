@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -127,6 +128,51 @@ std::vector<std::string> split_names(const std::string& s) {
     start = end + 1;
   }
   return out;
+}
+
+bool is_table(const std::string& path) {
+  auto ends = [&](const char* e) { return path.size() >= std::strlen(e) && path.compare(path.size() - std::strlen(e), std::strlen(e), e) == 0; };
+  return ends(".csv") || ends(".tsv");
+}
+
+Prepared prepare_text_tag(const TrainFlags& f, TextPreprocessorConfig pc) {
+  Prepared p;
+  p.state.task = Task::Tag;
+  p.state.text_input = true;
+  std::vector<TaggedSentence> train = read_tagged(f.train), valid, test;
+  auto hold_out = [&](double fraction, uint64_t seed, std::vector<TaggedSentence>& out) {
+    const Split s = split_random(train.size(), 0.0, fraction, seed);
+    std::vector<TaggedSentence> kept;
+    for (size_t i : s.train) kept.push_back(train[i]);
+    for (size_t i : s.test) out.push_back(train[i]);
+    train = std::move(kept);
+  };
+  if (!f.test.empty()) test = read_tagged(f.test);
+  else if (f.test_fraction > 0) hold_out(f.test_fraction, f.seed + 1000, test);
+  if (!f.valid.empty()) valid = read_tagged(f.valid);
+  else hold_out(f.valid_fraction, f.seed, valid);
+  require(!valid.empty(), "tag: no validation sentences; give --valid or a larger --valid-fraction");
+  pc.max_length = 0;
+  p.state.text = TextPreprocessor(pc);
+  std::vector<std::string> tags;
+  for (const auto& s : train) {
+    std::vector<std::string> cleaned;
+    for (const auto& t : s.tokens) cleaned.push_back(p.state.text.clean(t));
+    p.state.text.vocab().count(cleaned);
+    tags.insert(tags.end(), s.tags.begin(), s.tags.end());
+  }
+  p.state.text.vocab().build();
+  std::sort(tags.begin(), tags.end());
+  tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+  p.state.labels = tags;
+  p.train = text_tag_source(p.state, train);
+  p.valid = text_tag_source(p.state, valid);
+  if (!test.empty()) p.test = text_tag_source(p.state, test);
+  p.vocab = p.state.text.vocab().size();
+  p.outputs = int(tags.size());
+  std::fprintf(stderr, "data: %zu training, %zu validation, %zu test sentences; %zu tags; vocabulary %d\n",
+               p.train->size(), p.valid->size(), test.size(), tags.size(), p.vocab);
+  return p;
 }
 
 Prepared prepare_tag(const TrainFlags& f) {
@@ -281,13 +327,13 @@ void run_train(const TrainFlags& f) {
   const auto t0 = std::chrono::steady_clock::now();
   Prepared data = task == Task::Classify ? prepare_classify(f, pc)
                   : task == Task::Lm     ? prepare_lm(f, pc)
-                  : task == Task::Tag    ? prepare_tag(f)
+                  : task == Task::Tag    ? (is_table(f.train) ? prepare_tag(f) : prepare_text_tag(f, pc))
                                          : prepare_forecast(f);
   std::fprintf(stderr, "data prepared in %.1f s\n",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
   ModelConfig mc;
-  if (task == Task::Forecast || task == Task::Tag) {
+  if (task == Task::Forecast || (task == Task::Tag && !data.state.text_input)) {
     mc.input_size = data.inputs;
   } else {
     mc.vocab_size = data.vocab;
@@ -395,7 +441,7 @@ void run_train(const TrainFlags& f) {
                 (long long)r.count, r.rmse, r.mae, r.naive_rmse, r.naive_mae, r.naive4_rmse, r.naive4_mae);
   } else if (task == Task::Tag && data.test) {
     std::vector<int32_t> predicted, gold;
-    predict_tags(result.best, static_cast<const TagSource&>(*data.test), predicted, gold);
+    predict_tags(result.best, *data.test, predicted, gold);
     const ClassificationReport r = classification_report(predicted, gold, int(data.state.labels.size()));
     std::printf("test: %lld steps, accuracy %.4f, macro F1 %.4f\n", (long long)r.total, r.accuracy, r.macro_f1);
     for (size_t c = 0; c < data.state.labels.size(); ++c)

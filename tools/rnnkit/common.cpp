@@ -34,8 +34,12 @@ Task parse_task(const std::string& name) {
 
 std::string TaskState::to_json() const {
   json j = {{"task", task_name(task)}};
+  if (task == Task::Tag && text_input) {
+    j.update({{"input", "text"}, {"text", json::parse(text.to_json())}, {"labels", labels}});
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  }
   if (task == Task::Tag) {
-    j.update({{"features", features}, {"targets", targets}, {"labels", labels}, {"window", window},
+    j.update({{"input", "numeric"}, {"features", features}, {"targets", targets}, {"labels", labels}, {"window", window},
               {"scaler", json::parse(scaler.to_json())}});
     return j.dump();
   }
@@ -56,6 +60,14 @@ TaskState TaskState::from_json(const std::string& text, const std::string& where
           where + ": the model's preprocessing is not from `rnnkit train` (it names no task)");
   TaskState s;
   s.task = parse_task(j["task"].get<std::string>());
+  if (s.task == Task::Tag && j.value("input", "numeric") == "text") {
+    s.text_input = true;
+    require(j.contains("text") && j.contains("labels") && j["labels"].is_array(),
+            where + ": text tagging model lacks its text pipeline or tags");
+    s.text = TextPreprocessor::from_json(j["text"].dump(), where);
+    for (const auto& l : j["labels"]) s.labels.push_back(l.get<std::string>());
+    return s;
+  }
   if (s.task == Task::Forecast || s.task == Task::Tag) {
     auto names = [&](const char* key) {
       std::vector<std::string> v;
@@ -332,7 +344,27 @@ TagData tag_data(const NumericTable& table, TaskState& st, double valid_fraction
   return d;
 }
 
-void predict_tags(const Model<float>& model, const TagSource& data, std::vector<int32_t>& predicted,
+std::vector<TaggedSentence> read_tagged(const std::string& path) {
+  return ends_with(path, ".jsonl") ? read_tagged_jsonl(path) : read_conll(path);
+}
+
+std::unique_ptr<TextTagSource> text_tag_source(const TaskState& st, const std::vector<TaggedSentence>& sentences) {
+  std::vector<std::vector<int32_t>> ids, tags;
+  for (const auto& s : sentences) {
+    std::vector<int32_t> sid, stag;
+    for (size_t i = 0; i < s.tokens.size(); ++i) {
+      sid.push_back(st.text.vocab().id(st.text.clean(s.tokens[i])));
+      const auto it = std::find(st.labels.begin(), st.labels.end(), s.tags[i]);
+      require(it != st.labels.end(), s.source + ": tag '" + s.tags[i] + "' does not occur in the training data");
+      stag.push_back(int32_t(it - st.labels.begin()));
+    }
+    ids.push_back(std::move(sid));
+    tags.push_back(std::move(stag));
+  }
+  return std::make_unique<TextTagSource>(std::move(ids), std::move(tags), st.text.vocab().pad_id());
+}
+
+void predict_tags(const Model<float>& model, const BatchSource& data, std::vector<int32_t>& predicted,
                   std::vector<int32_t>& gold) {
   ModelCache<float> cache;
   const int C = model.config().output_size;

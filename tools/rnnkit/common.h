@@ -36,6 +36,7 @@ struct TaskState {
   // learns corrections to the naive forecast, and a drifting level does not bias it. Needs every
   // target among the features and window >= season.
   bool relative = false;
+  bool text_input = false;  // tag: tokens of CoNLL / JSON-lines sentences instead of numeric rows
   Scaler scaler;
   // Per window: the anchors (horizon * K), zero unless relative; subtracts them in place.
   std::vector<float> normalise_window(std::vector<float>& input, std::vector<float>* output) const;
@@ -149,8 +150,29 @@ struct TagData {
 TagData tag_data(const NumericTable& table, TaskState& state, double valid_fraction, double test_fraction,
                  bool fit_scaler);
 
-// Per-step argmax tags of every window of a source, and the gold tags, flattened.
-void predict_tags(const Model<float>& model, const TagSource& data, std::vector<int32_t>& predicted,
+// Sentences of token ids with one tag id per token.
+class TextTagSource : public BatchSource {
+ public:
+  TextTagSource(std::vector<std::vector<int32_t>> ids, std::vector<std::vector<int32_t>> tags, int32_t pad)
+      : ids_(std::move(ids)), tags_(std::move(tags)), pad_(pad) {}
+  size_t size() const override { return ids_.size(); }
+  int length(size_t i) const override { return int(ids_[i].size()); }
+  Batch<float> batch(const std::vector<size_t>& indices) const override {
+    return token_batch<float>(ids_, indices, pad_, 0, Side::Back, nullptr, &tags_);
+  }
+
+ private:
+  std::vector<std::vector<int32_t>> ids_, tags_;
+  int32_t pad_;
+};
+
+// Tagged sentences from CoNLL columns (.conll, .txt, ...) or JSON lines (.jsonl).
+std::vector<TaggedSentence> read_tagged(const std::string& path);
+// Encodes sentences with the state's text pipeline (each token cleaned, unknown ones <unk>) and tags.
+std::unique_ptr<TextTagSource> text_tag_source(const TaskState& state, const std::vector<TaggedSentence>& sentences);
+
+// Per-step argmax tags of every example of a source, and the gold tags, flattened (valid steps only).
+void predict_tags(const Model<float>& model, const BatchSource& data, std::vector<int32_t>& predicted,
                   std::vector<int32_t>& gold);
 
 // Writes `text` to `path` atomically.
