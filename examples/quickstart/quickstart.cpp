@@ -19,14 +19,6 @@ using namespace rnnkit;
 
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // B windows of T+1 characters starting at `starts`: inputs are the first T, targets the last T.
 Batch<float> make_batch(const std::vector<int32_t>& ids, const std::vector<size_t>& starts, int T) {
   Batch<float> batch;
@@ -60,7 +52,7 @@ int main(int argc, char** argv) try {
   const int steps = argc > 3 ? std::stoi(argv[3]) : 300;
 
   set_blas_threads(1);  // these matrices are small: one thread is faster than waking several
-  const std::string text = read_text(text_path);
+  const std::string text = read_file(text_path);  // bytes: the model predicts bytes
   std::string vocab;  // the distinct bytes of the text, sorted
   for (unsigned char ch : text)
     if (vocab.find(char(ch)) == std::string::npos) vocab.push_back(char(ch));
