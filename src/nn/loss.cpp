@@ -32,6 +32,18 @@ void log_softmax_rows(Real* x, int64_t N, int C) {
   }
 }
 
+namespace {
+
+// The factor of the reduction over unmasked rows * O elements: 1 / count for Mean, 1 for Sum.
+double element_scale(const uint8_t* row_mask, int64_t N, int O, Reduction reduction) {
+  if (reduction == Reduction::Sum) return 1.0;
+  int64_t rows = 0;
+  for (int64_t n = 0; n < N; ++n) rows += (!row_mask || row_mask[n]) ? 1 : 0;
+  return rows > 0 ? 1.0 / double(rows * O) : 0.0;
+}
+
+}  // namespace
+
 template <typename Real>
 double cross_entropy(const Real* logits, int64_t N, int C, const int32_t* targets, Reduction reduction,
                      Real* grad) {
@@ -68,9 +80,7 @@ double cross_entropy(const Real* logits, int64_t N, int C, const int32_t* target
 template <typename Real>
 double binary_cross_entropy_with_logits(const Real* logits, const Real* targets, int64_t N, int O,
                                         const uint8_t* row_mask, Reduction reduction, Real* grad) {
-  int64_t rows = 0;
-  for (int64_t n = 0; n < N; ++n) rows += (!row_mask || row_mask[n]) ? 1 : 0;
-  const double scale = reduction == Reduction::Mean ? (rows > 0 ? 1.0 / double(rows * O) : 0.0) : 1.0;
+  const double scale = element_scale(row_mask, N, O, reduction);
   double total = 0;
   for (int64_t n = 0; n < N; ++n) {
     const bool on = !row_mask || row_mask[n];
@@ -97,9 +107,7 @@ double binary_cross_entropy_with_logits(const Real* logits, const Real* targets,
 template <typename Real>
 double mse(const Real* predictions, const Real* targets, int64_t N, int O, const uint8_t* row_mask,
            Reduction reduction, Real* grad) {
-  int64_t rows = 0;
-  for (int64_t n = 0; n < N; ++n) rows += (!row_mask || row_mask[n]) ? 1 : 0;
-  const double scale = reduction == Reduction::Mean ? (rows > 0 ? 1.0 / double(rows * O) : 0.0) : 1.0;
+  const double scale = element_scale(row_mask, N, O, reduction);
   double total = 0;
   for (int64_t n = 0; n < N; ++n) {
     const bool on = !row_mask || row_mask[n];

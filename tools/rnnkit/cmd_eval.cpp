@@ -17,23 +17,6 @@ struct EvalFlags {
   int batch_size = 64;
 };
 
-// Argmax predictions for every example of a source.
-std::vector<int32_t> predict_all(const Model<float>& model, const ClassifySource& data, int batch_size) {
-  std::vector<int32_t> out;
-  ModelCache<float> cache;
-  for (size_t s = 0; s < data.size(); s += size_t(batch_size)) {
-    std::vector<size_t> idx;
-    for (size_t i = s; i < std::min(data.size(), s + size_t(batch_size)); ++i) idx.push_back(i);
-    model.forward(data.batch(idx), cache, false, nullptr);
-    const int C = model.config().output_size;
-    for (size_t b = 0; b < idx.size(); ++b) {
-      const float* row = cache.logits.data() + b * size_t(C);
-      out.push_back(int32_t(std::max_element(row, row + C) - row));
-    }
-  }
-  return out;
-}
-
 void run_eval(const EvalFlags& f) {
   LoadedTaskModel m = load_task_model(f.model);
   nlohmann::json j = {{"model", f.model}, {"data", f.data}, {"task", task_name(m.state.task)}};
@@ -101,7 +84,7 @@ void run_eval(const EvalFlags& f) {
       gold.push_back(label_ids.id(e.labels[0]));
     }
     const ClassifySource data(std::move(ids), gold, m.state.text.vocab().pad_id());
-    const ClassificationReport r = classification_report(predict_all(m.model, data, f.batch_size), gold,
+    const ClassificationReport r = classification_report(predict_classes(m.model, data, f.batch_size), gold,
                                                          int(m.state.labels.size()));
     nlohmann::json classes = nlohmann::json::object();
     for (size_t c = 0; c < m.state.labels.size(); ++c)

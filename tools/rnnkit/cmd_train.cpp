@@ -454,18 +454,8 @@ void run_train(const TrainFlags& f) {
                   bits_per_token(test_loss));
     } else {
       const auto& src = static_cast<const ClassifySource&>(*data.test);
-      std::vector<int32_t> predicted;
-      ModelCache<float> cache;
       const int C = result.best.config().output_size;
-      for (size_t s = 0; s < src.size(); s += 64) {
-        std::vector<size_t> idx;
-        for (size_t i = s; i < std::min(src.size(), s + 64); ++i) idx.push_back(i);
-        result.best.forward(src.batch(idx), cache, false, nullptr);
-        for (size_t b = 0; b < idx.size(); ++b) {
-          const float* row = cache.logits.data() + b * size_t(C);
-          predicted.push_back(int32_t(std::max_element(row, row + C) - row));
-        }
-      }
+      const std::vector<int32_t> predicted = predict_classes(result.best, src);
       const ClassificationReport r = classification_report(predicted, src.labels(), C);
       std::printf("test: %lld examples, loss %.4f, accuracy %.4f, macro F1 %.4f\n", (long long)r.total, test_loss,
                   r.accuracy, r.macro_f1);

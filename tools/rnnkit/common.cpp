@@ -364,6 +364,22 @@ std::unique_ptr<TextTagSource> text_tag_source(const TaskState& st, const std::v
   return std::make_unique<TextTagSource>(std::move(ids), std::move(tags), st.text.vocab().pad_id());
 }
 
+std::vector<int32_t> predict_classes(const Model<float>& model, const BatchSource& data, int batch_size) {
+  std::vector<int32_t> out;
+  ModelCache<float> cache;
+  const int C = model.config().output_size;
+  for (size_t s = 0; s < data.size(); s += size_t(batch_size)) {
+    std::vector<size_t> idx;
+    for (size_t i = s; i < std::min(data.size(), s + size_t(batch_size)); ++i) idx.push_back(i);
+    model.forward(data.batch(idx), cache, false, nullptr);
+    for (size_t b = 0; b < idx.size(); ++b) {
+      const float* row = cache.logits.data() + b * size_t(C);
+      out.push_back(int32_t(std::max_element(row, row + C) - row));
+    }
+  }
+  return out;
+}
+
 void predict_tags(const Model<float>& model, const BatchSource& data, std::vector<int32_t>& predicted,
                   std::vector<int32_t>& gold) {
   ModelCache<float> cache;

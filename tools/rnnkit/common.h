@@ -171,6 +171,9 @@ std::vector<TaggedSentence> read_tagged(const std::string& path);
 // Encodes sentences with the state's text pipeline (each token cleaned, unknown ones <unk>) and tags.
 std::unique_ptr<TextTagSource> text_tag_source(const TaskState& state, const std::vector<TaggedSentence>& sentences);
 
+// Argmax class of every example of a one-output-per-sequence source.
+std::vector<int32_t> predict_classes(const Model<float>& model, const BatchSource& data, int batch_size = 64);
+
 // Per-step argmax tags of every example of a source, and the gold tags, flattened (valid steps only).
 void predict_tags(const Model<float>& model, const BatchSource& data, std::vector<int32_t>& predicted,
                   std::vector<int32_t>& gold);
