@@ -95,6 +95,21 @@ expect_error "no column named 'nope'" "$rnnkit" train --task forecast --train "$
 grep -q "tag 1: precision 1.0000, recall 1.0000" "$tmp/t.out" || fail "tagging spikes: $(cat "$tmp/t.out")"
 "$rnnkit" eval --model "$tmp/t.safetensors" --data "$tmp/tags.csv" --json | grep -q '"accuracy":1.0' || fail "tag eval"
 
+# Regression from text: the target is 0.3 x the number of "great" in the text.
+{ echo "text,label"; for i in $(seq 0 299); do
+    g=$((i % 5)); words=""; for j in $(seq 1 $g); do words="$words great"; done
+    echo "the food was$words fine $((i % 7)),$(( g * 3 ))e-1"; done; } > "$tmp/reg.csv"
+"$rnnkit" train --task regress --train "$tmp/reg.csv" --test-fraction 0.2 --output "$tmp/r.safetensors" \
+  --embedding-dim 8 --hidden 16 --epochs 20 --patience 0 --lr 0.01 --batch-size 16 > "$tmp/r.out" 2> "$tmp/r.err" \
+  || { cat "$tmp/r.err"; fail "regress train"; }
+grep -q "predicting the training mean" "$tmp/r.out" || fail "regress reports no test figures"
+"$rnnkit" eval --model "$tmp/r.safetensors" --data "$tmp/reg.csv" --json > "$tmp/r.json"
+/usr/bin/env python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['rmse'] < 0.3 * j['baseline_rmse'], j" \
+  "$tmp/r.json" || fail "regression does not beat the mean: $(cat "$tmp/r.json")"
+echo "the food was great great fine 3" | "$rnnkit" predict --model "$tmp/r.safetensors" > "$tmp/r.pred"
+/usr/bin/env python3 -c "import sys; v=float(open(sys.argv[1]).read()); assert abs(v - 0.6) < 0.1, v" "$tmp/r.pred" \
+  || fail "regress predict: $(cat "$tmp/r.pred")"
+
 # Tagging tokens of CoNLL sentences: names are B-PER, cities B-LOC, the rest O.
 names=(alice bob carol dave erin); cities=(paris rome oslo lima cairo); verbs=(met saw visited left)
 for i in $(seq 0 149); do
@@ -114,6 +129,6 @@ expect_error "bad.ft:2: no label" "$rnnkit" train --train "$tmp/bad.ft" --output
 expect_error "unknown cell 'lstmm'" "$rnnkit" train --train "$tmp/train.ft" --output "$tmp/x.safetensors" --cell lstmm
 head -c 100 "$tmp/s.safetensors" > "$tmp/cut.safetensors"
 expect_error "cut.safetensors" "$rnnkit" predict --model "$tmp/cut.safetensors"
-expect_error "needs a classification model" "$rnnkit" predict --model "$tmp/lm.safetensors"
+expect_error "use generate for lm" "$rnnkit" predict --model "$tmp/lm.safetensors"
 [ ! -e "$tmp/x.safetensors" ] || fail "a failed run left a model file"
 echo "cli: all checks passed"

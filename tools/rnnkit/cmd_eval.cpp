@@ -20,6 +20,18 @@ struct EvalFlags {
 void run_eval(const EvalFlags& f) {
   LoadedTaskModel m = load_task_model(f.model);
   nlohmann::json j = {{"model", f.model}, {"data", f.data}, {"task", task_name(m.state.task)}};
+  if (m.state.task == Task::Regress) {
+    const auto data = regress_source(m.state, read_classification(f.data, f.text_column, f.label_column));
+    const RegressReport r = regress_report(m.model, m.state, *data, m.state.target_mean);
+    j.update({{"examples", r.count}, {"rmse", r.rmse}, {"mae", r.mae}, {"baseline_rmse", r.baseline_rmse},
+              {"baseline_mae", r.baseline_mae}});
+    if (f.json)
+      std::printf("%s\n", j.dump().c_str());
+    else
+      std::printf("%lld texts: RMSE %.4g, MAE %.4g; predicting the training mean %.4g: RMSE %.4g, MAE %.4g\n",
+                  (long long)r.count, r.rmse, r.mae, m.state.target_mean, r.baseline_rmse, r.baseline_mae);
+    return;
+  }
   if (m.state.task == Task::Tag) {
     TaskState& st = m.state;
     std::vector<int32_t> predicted, gold;

@@ -19,7 +19,9 @@ struct PredictFlags {
 
 void run_predict(const PredictFlags& f) {
   LoadedTaskModel m = load_task_model(f.model);
-  require(m.state.task == Task::Classify, f.model + ": predict needs a classification model (use generate for lm)");
+  require(m.state.task == Task::Classify || m.state.task == Task::Regress,
+          f.model + ": predict reads text for classification and regression models (use generate for lm, forecast "
+                    "for series, eval for tagging)");
   require(f.top_k >= 1, "--top-k must be >= 1");
   std::ifstream file;
   if (!f.data.empty()) {
@@ -35,6 +37,13 @@ void run_predict(const PredictFlags& f) {
     if (ids.empty()) ids.push_back(m.state.text.vocab().unk_id());
     const ClassifySource one({ids}, {0}, m.state.text.vocab().pad_id());
     m.model.forward(one.batch({0}), cache, false, nullptr);
+    if (m.state.task == Task::Regress) {
+      const double v = m.state.scaler.inverse_one(cache.logits[0], 0);
+      if (f.json) std::printf("{\"value\":%.6g}\n", v);
+      else std::printf("%.6g\n", v);
+      std::fflush(stdout);
+      continue;
+    }
     std::vector<float> p = cache.logits;
     m.model.apply_head(p.data(), 1);
     std::vector<int> order(static_cast<size_t>(C));

@@ -116,6 +116,7 @@ struct Prepared {
   std::unique_ptr<BatchSource> train, valid, test;
   int vocab = 0, outputs = 0, inputs = 0;
   std::unique_ptr<NumericTable> table;  // forecast
+  double baseline = 0;                  // regress: the training mean
   ForecastData forecast;
 };
 
@@ -227,6 +228,45 @@ Prepared prepare_forecast(const TrainFlags& f) {
   return p;
 }
 
+Prepared prepare_regress(const TrainFlags& f, TextPreprocessorConfig pc) {
+  Prepared p;
+  p.state.task = Task::Regress;
+  TextDataset train = read_classification(f.train, f.text_column, f.label_column), valid, test;
+  auto hold_out = [&](double fraction, uint64_t seed, TextDataset& out) {
+    const Split s = split_random(train.examples.size(), 0.0, fraction, seed);
+    TextDataset kept;
+    for (size_t i : s.train) kept.examples.push_back(train.examples[i]);
+    for (size_t i : s.test) out.examples.push_back(train.examples[i]);
+    train = std::move(kept);
+  };
+  if (!f.test.empty()) test = read_classification(f.test, f.text_column, f.label_column);
+  else if (f.test_fraction > 0) hold_out(f.test_fraction, f.seed + 1000, test);
+  if (!f.valid.empty()) valid = read_classification(f.valid, f.text_column, f.label_column);
+  else hold_out(f.valid_fraction, f.seed, valid);
+  p.state.text = TextPreprocessor(pc);
+  std::vector<std::string> texts;
+  for (const auto& e : train.examples) texts.push_back(e.text);
+  p.state.text.fit(texts);
+  // The target scaler, fitted on the training targets (parsed and checked by regress_source).
+  p.state.scaler = Scaler(ScalerKind::None);
+  p.state.scaler.fit({0.0}, 1);
+  auto raw = regress_source(p.state, train);
+  std::vector<double> targets(raw->values().begin(), raw->values().end());
+  p.state.scaler = Scaler(parse_scaler(f.scaler));
+  p.state.scaler.fit(targets, 1);
+  double mean = 0;
+  for (double v : targets) mean += v / double(targets.size());
+  p.baseline = p.state.target_mean = mean;
+  p.train = regress_source(p.state, train);
+  p.valid = regress_source(p.state, valid);
+  if (!test.examples.empty()) p.test = regress_source(p.state, test);
+  p.vocab = p.state.text.vocab().size();
+  p.outputs = 1;
+  std::fprintf(stderr, "data: %zu training, %zu validation, %zu test texts; vocabulary %d; training mean %.4g\n",
+               p.train->size(), p.valid->size(), test.examples.size(), p.vocab, mean);
+  return p;
+}
+
 Prepared prepare_classify(const TrainFlags& f, TextPreprocessorConfig pc) {
   Prepared p;
   p.state.task = Task::Classify;
@@ -326,6 +366,7 @@ void run_train(const TrainFlags& f) {
   pc.max_length = f.max_length;
   const auto t0 = std::chrono::steady_clock::now();
   Prepared data = task == Task::Classify ? prepare_classify(f, pc)
+                  : task == Task::Regress ? prepare_regress(f, pc)
                   : task == Task::Lm     ? prepare_lm(f, pc)
                   : task == Task::Tag    ? (is_table(f.train) ? prepare_tag(f) : prepare_text_tag(f, pc))
                                          : prepare_forecast(f);
@@ -349,7 +390,7 @@ void run_train(const TrainFlags& f) {
   mc.output = task == Task::Lm || task == Task::Tag ? OutputMode::PerStep : OutputMode::Last;
   if (!f.output_mode.empty()) mc.output = parse_output_mode(f.output_mode);
   mc.output_size = data.outputs;
-  mc.head = task == Task::Forecast ? Head::Identity : Head::Softmax;
+  mc.head = task == Task::Forecast || task == Task::Regress ? Head::Identity : Head::Softmax;
   Model<float> model(mc);
   Rng init_rng(f.seed);
   model.init(init_rng);
@@ -439,6 +480,11 @@ void run_train(const TrainFlags& f) {
     std::printf("test: %lld forecasts: RMSE %.2f, MAE %.2f; seasonal naive (1 season back) RMSE %.2f, MAE %.2f; "
                 "mean of the last 4 seasons RMSE %.2f, MAE %.2f\n",
                 (long long)r.count, r.rmse, r.mae, r.naive_rmse, r.naive_mae, r.naive4_rmse, r.naive4_mae);
+  } else if (task == Task::Regress && data.test) {
+    const RegressReport r = regress_report(result.best, data.state, static_cast<const RegressSource&>(*data.test),
+                                           data.baseline);
+    std::printf("test: %lld texts: RMSE %.4g, MAE %.4g; predicting the training mean: RMSE %.4g, MAE %.4g\n",
+                (long long)r.count, r.rmse, r.mae, r.baseline_rmse, r.baseline_mae);
   } else if (task == Task::Tag && data.test) {
     std::vector<int32_t> predicted, gold;
     predict_tags(result.best, *data.test, predicted, gold);
@@ -469,7 +515,7 @@ void add_train(CLI::App& app) {
   auto f = std::make_shared<TrainFlags>();
   CLI::App* c = app.add_subcommand("train", "train a model on data files");
   c->set_config("--config", "", "TOML or INI file with these flags (flags on the command line win)");
-  c->add_option("--task", f->task, "classify, lm, forecast or tag")->capture_default_str();
+  c->add_option("--task", f->task, "classify, tag, lm, regress or forecast")->capture_default_str();
   c->add_option("--train", f->train, "training data: folder per class, .ft, .csv/.tsv, .jsonl; text for lm")->required();
   c->add_option("--valid", f->valid, "validation data (default: a seeded, stratified hold-out of --train)");
   c->add_option("--test", f->test, "test data, evaluated with the best model at the end");

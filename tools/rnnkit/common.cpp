@@ -2,6 +2,8 @@
 #include "common.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -19,6 +21,7 @@ const char* task_name(Task t) {
     case Task::Lm: return "lm";
     case Task::Forecast: return "forecast";
     case Task::Tag: return "tag";
+    case Task::Regress: return "regress";
   }
   return "?";
 }
@@ -28,8 +31,8 @@ Task parse_task(const std::string& name) {
   if (name == "lm") return Task::Lm;
   if (name == "forecast") return Task::Forecast;
   if (name == "tag") return Task::Tag;
-  throw Error("unknown task '" + name + "': this build supports classify, lm, forecast and tag (regress is not "
-              "implemented yet)");
+  if (name == "regress") return Task::Regress;
+  throw Error("unknown task '" + name + "': expected classify, tag, lm, regress or forecast");
 }
 
 std::string TaskState::to_json() const {
@@ -51,6 +54,10 @@ std::string TaskState::to_json() const {
   }
   j.update({{"text", json::parse(text.to_json())}, {"seq_len", seq_len}});
   if (task == Task::Classify) j["labels"] = labels;
+  if (task == Task::Regress) {
+    j["scaler"] = json::parse(scaler.to_json());
+    j["target_mean"] = target_mean;
+  }
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -96,6 +103,12 @@ TaskState TaskState::from_json(const std::string& text, const std::string& where
   require(j.contains("text"), where + ": the model's preprocessing lacks its text pipeline");
   s.text = TextPreprocessor::from_json(j["text"].dump(), where);
   s.seq_len = j.value("seq_len", 100);
+  if (s.task == Task::Regress) {
+    require(j.contains("scaler"), where + ": regression model lacks its target scaler");
+    s.scaler = Scaler::from_json(j["scaler"].dump(), where);
+    require(s.scaler.columns() == 1, where + ": regression scaler must have one column");
+    s.target_mean = j.value("target_mean", 0.0);
+  }
   if (s.task == Task::Classify) {
     require(j.contains("labels") && j["labels"].is_array() && !j["labels"].empty(), where + ": the model lists no labels");
     for (const auto& l : j["labels"]) s.labels.push_back(l.get<std::string>());
@@ -396,6 +409,43 @@ void predict_tags(const Model<float>& model, const BatchSource& data, std::vecto
         gold.push_back(b.labels[size_t(t) * size_t(b.B) + size_t(k)]);
       }
   }
+}
+
+std::unique_ptr<RegressSource> regress_source(const TaskState& st, const TextDataset& data) {
+  std::vector<std::vector<int32_t>> ids;
+  std::vector<float> values;
+  for (const auto& e : data.examples) {
+    const std::string& label = e.labels[0];
+    double v = 0;
+    const auto [ptr, ec] = std::from_chars(label.data(), label.data() + label.size(), v);
+    require(ec == std::errc() && ptr == label.data() + label.size() && std::isfinite(v),
+            e.source + ": the target must be a number, got '" + label + "'");
+    std::vector<int32_t> x = st.text.encode(e.text);
+    if (x.empty()) x.push_back(st.text.vocab().unk_id());
+    ids.push_back(std::move(x));
+    double scaled = v;
+    st.scaler.transform(&scaled, 1);
+    values.push_back(float(scaled));
+  }
+  return std::make_unique<RegressSource>(std::move(ids), std::move(values), st.text.vocab().pad_id());
+}
+
+RegressReport regress_report(const Model<float>& model, const TaskState& st, const RegressSource& data,
+                             double baseline) {
+  std::vector<double> pred, truth;
+  ModelCache<float> cache;
+  for (size_t s = 0; s < data.size(); s += 64) {
+    std::vector<size_t> idx;
+    for (size_t i = s; i < std::min(data.size(), s + 64); ++i) idx.push_back(i);
+    model.forward(data.batch(idx), cache, false, nullptr);
+    for (size_t b = 0; b < idx.size(); ++b) {
+      pred.push_back(st.scaler.inverse_one(cache.logits[b], 0));
+      truth.push_back(st.scaler.inverse_one(data.values()[idx[b]], 0));
+    }
+  }
+  const RegressionReport m = regression_report(pred, truth);
+  const RegressionReport b = regression_report(std::vector<double>(truth.size(), baseline), truth);
+  return {m.count, m.rmse, m.mae, b.rmse, b.mae};
 }
 
 void write_text_atomically(const std::string& path, const std::string& text) {

@@ -14,7 +14,7 @@
 
 namespace rnnkit::cli {
 
-enum class Task { Classify, Lm, Forecast, Tag };
+enum class Task { Classify, Lm, Forecast, Tag, Regress };
 const char* task_name(Task t);
 Task parse_task(const std::string& name);
 
@@ -37,6 +37,7 @@ struct TaskState {
   // target among the features and window >= season.
   bool relative = false;
   bool text_input = false;  // tag: tokens of CoNLL / JSON-lines sentences instead of numeric rows
+  double target_mean = 0;   // regress: the training targets' mean, the baseline eval compares with
   Scaler scaler;
   // Per window: the anchors (horizon * K), zero unless relative; subtracts them in place.
   std::vector<float> normalise_window(std::vector<float>& input, std::vector<float>* output) const;
@@ -55,6 +56,36 @@ LoadedTaskModel load_task_model(const std::string& path);
 // __label__), JSON lines (.jsonl) or a table (.csv, .tsv): columns by name or 0-based position.
 TextDataset read_classification(const std::string& path, const std::string& text_column,
                                 const std::string& label_column);
+
+// Texts with a number each (regress): encoded, the targets scaled by the state's scaler.
+class RegressSource : public BatchSource {
+ public:
+  RegressSource(std::vector<std::vector<int32_t>> ids, std::vector<float> values, int32_t pad_id)
+      : ids_(std::move(ids)), values_(std::move(values)), pad_(pad_id) {}
+  size_t size() const override { return ids_.size(); }
+  int length(size_t i) const override { return int(ids_[i].size()); }
+  Batch<float> batch(const std::vector<size_t>& indices) const override {
+    Batch<float> b = token_batch<float>(ids_, indices, pad_);
+    for (size_t i : indices) b.values.push_back(values_[i]);
+    return b;
+  }
+  const std::vector<float>& values() const { return values_; }
+
+ private:
+  std::vector<std::vector<int32_t>> ids_;
+  std::vector<float> values_;
+  int32_t pad_;
+};
+
+// Encodes a text data set whose labels are numbers; throws naming the example when one is not.
+std::unique_ptr<RegressSource> regress_source(const TaskState& state, const TextDataset& data);
+// RMSE and MAE of a regression model on a source, in the target's units, and of predicting `baseline`.
+struct RegressReport {
+  int64_t count = 0;
+  double rmse = 0, mae = 0, baseline_rmse = 0, baseline_mae = 0;
+};
+RegressReport regress_report(const Model<float>& model, const TaskState& state, const RegressSource& data,
+                             double baseline);
 
 // Encoded texts with label ids, served as batches of one output per sequence.
 class ClassifySource : public BatchSource {
