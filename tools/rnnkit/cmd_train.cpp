@@ -247,11 +247,7 @@ Prepared prepare_regress(const TrainFlags& f, TextPreprocessorConfig pc) {
   std::vector<std::string> texts;
   for (const auto& e : train.examples) texts.push_back(e.text);
   p.state.text.fit(texts);
-  // The target scaler, fitted on the training targets (parsed and checked by regress_source).
-  p.state.scaler = Scaler(ScalerKind::None);
-  p.state.scaler.fit({0.0}, 1);
-  auto raw = regress_source(p.state, train);
-  std::vector<double> targets(raw->values().begin(), raw->values().end());
+  const std::vector<double> targets = regress_targets(train);  // the scaler is fitted on these only
   p.state.scaler = Scaler(parse_scaler(f.scaler));
   p.state.scaler.fit(targets, 1);
   double mean = 0;

@@ -411,23 +411,30 @@ void predict_tags(const Model<float>& model, const BatchSource& data, std::vecto
   }
 }
 
-std::unique_ptr<RegressSource> regress_source(const TaskState& st, const TextDataset& data) {
-  std::vector<std::vector<int32_t>> ids;
-  std::vector<float> values;
+std::vector<double> regress_targets(const TextDataset& data) {
+  std::vector<double> out;
   for (const auto& e : data.examples) {
     const std::string& label = e.labels[0];
     double v = 0;
     const auto [ptr, ec] = std::from_chars(label.data(), label.data() + label.size(), v);
     require(ec == std::errc() && ptr == label.data() + label.size() && std::isfinite(v),
             e.source + ": the target must be a number, got '" + label + "'");
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::unique_ptr<RegressSource> regress_source(const TaskState& st, const TextDataset& data) {
+  std::vector<double> targets = regress_targets(data);
+  st.scaler.transform(targets.data(), targets.size());
+  std::vector<std::vector<int32_t>> ids;
+  for (const auto& e : data.examples) {
     std::vector<int32_t> x = st.text.encode(e.text);
     if (x.empty()) x.push_back(st.text.vocab().unk_id());
     ids.push_back(std::move(x));
-    double scaled = v;
-    st.scaler.transform(&scaled, 1);
-    values.push_back(float(scaled));
   }
-  return std::make_unique<RegressSource>(std::move(ids), std::move(values), st.text.vocab().pad_id());
+  return std::make_unique<RegressSource>(std::move(ids), std::vector<float>(targets.begin(), targets.end()),
+                                         st.text.vocab().pad_id());
 }
 
 RegressReport regress_report(const Model<float>& model, const TaskState& st, const RegressSource& data,

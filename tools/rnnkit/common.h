@@ -77,7 +77,9 @@ class RegressSource : public BatchSource {
   int32_t pad_;
 };
 
-// Encodes a text data set whose labels are numbers; throws naming the example when one is not.
+// The labels of a text data set as numbers; throws naming the example when one is not.
+std::vector<double> regress_targets(const TextDataset& data);
+// Encodes a text data set whose labels are numbers, scaling them with the state's scaler.
 std::unique_ptr<RegressSource> regress_source(const TaskState& state, const TextDataset& data);
 // RMSE and MAE of a regression model on a source, in the target's units, and of predicting `baseline`.
 struct RegressReport {
