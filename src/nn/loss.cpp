@@ -9,14 +9,25 @@
 
 namespace rnnkit {
 
+namespace {
+
+// log(sum_c exp(row[c])), stable: exp of non-positive numbers only.
+template <typename Real>
+double log_sum_exp(const Real* row, int C) {
+  const double mx = double(*std::max_element(row, row + C));
+  double sum = 0;
+  for (int c = 0; c < C; ++c) sum += std::exp(double(row[c]) - mx);
+  return mx + std::log(sum);
+}
+
+}  // namespace
+
 template <typename Real>
 void softmax_rows(Real* x, int64_t N, int C) {
   for (int64_t n = 0; n < N; ++n) {
     Real* row = x + n * C;
-    const Real mx = *std::max_element(row, row + C);
-    double sum = 0;
-    for (int c = 0; c < C; ++c) sum += (row[c] = std::exp(row[c] - mx));
-    for (int c = 0; c < C; ++c) row[c] = static_cast<Real>(row[c] / sum);
+    const double lse = log_sum_exp(row, C);
+    for (int c = 0; c < C; ++c) row[c] = static_cast<Real>(std::exp(double(row[c]) - lse));
   }
 }
 
@@ -24,10 +35,7 @@ template <typename Real>
 void log_softmax_rows(Real* x, int64_t N, int C) {
   for (int64_t n = 0; n < N; ++n) {
     Real* row = x + n * C;
-    const Real mx = *std::max_element(row, row + C);
-    double sum = 0;
-    for (int c = 0; c < C; ++c) sum += std::exp(double(row[c] - mx));
-    const double lse = double(mx) + std::log(sum);
+    const double lse = log_sum_exp(row, C);
     for (int c = 0; c < C; ++c) row[c] = static_cast<Real>(row[c] - lse);
   }
 }
@@ -64,10 +72,7 @@ double cross_entropy(const Real* logits, int64_t N, int C, const int32_t* target
       if (g) std::fill_n(g, C, Real(0));
       continue;
     }
-    const Real mx = *std::max_element(row, row + C);
-    double sum = 0;
-    for (int c = 0; c < C; ++c) sum += std::exp(double(row[c] - mx));
-    const double lse = double(mx) + std::log(sum);
+    const double lse = log_sum_exp(row, C);
     total += lse - double(row[targets[n]]);
     if (g) {  // d/dlogit = softmax - onehot
       for (int c = 0; c < C; ++c) g[c] = static_cast<Real>(std::exp(double(row[c]) - lse) * scale);
