@@ -22,6 +22,25 @@ using testing::values;
 // Recurrent layers
 // ---------------------------------------------------------------------------------------------------
 
+// Sets every parameter from the fixture tensor of the same name (after `prefix`).
+template <typename Real>
+void load_params(ParamStore<Real>& ps, const SafetensorsFile& f, const std::string& prefix = "") {
+  for (int i = 0; i < ps.count(); ++i) {
+    const std::vector<Real> v = values<Real>(f, prefix + ps.info(i).name);
+    ASSERT_EQ(v.size(), ps.info(i).size) << ps.info(i).name;
+    std::copy(v.begin(), v.end(), ps.value(i));
+  }
+}
+
+// Compares every parameter gradient with the fixture's "grad.<name>".
+template <typename Real>
+void expect_param_grads(const ParamStore<Real>& ps, const SafetensorsFile& f) {
+  for (int i = 0; i < ps.count(); ++i) {
+    std::vector<Real> g(ps.grad(i), ps.grad(i) + ps.info(i).size);
+    EXPECT_TRUE(close_to(g, values<double>(f, "grad." + ps.info(i).name))) << ps.info(i).name;
+  }
+}
+
 template <typename Real>
 void check_recurrent(const std::string& name) {
   SCOPED_TRACE(name);
@@ -34,11 +53,7 @@ void check_recurrent(const std::string& name) {
   rc.bidirectional = f.metadata.at("bidirectional") == "1";
   ParamStore<Real> params;
   Recurrent<Real> rnn(rc, params, "rnn");
-  for (int i = 0; i < params.count(); ++i) {
-    const std::vector<Real> v = values<Real>(f, params.info(i).name);
-    ASSERT_EQ(v.size(), params.info(i).size) << params.info(i).name;
-    std::copy(v.begin(), v.end(), params.value(i));
-  }
+  load_params(params, f);
   const std::vector<int> lengths = ints(f, "lengths");
   const int B = int(lengths.size());
   const std::vector<Real> x = values<Real>(f, "x");
@@ -68,10 +83,7 @@ void check_recurrent(const std::string& name) {
   if (lstm) {
     EXPECT_TRUE(close_to(dc0, values<double>(f, "grad.c0"))) << "initial c gradient";
   }
-  for (int i = 0; i < params.count(); ++i) {
-    std::vector<Real> g(params.grad(i), params.grad(i) + params.info(i).size);
-    EXPECT_TRUE(close_to(g, values<double>(f, "grad." + params.info(i).name))) << params.info(i).name;
-  }
+  expect_param_grads(params, f);
 }
 
 class RecurrentParity : public ::testing::TestWithParam<std::string> {};
@@ -93,16 +105,6 @@ INSTANTIATE_TEST_SUITE_P(AllCells, RecurrentParity, ::testing::ValuesIn(recurren
 // ---------------------------------------------------------------------------------------------------
 // Whole models: embedding or features, each head, last step or every step
 // ---------------------------------------------------------------------------------------------------
-
-template <typename Real>
-void load_params(Model<Real>& model, const SafetensorsFile& f, const std::string& prefix = "") {
-  ParamStore<Real>& ps = model.params();
-  for (int i = 0; i < ps.count(); ++i) {
-    const std::vector<Real> v = values<Real>(f, prefix + ps.info(i).name);
-    ASSERT_EQ(v.size(), ps.info(i).size);
-    std::copy(v.begin(), v.end(), ps.value(i));
-  }
-}
 
 template <typename Real>
 Batch<Real> load_batch(const ModelConfig& c, const SafetensorsFile& f) {
@@ -131,7 +133,7 @@ void check_model(const std::string& name) {
   const SafetensorsFile f = read_safetensors(fixture_path(name));
   const ModelConfig config = config_from_json(f.metadata.at("config"), name);
   Model<Real> model(config);
-  load_params(model, f);
+  load_params(model.params(), f);
   const Batch<Real> batch = load_batch<Real>(config, f);
   ModelCache<Real> cache;
   model.forward(batch, cache, false, nullptr);
@@ -141,11 +143,7 @@ void check_model(const std::string& name) {
   EXPECT_TRUE(close_scalar<Real>(loss, values<double>(f, "loss"))) << "loss";
   model.params().zero_grad();
   model.backward(batch, cache, dlogits.data());
-  const ParamStore<Real>& ps = model.params();
-  for (int i = 0; i < ps.count(); ++i) {
-    std::vector<Real> g(ps.grad(i), ps.grad(i) + ps.info(i).size);
-    EXPECT_TRUE(close_to(g, values<double>(f, "grad." + ps.info(i).name))) << ps.info(i).name;
-  }
+  expect_param_grads(model.params(), f);
 }
 
 class ModelParity : public ::testing::TestWithParam<std::string> {};
@@ -226,7 +224,7 @@ void check_optimizer(const std::string& name) {
   const SafetensorsFile f = read_safetensors(fixture_path(name));
   const ModelConfig config = config_from_json(f.metadata.at("config"), name);
   Model<Real> model(config);
-  load_params(model, f, "init.");
+  load_params(model.params(), f, "init.");
   const Batch<Real> batch = load_batch<Real>(config, f);
   auto optimizer = make_optimizer<Real>(optimizer_from_fixture(f));
   TrainOptions options;
