@@ -85,18 +85,8 @@ void run_eval(const EvalFlags& f) {
     if (m.state.text.tokenizer().config().kind == TokenizerKind::Chars) j["bits_per_char"] = bits_per_token(loss);
   } else {
     const TextDataset ds = read_classification(f.data, f.text_column, f.label_column);
-    Vocabulary label_ids({.pad = false, .unk = false});
-    label_ids.assign(m.state.labels);
-    std::vector<std::vector<int32_t>> ids;
-    std::vector<int32_t> gold;
-    for (const auto& e : ds.examples) {
-      require(label_ids.contains(e.labels[0]), e.source + ": label '" + e.labels[0] + "' is not one the model knows");
-      ids.push_back(m.state.text.encode(e.text));
-      if (ids.back().empty()) ids.back().push_back(m.state.text.vocab().unk_id());
-      gold.push_back(label_ids.id(e.labels[0]));
-    }
-    const ClassifySource data(std::move(ids), gold, m.state.text.vocab().pad_id());
-    const ClassificationReport r = classification_report(predict_classes(m.model, data, f.batch_size), gold,
+    const auto data = classify_source(m.state, ds);
+    const ClassificationReport r = classification_report(predict_classes(m.model, *data, f.batch_size), data->labels(),
                                                          int(m.state.labels.size()));
     nlohmann::json classes = nlohmann::json::object();
     for (size_t c = 0; c < m.state.labels.size(); ++c)

@@ -33,9 +33,7 @@ void run_predict(const PredictFlags& f) {
   ModelCache<float> cache;
   std::string line;
   while (std::getline(in, line)) {
-    std::vector<int32_t> ids = m.state.text.encode(line);
-    if (ids.empty()) ids.push_back(m.state.text.vocab().unk_id());
-    const ClassifySource one({ids}, {0}, m.state.text.vocab().pad_id());
+    const ClassifySource one({m.state.encode_text(line)}, {0}, m.state.text.vocab().pad_id());
     m.model.forward(one.batch({0}), cache, false, nullptr);
     if (m.state.task == Task::Regress) {
       const double v = m.state.scaler.inverse_one(cache.logits[0], 0);

@@ -291,27 +291,13 @@ Prepared prepare_classify(const TrainFlags& f, TextPreprocessorConfig pc) {
   if (!f.test.empty()) test = read_classification(f.test, f.text_column, f.label_column);
   if (!test.examples.empty()) std::fprintf(stderr, "test: %zu examples held out\n", test.examples.size());
   p.state.labels = train.label_names();
-  Vocabulary label_ids({.pad = false, .unk = false});
-  label_ids.assign(p.state.labels);
   p.state.text = TextPreprocessor(pc);
   std::vector<std::string> texts;
   for (const auto& e : train.examples) texts.push_back(e.text);
   p.state.text.fit(texts);
-  auto source = [&](const TextDataset& ds, const std::string& what) {
-    std::vector<std::vector<int32_t>> ids;
-    std::vector<int32_t> labels;
-    for (const auto& e : ds.examples) {
-      require(label_ids.contains(e.labels[0]), e.source + ": label '" + e.labels[0] + "' does not occur in the " +
-                                                   "training data (" + what + ")");
-      ids.push_back(p.state.text.encode(e.text));
-      if (ids.back().empty()) ids.back().push_back(p.state.text.vocab().unk_id());  // an empty text still predicts
-      labels.push_back(label_ids.id(e.labels[0]));
-    }
-    return std::make_unique<ClassifySource>(std::move(ids), std::move(labels), p.state.text.vocab().pad_id());
-  };
-  p.train = source(train, "training");
-  p.valid = source(valid, "validation");
-  if (!test.examples.empty()) p.test = source(test, "test");
+  p.train = classify_source(p.state, train);
+  p.valid = classify_source(p.state, valid);
+  if (!test.examples.empty()) p.test = classify_source(p.state, test);
   p.vocab = p.state.text.vocab().size();
   p.outputs = int(p.state.labels.size());
   std::fprintf(stderr, "data: %zu training, %zu validation%s examples; %zu labels; vocabulary %d\n", p.train->size(),

@@ -35,6 +35,12 @@ Task parse_task(const std::string& name) {
   throw Error("unknown task '" + name + "': expected classify, tag, lm, regress or forecast");
 }
 
+std::vector<int32_t> TaskState::encode_text(std::string_view raw) const {
+  std::vector<int32_t> ids = text.encode(raw);
+  if (ids.empty()) ids.push_back(text.vocab().unk_id());
+  return ids;
+}
+
 std::string TaskState::to_json() const {
   json j = {{"task", task_name(task)}};
   if (task == Task::Tag && text_input) {
@@ -128,6 +134,12 @@ LoadedTaskModel load_task_model(const std::string& path) {
 
 namespace {
 
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + v[i];
+  return out;
+}
+
 bool ends_with(const std::string& s, const std::string& e) {
   return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
 }
@@ -151,6 +163,19 @@ TextDataset read_classification(const std::string& path, const std::string& text
     return read_table(path, o);
   }
   return read_fasttext(path);
+}
+
+std::unique_ptr<ClassifySource> classify_source(const TaskState& st, const TextDataset& data) {
+  std::vector<std::vector<int32_t>> ids;
+  std::vector<int32_t> labels;
+  for (const auto& e : data.examples) {
+    const auto it = std::find(st.labels.begin(), st.labels.end(), e.labels[0]);
+    require(it != st.labels.end(), e.source + ": label '" + e.labels[0] + "' is not one of the model's labels (" +
+                                       join(st.labels) + ")");
+    ids.push_back(st.encode_text(e.text));
+    labels.push_back(int32_t(it - st.labels.begin()));
+  }
+  return std::make_unique<ClassifySource>(std::move(ids), std::move(labels), st.text.vocab().pad_id());
 }
 
 Batch<float> ClassifySource::batch(const std::vector<size_t>& indices) const {
@@ -428,11 +453,7 @@ std::unique_ptr<RegressSource> regress_source(const TaskState& st, const TextDat
   std::vector<double> targets = regress_targets(data);
   st.scaler.transform(targets.data(), targets.size());
   std::vector<std::vector<int32_t>> ids;
-  for (const auto& e : data.examples) {
-    std::vector<int32_t> x = st.text.encode(e.text);
-    if (x.empty()) x.push_back(st.text.vocab().unk_id());
-    ids.push_back(std::move(x));
-  }
+  for (const auto& e : data.examples) ids.push_back(st.encode_text(e.text));
   return std::make_unique<RegressSource>(std::move(ids), std::vector<float>(targets.begin(), targets.end()),
                                          st.text.vocab().pad_id());
 }

@@ -41,6 +41,9 @@ struct TaskState {
   Scaler scaler;
   // Per window: the anchors (horizon * K), zero unless relative; subtracts them in place.
   std::vector<float> normalise_window(std::vector<float>& input, std::vector<float>* output) const;
+  // Token ids of a raw text through the text pipeline; an empty text becomes <unk>, so it still predicts.
+  std::vector<int32_t> encode_text(std::string_view raw) const;
+
   std::string to_json() const;
   static TaskState from_json(const std::string& json, const std::string& where);
 };
@@ -88,6 +91,11 @@ struct RegressReport {
 };
 RegressReport regress_report(const Model<float>& model, const TaskState& state, const RegressSource& data,
                              double baseline);
+
+class ClassifySource;
+// Encodes a classification data set with the state's pipeline and labels; throws naming the example
+// whose label is not among them.
+std::unique_ptr<ClassifySource> classify_source(const TaskState& state, const TextDataset& data);
 
 // Encoded texts with label ids, served as batches of one output per sequence.
 class ClassifySource : public BatchSource {
