@@ -6,12 +6,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <numbers>
 
 #include "rnnkit/core/error.h"
+#include "rnnkit/data/readers.h"
 
 namespace rnnkit {
 
@@ -40,22 +40,9 @@ AudioClip read_audio(const std::string& path) {
 }
 
 std::vector<LabelledClip> read_audio_folders(const std::string& root) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  require(fs::is_directory(root, ec), root + ": not a directory (expected one sub-folder per class)");
-  std::vector<fs::path> classes;
-  for (const auto& e : fs::directory_iterator(root))
-    if (e.is_directory() && e.path().filename().string()[0] != '.') classes.push_back(e.path());
-  std::sort(classes.begin(), classes.end());
-  require(!classes.empty(), root + ": no class folders: expected " + root + "/<label>/<audio files>");
   std::vector<LabelledClip> out;
-  for (const fs::path& dir : classes) {
-    std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.is_regular_file() && e.path().filename().string()[0] != '.') files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    for (const fs::path& f : files) out.push_back({read_audio(f.string()), dir.filename().string()});
-  }
+  for (const ClassFolder& c : list_class_folders(root))
+    for (const std::string& f : c.files) out.push_back({read_audio(f), c.label});
   return out;
 }
 

@@ -159,27 +159,33 @@ TextDataset read_fasttext(const std::string& path, const std::string& prefix, In
   return ds;
 }
 
-TextDataset read_folders(const std::string& root, InvalidUtf8 invalid) {
+std::vector<ClassFolder> list_class_folders(const std::string& root) {
   std::error_code ec;
   require(fs::is_directory(root, ec), root + ": not a directory (expected one sub-folder per class)");
-  std::vector<fs::path> classes;
+  auto visible = [](const fs::directory_entry& e) { return e.path().filename().string()[0] != '.'; };
+  std::vector<ClassFolder> out;
   for (const auto& entry : fs::directory_iterator(root))
-    if (entry.is_directory() && entry.path().filename().string()[0] != '.') classes.push_back(entry.path());
-  std::sort(classes.begin(), classes.end());
-  require(!classes.empty(), root + ": no class folders: expected " + root + "/<label>/<files>");
+    if (entry.is_directory() && visible(entry))
+      out.push_back({entry.path().filename().string(), entry.path().string(), {}});
+  std::sort(out.begin(), out.end(), [](const ClassFolder& a, const ClassFolder& b) { return a.path < b.path; });
+  require(!out.empty(), root + ": no class folders: expected " + root + "/<label>/<files>");
+  for (ClassFolder& c : out) {
+    for (const auto& entry : fs::directory_iterator(c.path))
+      if (entry.is_regular_file() && visible(entry)) c.files.push_back(entry.path().string());
+    std::sort(c.files.begin(), c.files.end());
+  }
+  return out;
+}
+
+TextDataset read_folders(const std::string& root, InvalidUtf8 invalid) {
   TextDataset ds;
-  for (const fs::path& dir : classes) {
-    std::vector<fs::path> files;
-    for (const auto& entry : fs::directory_iterator(dir))
-      if (entry.is_regular_file() && entry.path().filename().string()[0] != '.') files.push_back(entry.path());
-    std::sort(files.begin(), files.end());
-    require(!files.empty(), dir.string() + ": class folder without files");
-    const std::string label = dir.filename().string();
-    for (const fs::path& f : files) {
+  for (const ClassFolder& c : list_class_folders(root)) {
+    require(!c.files.empty(), c.path + ": class folder without files");
+    for (const std::string& f : c.files) {
       TextExample e;
-      e.source = f.string();
-      e.text = to_utf8(read_file(e.source), invalid, e.source);
-      e.labels = {label};
+      e.source = f;
+      e.text = to_utf8(read_file(f), invalid, f);
+      e.labels = {c.label};
       ds.examples.push_back(std::move(e));
     }
   }

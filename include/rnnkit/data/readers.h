@@ -54,6 +54,15 @@ TextDataset read_table(const std::string& path, const TableOptions& options = {}
 TextDataset read_fasttext(const std::string& path, const std::string& label_prefix = "__label__",
                           InvalidUtf8 invalid = InvalidUtf8::Latin1);
 
+// The class folders of root/<label>/<file>: labels and files sorted, hidden entries skipped. Throws
+// when root is not a directory or has no class folder. Shared by the text and audio readers.
+struct ClassFolder {
+  std::string label;
+  std::string path;
+  std::vector<std::string> files;
+};
+std::vector<ClassFolder> list_class_folders(const std::string& root);
+
 // One folder per class (as Keras text_dataset_from_directory): root/<label>/<any file>, read whole;
 // folders and files in sorted order, hidden ones skipped.
 TextDataset read_folders(const std::string& root, InvalidUtf8 invalid = InvalidUtf8::Latin1);
