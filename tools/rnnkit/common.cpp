@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <numeric>
 
 #include "rnnkit/core/error.h"
 #include "rnnkit/train/metrics.h"
@@ -203,6 +204,11 @@ Batch<float> LmSource::batch(const std::vector<size_t>& indices) const {
   return b;
 }
 
+// Where a series of N rows is cut by time: [0, valid_start) train, then validation, [test_start, N) test.
+static std::pair<size_t, size_t> time_cut(size_t N, double valid_fraction, double test_fraction) {
+  return {size_t(double(N) * (1.0 - valid_fraction - test_fraction)), size_t(double(N) * (1.0 - test_fraction))};
+}
+
 std::vector<float> TaskState::normalise_window(std::vector<float>& input, std::vector<float>* output) const {
   const size_t K = targets.size(), F = features.size() + future.size(), H = size_t(horizon);
   std::vector<float> anchor(H * K, 0.0f);
@@ -245,11 +251,10 @@ ForecastData forecast_data(const NumericTable& table, TaskState& st, double vali
   require(N > size_t(st.window + st.horizon), table.source + ": " + std::to_string(N) + " rows are too few for windows of " +
                                                   std::to_string(st.window) + " + horizon " + std::to_string(st.horizon));
   std::vector<double> m = forecast_matrix(table, st);
-  const size_t valid_start = size_t(double(N) * (1.0 - valid_fraction - test_fraction));
-  const size_t test_start = size_t(double(N) * (1.0 - test_fraction));
+  const auto [valid_start, test_start] = time_cut(N, valid_fraction, test_fraction);
   if (fit_scaler) {
     std::vector<size_t> rows(valid_start);
-    for (size_t r = 0; r < valid_start; ++r) rows[r] = r;
+    std::iota(rows.begin(), rows.end(), size_t(0));  // the training rows only
     st.scaler.fit(m, int(C), rows);
   }
   st.scaler.transform(m.data(), N);
@@ -361,11 +366,10 @@ TagData tag_data(const NumericTable& table, TaskState& st, double valid_fraction
                                        "' is not one the model knows");
     tags[r] = int32_t(it - st.labels.begin());
   }
-  const size_t valid_start = size_t(double(N) * (1.0 - valid_fraction - test_fraction));
-  const size_t test_start = size_t(double(N) * (1.0 - test_fraction));
+  const auto [valid_start, test_start] = time_cut(N, valid_fraction, test_fraction);
   if (fit_scaler) {
     std::vector<size_t> rows(valid_start);
-    for (size_t r = 0; r < valid_start; ++r) rows[r] = r;
+    std::iota(rows.begin(), rows.end(), size_t(0));  // the training rows only
     st.scaler.fit(x, int(F), rows);
   }
   st.scaler.transform(x.data(), N);
