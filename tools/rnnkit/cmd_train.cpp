@@ -6,7 +6,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -131,10 +130,7 @@ std::vector<std::string> split_names(const std::string& s) {
   return out;
 }
 
-bool is_table(const std::string& path) {
-  auto ends = [&](const char* e) { return path.size() >= std::strlen(e) && path.compare(path.size() - std::strlen(e), std::strlen(e), e) == 0; };
-  return ends(".csv") || ends(".tsv");
-}
+bool is_table(const std::string& path) { return ends_with(path, ".csv") || ends_with(path, ".tsv"); }
 
 Prepared prepare_text_tag(const TrainFlags& f, TextPreprocessorConfig pc) {
   Prepared p;

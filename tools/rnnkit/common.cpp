@@ -16,6 +16,10 @@ namespace rnnkit::cli {
 
 using nlohmann::json;
 
+bool ends_with(const std::string& s, const std::string& e) {
+  return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
+}
+
 const char* task_name(Task t) {
   switch (t) {
     case Task::Classify: return "classify";
@@ -139,10 +143,6 @@ std::string join(const std::vector<std::string>& v) {
   std::string out;
   for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + v[i];
   return out;
-}
-
-bool ends_with(const std::string& s, const std::string& e) {
-  return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
 }
 
 ColumnRef column(const std::string& spec) {

@@ -14,6 +14,8 @@
 
 namespace rnnkit::cli {
 
+bool ends_with(const std::string& s, const std::string& suffix);
+
 enum class Task { Classify, Lm, Forecast, Tag, Regress };
 const char* task_name(Task t);
 Task parse_task(const std::string& name);
