@@ -9,7 +9,7 @@ cmake_options=("$@")
 [ ${#cmake_options[@]} -eq 0 ] && cmake_options=(-DCMAKE_BUILD_TYPE=Release)
 
 # Debian packages the project needs; python3-torch only writes the golden fixtures and converts models.
-packages=(cmake g++ make pkg-config libopenblas-dev nlohmann-json3-dev libcli11-dev libgtest-dev
+packages=(cmake g++ make pkg-config libopenblas-dev libhwy-dev libdnnl-dev nlohmann-json3-dev libcli11-dev libgtest-dev
           libgmock-dev libbenchmark-dev python3-torch python3-numpy libutf8proc-dev
           libsentencepiece-dev libsndfile1-dev libfftw3-dev fasttext espeak-ng python3-torchaudio)
 missing=()

@@ -7,8 +7,8 @@
 
 #include "rnnkit/core/error.h"
 #include "rnnkit/core/gemm.h"
-#include "rnnkit/nn/activations.h"
 #include "rnnkit/nn/dropout.h"
+#include "src/nn/gates.h"
 
 namespace rnnkit {
 
@@ -42,112 +42,71 @@ CellKind parse_cell(const std::string& name) {
 namespace {
 
 // ---------------------------------------------------------------------------------------------------
-// Cells. Each states G and two row-wise functions over one sequence b at one step:
+// Cells. Each states G and two row-wise functions over one sequence b at one step, whose arithmetic is
+// the vectorised kernels of gates.h:
 //   forward(xp, hp, h, c, h', c', act, aux): xp = W_ih x + b_ih, hp = W_hh h + b_hh, both (G*H)
 //   backward(...): from dh' (and dc') gives the pre-activation gradients dgi (for W_ih, b_ih, x) and
 //   dgh (for W_hh, b_hh, h), the direct part of dh (not through W_hh), and dc for the previous step.
+// kSharedGrad: dgh == dgi (every cell but the GRU), so backward writes dgi only and one buffer serves.
 // ---------------------------------------------------------------------------------------------------
 
 template <bool kRelu>
 struct SimpleCell {
   static constexpr int kGates = 1;
   static constexpr bool kHasCell = false;
+  static constexpr bool kSharedGrad = true;
+  static constexpr bool kStoresAct = false;  // backward reads h' instead
 
   template <typename Real>
-  static void forward(int H, const Real* xp, const Real* hp, const Real*, const Real*, Real* h_next,
-                      Real*, Real* act, Real*) {
-    for (int j = 0; j < H; ++j) {
-      const Real a = xp[j] + hp[j];
-      h_next[j] = kRelu ? std::max(a, Real(0)) : std::tanh(a);
-      act[j] = h_next[j];
-    }
+  static void forward(int H, const Real* xp, const Real* hp, const Real*, const Real*, Real* h_next, Real*, Real*,
+                      Real*) {
+    gates::rnn_forward(H, kRelu, xp, hp, h_next);
   }
 
-  // h' = f(a)  =>  da = dh' * f'(a), with f'(a) = 1 - h'^2 (tanh) or [h' > 0] (relu)
   template <typename Real>
-  static void backward(int H, const Real* act, const Real*, const Real*, const Real*, const Real*,
-                       const Real* dh, Real*, Real* dgi, Real* dgh, Real* dh_direct) {
-    for (int j = 0; j < H; ++j) {
-      const Real hj = act[j];
-      const Real da = kRelu ? (hj > Real(0) ? dh[j] : Real(0)) : dh[j] * (Real(1) - hj * hj);
-      dgi[j] = dgh[j] = da;
-      dh_direct[j] = Real(0);
-    }
+  static void backward(int H, const Real*, const Real*, const Real*, const Real*, const Real*, const Real* h_next,
+                       const Real* dh, Real*, Real* dgi, Real*, Real* dh_direct) {
+    gates::rnn_backward(H, kRelu, h_next, dh, dgi);
+    std::fill_n(dh_direct, H, Real(0));
   }
 };
 
 struct LstmCell {
   static constexpr int kGates = 4;
   static constexpr bool kHasCell = true;
+  static constexpr bool kSharedGrad = true;
+  static constexpr bool kStoresAct = true;
 
   template <typename Real>
   static void forward(int H, const Real* xp, const Real* hp, const Real*, const Real* c, Real* h_next,
                       Real* c_next, Real* act, Real*) {
-    for (int j = 0; j < H; ++j) {
-      const Real i = sigmoid(xp[j] + hp[j]);
-      const Real f = sigmoid(xp[H + j] + hp[H + j]);
-      const Real g = std::tanh(xp[2 * H + j] + hp[2 * H + j]);
-      const Real o = sigmoid(xp[3 * H + j] + hp[3 * H + j]);
-      c_next[j] = f * c[j] + i * g;
-      h_next[j] = o * std::tanh(c_next[j]);
-      act[j] = i, act[H + j] = f, act[2 * H + j] = g, act[3 * H + j] = o;
-    }
+    gates::lstm_forward(H, xp, hp, c, h_next, c_next, act);
   }
 
-  // dc' += dh' o (1 - tanh^2 c');  do = dh' tanh c';  di = dc' g;  dg = dc' i;  df = dc' c;  dc = dc' f
-  // pre-activations: sigma' = s (1 - s), tanh' = 1 - t^2
   template <typename Real>
-  static void backward(int H, const Real* act, const Real*, const Real*, const Real* c,
-                       const Real* c_next, const Real* dh, Real* dc, Real* dgi, Real* dgh,
-                       Real* dh_direct) {
-    for (int j = 0; j < H; ++j) {
-      const Real i = act[j], f = act[H + j], g = act[2 * H + j], o = act[3 * H + j];
-      const Real tc = std::tanh(c_next[j]);
-      const Real dcj = dc[j] + dh[j] * o * (Real(1) - tc * tc);
-      dgi[j] = dcj * g * i * (Real(1) - i);
-      dgi[H + j] = dcj * c[j] * f * (Real(1) - f);
-      dgi[2 * H + j] = dcj * i * (Real(1) - g * g);
-      dgi[3 * H + j] = dh[j] * tc * o * (Real(1) - o);
-      for (int k = 0; k < 4; ++k) dgh[k * H + j] = dgi[k * H + j];
-      dc[j] = dcj * f;
-      dh_direct[j] = Real(0);
-    }
+  static void backward(int H, const Real* act, const Real*, const Real*, const Real* c, const Real* c_next,
+                       const Real*, const Real* dh, Real* dc, Real* dgi, Real*, Real* dh_direct) {
+    gates::lstm_backward(H, act, c, c_next, dh, dc, dgi);
+    std::fill_n(dh_direct, H, Real(0));
   }
 };
 
 struct GruCell {
   static constexpr int kGates = 3;
   static constexpr bool kHasCell = false;
+  static constexpr bool kSharedGrad = false;
+  static constexpr bool kStoresAct = true;
 
   template <typename Real>
   static void forward(int H, const Real* xp, const Real* hp, const Real* h, const Real*, Real* h_next,
                       Real*, Real* act, Real* aux) {
-    for (int j = 0; j < H; ++j) {
-      const Real r = sigmoid(xp[j] + hp[j]);
-      const Real z = sigmoid(xp[H + j] + hp[H + j]);
-      const Real n = std::tanh(xp[2 * H + j] + r * hp[2 * H + j]);
-      h_next[j] = (Real(1) - z) * n + z * h[j];
-      act[j] = r, act[H + j] = z, act[2 * H + j] = n;
-      aux[j] = hp[2 * H + j];
-    }
+    gates::gru_forward(H, xp, hp, h, h_next, act, aux);
   }
 
-  // dn = dh' (1 - z);  dz = dh' (h - n);  dh_direct = dh' z
-  // dn_pre = dn (1 - n^2);  dr = dn_pre * hn;  d(hn) = dn_pre * r   (hn = W_hn h + b_hn)
   template <typename Real>
-  static void backward(int H, const Real* act, const Real* aux, const Real* h, const Real*,
+  static void backward(int H, const Real* act, const Real* aux, const Real* h, const Real*, const Real*,
                        const Real*, const Real* dh, Real*, Real* dgi, Real* dgh, Real* dh_direct) {
-    for (int j = 0; j < H; ++j) {
-      const Real r = act[j], z = act[H + j], n = act[2 * H + j];
-      const Real dn_pre = dh[j] * (Real(1) - z) * (Real(1) - n * n);
-      const Real dz_pre = dh[j] * (h[j] - n) * z * (Real(1) - z);
-      const Real dr_pre = dn_pre * aux[j] * r * (Real(1) - r);
-      dgi[j] = dgh[j] = dr_pre;
-      dgi[H + j] = dgh[H + j] = dz_pre;
-      dgi[2 * H + j] = dn_pre;
-      dgh[2 * H + j] = dn_pre * r;
-      dh_direct[j] = dh[j] * z;
-    }
+    gates::gru_backward(H, act, aux, h, dh, dgi, dgh, dh_direct);
   }
 };
 
@@ -198,7 +157,8 @@ void direction_forward(const ParamStore<Real>& params, int w_ih, int w_hh, int b
     cache.c.assign((TB + B) * H, Real(0));
     if (c0) std::copy_n(c0, int64_t(B) * H, cache.c.data());
   }
-  cache.act.assign(TB * GH, Real(0));
+  if (Cell::kStoresAct) cache.act.assign(TB * GH, Real(0));
+  else cache.act.clear();
   if (std::is_same_v<Cell, GruCell>) cache.aux.assign(TB * H, Real(0));
 
   std::vector<Real> hp(int64_t(B) * GH);  // (B, G*H)
@@ -215,7 +175,7 @@ void direction_forward(const ParamStore<Real>& params, int w_ih, int w_hh, int b
       Real* c_next = Cell::kHasCell ? cache.c.data() + (int64_t(t + 1) * B + b) * H : nullptr;
       if (t < lengths[b]) {
         Cell::forward(H, xp.data() + row * GH, hp.data() + int64_t(b) * GH, h_t + int64_t(b) * H, c_t,
-                      h_next + int64_t(b) * H, c_next, cache.act.data() + row * GH,
+                      h_next + int64_t(b) * H, c_next, Cell::kStoresAct ? cache.act.data() + row * GH : nullptr,
                       cache.aux.empty() ? nullptr : cache.aux.data() + row * H);
         std::copy_n(h_next + int64_t(b) * H, H, y + row * H);
       } else {  // padded step: the state passes through unchanged
@@ -242,7 +202,9 @@ void direction_backward(ParamStore<Real>& params, int w_ih, int w_hh, int b_ih, 
   std::vector<Real> dc(int64_t(B) * H, Real(0));                             // (B, H)
   if (dh_final) std::copy_n(dh_final, dh.size(), dh.data());
   if (dc_final && Cell::kHasCell) std::copy_n(dc_final, dc.size(), dc.data());
-  std::vector<Real> dgi(TB * GH, Real(0)), dgh(TB * GH, Real(0));  // (T*B, G*H) each
+  // (T*B, G*H) each; padded rows stay zero. dgh is dgi for the cells whose two gradients agree.
+  std::vector<Real> dgi(TB * GH, Real(0)), dgh_own(Cell::kSharedGrad ? 0 : TB * GH, Real(0));
+  Real* dgh = Cell::kSharedGrad ? dgi.data() : dgh_own.data();
 
   for (int t = T - 1; t >= 0; --t) {
     const Real* h_t = cache.h.data() + int64_t(t) * B * H;
@@ -252,18 +214,18 @@ void direction_backward(ParamStore<Real>& params, int w_ih, int w_hh, int b_ih, 
       if (t < lengths[b]) {
         if (dy)
           for (int j = 0; j < H; ++j) dh_b[j] += dy[row * H + j];
-        Cell::backward(H, cache.act.data() + row * GH, cache.aux.empty() ? nullptr : cache.aux.data() + row * H,
-                       h_t + int64_t(b) * H,
+        Cell::backward(H, Cell::kStoresAct ? cache.act.data() + row * GH : nullptr,
+                       cache.aux.empty() ? nullptr : cache.aux.data() + row * H, h_t + int64_t(b) * H,
                        Cell::kHasCell ? cache.c.data() + row * H : nullptr,
-                       Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr, dh_b,
-                       dc.data() + int64_t(b) * H, dgi.data() + row * GH, dgh.data() + row * GH,
+                       Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr, cache.h.data() + (row + B) * H,
+                       dh_b, dc.data() + int64_t(b) * H, dgi.data() + row * GH, dgh + row * GH,
                        dh_prev.data() + int64_t(b) * H);
       } else {  // padded step: the gradient passes through, the gates get none
         std::copy_n(dh_b, H, dh_prev.data() + int64_t(b) * H);
       }
     }
     // dh_prev (B, H) += dgh_t (B, G*H) W_hh (G*H, H)
-    gemm(Trans::No, Trans::No, B, H, GH, Real(1), dgh.data() + int64_t(t) * B * GH, GH, params.value(w_hh), H,
+    gemm(Trans::No, Trans::No, B, H, GH, Real(1), dgh + int64_t(t) * B * GH, GH, params.value(w_hh), H,
          Real(1), dh_prev.data(), H);
     dh.swap(dh_prev);
   }
@@ -273,10 +235,10 @@ void direction_backward(ParamStore<Real>& params, int w_ih, int w_hh, int b_ih, 
   // dW_ih (G*H, I) += dgi^T x;  dW_hh (G*H, H) += dgh^T h_{0..T-1};  biases += column sums
   gemm(Trans::Yes, Trans::No, GH, I, int(TB), Real(1), dgi.data(), GH, cache.x.data(), I, Real(1),
        params.grad(w_ih), I);
-  gemm(Trans::Yes, Trans::No, GH, H, int(TB), Real(1), dgh.data(), GH, cache.h.data(), H, Real(1),
+  gemm(Trans::Yes, Trans::No, GH, H, int(TB), Real(1), dgh, GH, cache.h.data(), H, Real(1),
        params.grad(w_hh), H);
   add_column_sums(dgi.data(), TB, GH, params.grad(b_ih));
-  add_column_sums(dgh.data(), TB, GH, params.grad(b_hh));
+  add_column_sums(dgh, TB, GH, params.grad(b_hh));
   // dx (T*B, I) += dgi W_ih
   if (dx) gemm(Trans::No, Trans::No, int(TB), I, GH, Real(1), dgi.data(), GH, params.value(w_ih), I, Real(1), dx, I);
 }

@@ -43,7 +43,7 @@ struct RecurrentCache {
     std::vector<Real> x;    // (T*B, I_l) the input this direction read (time-reversed for d = 1)
     std::vector<Real> h;    // (T+1, B, H) h_0 .. h_T
     std::vector<Real> c;    // (T+1, B, H) LSTM cell states
-    std::vector<Real> act;  // (T, B, G*H) gate activations
+    std::vector<Real> act;  // (T, B, G*H) gate activations (empty for RNN: backward reads h)
     std::vector<Real> aux;  // (T, B, H) GRU: W_hn h + b_hn
   };
   int T = 0, B = 0;

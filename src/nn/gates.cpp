@@ -1,0 +1,245 @@
+// Vectorised gate arithmetic (see gates.h). Highway compiles this file once per instruction set
+// (foreach_target.h re-includes it) and HWY_DYNAMIC_DISPATCH picks the best one the CPU supports.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "src/nn/gates.cpp"
+#include <hwy/foreach_target.h>  // must come before highway.h
+
+#include <hwy/contrib/math/math-inl.h>
+#include <hwy/highway.h>
+
+#include "src/nn/gates.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace rnnkit::gates {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+template <class D>
+using V = hn::Vec<D>;
+
+// One chunk [i, i + n) of a row of H values, n <= Lanes(d). The last chunk of a row whose length is
+// not a multiple of the vector goes through a zero-padded buffer, so the same instructions (and so
+// the same rounding) apply to every element.
+template <class D>
+struct Chunk {
+  D d;
+  size_t i, n;
+  using T = hn::TFromD<D>;
+  HWY_INLINE V<D> load(const T* p) const {
+    if (n == hn::Lanes(d)) return hn::LoadU(d, p + i);
+    HWY_ALIGN T buf[hn::MaxLanes(D())] = {};
+    for (size_t k = 0; k < n; ++k) buf[k] = p[i + k];
+    return hn::Load(d, buf);
+  }
+  HWY_INLINE void store(V<D> v, T* p) const {
+    if (n == hn::Lanes(d)) return hn::StoreU(v, d, p + i);
+    HWY_ALIGN T buf[hn::MaxLanes(D())];
+    hn::Store(v, d, buf);
+    for (size_t k = 0; k < n; ++k) p[i + k] = buf[k];
+  }
+};
+
+template <class D, class F>
+HWY_INLINE void for_chunks(D d, size_t H, F&& body) {
+  const size_t N = hn::Lanes(d);
+  for (size_t i = 0; i < H; i += N) body(Chunk<D>{d, i, HWY_MIN(N, H - i)});
+}
+
+// NaN in, NaN out: Highway's Exp and Tanh leave NaN undefined, and a NaN must reach the loss check.
+template <class Vec>
+HWY_INLINE Vec keep_nan(Vec x, Vec y) {
+  return hn::IfThenElse(hn::IsNaN(x), x, y);
+}
+
+template <class D>
+HWY_INLINE V<D> SigmoidV(D d, V<D> x) {
+  using T = hn::TFromD<D>;
+  // exp(-x) stays finite: x >= -88 (float) / -700 (double), where sigmoid is below 1e-38 / 1e-304.
+  const V<D> lo = hn::Set(d, T(sizeof(T) == 4 ? -88.0 : -700.0));
+  const V<D> one = hn::Set(d, T(1));
+  const V<D> e = hn::Exp(d, hn::Neg(hn::IfThenElse(hn::Lt(x, lo), lo, x)));
+  return keep_nan(x, hn::Div(one, hn::Add(one, e)));
+}
+
+template <class D>
+HWY_INLINE V<D> TanhV(D d, V<D> x) {
+  return keep_nan(x, hn::Tanh(d, x));
+}
+
+template <class D, typename T>
+HWY_INLINE void RnnForward(D d, int H, bool relu, const T* xp, const T* hp, T* h_next) {
+  for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
+    const V<D> a = hn::Add(k.load(xp), k.load(hp));
+    // relu keeps a NaN: only a < 0 becomes 0.
+    k.store(relu ? hn::IfThenZeroElse(hn::Lt(a, hn::Zero(d)), a) : TanhV(d, a), h_next);
+  });
+}
+
+template <class D, typename T>
+HWY_INLINE void RnnBackward(D d, int H, bool relu, const T* h_next, const T* dh, T* da) {
+  for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
+    const V<D> h = k.load(h_next), g = k.load(dh);
+    k.store(relu ? hn::IfThenElseZero(hn::Gt(h, hn::Zero(d)), g) : hn::Mul(g, hn::NegMulAdd(h, h, hn::Set(d, T(1)))),
+            da);
+  });
+}
+
+template <class D, typename T>
+HWY_INLINE void LstmForward(D d, int H, const T* xp, const T* hp, const T* c, T* h_next, T* c_next, T* act) {
+  for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
+    const V<D> i = SigmoidV(d, hn::Add(k.load(xp), k.load(hp)));
+    const V<D> f = SigmoidV(d, hn::Add(k.load(xp + H), k.load(hp + H)));
+    const V<D> g = TanhV(d, hn::Add(k.load(xp + 2 * H), k.load(hp + 2 * H)));
+    const V<D> o = SigmoidV(d, hn::Add(k.load(xp + 3 * H), k.load(hp + 3 * H)));
+    const V<D> cn = hn::MulAdd(f, k.load(c), hn::Mul(i, g));
+    k.store(cn, c_next);
+    k.store(hn::Mul(o, TanhV(d, cn)), h_next);
+    k.store(i, act), k.store(f, act + H), k.store(g, act + 2 * H), k.store(o, act + 3 * H);
+  });
+}
+
+// dc' += dh' o (1 - tanh^2 c');  do = dh' tanh c';  di = dc' g;  dg = dc' i;  df = dc' c;  dc = dc' f
+// pre-activations: sigma' = s (1 - s), tanh' = 1 - t^2
+template <class D, typename T>
+HWY_INLINE void LstmBackward(D d, int H, const T* act, const T* c, const T* c_next, const T* dh, T* dc, T* dg) {
+  const V<D> one = hn::Set(d, T(1));
+  for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
+    const V<D> i = k.load(act), f = k.load(act + H), g = k.load(act + 2 * H), o = k.load(act + 3 * H);
+    const V<D> tc = TanhV(d, k.load(c_next));
+    const V<D> dhv = k.load(dh);
+    const V<D> dcj = hn::MulAdd(hn::Mul(dhv, o), hn::NegMulAdd(tc, tc, one), k.load(dc));
+    k.store(hn::Mul(hn::Mul(dcj, g), hn::Mul(i, hn::Sub(one, i))), dg);
+    k.store(hn::Mul(hn::Mul(dcj, k.load(c)), hn::Mul(f, hn::Sub(one, f))), dg + H);
+    k.store(hn::Mul(hn::Mul(dcj, i), hn::NegMulAdd(g, g, one)), dg + 2 * H);
+    k.store(hn::Mul(hn::Mul(dhv, tc), hn::Mul(o, hn::Sub(one, o))), dg + 3 * H);
+    k.store(hn::Mul(dcj, f), dc);
+  });
+}
+
+template <class D, typename T>
+HWY_INLINE void GruForward(D d, int H, const T* xp, const T* hp, const T* h, T* h_next, T* act, T* aux) {
+  for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
+    const V<D> r = SigmoidV(d, hn::Add(k.load(xp), k.load(hp)));
+    const V<D> z = SigmoidV(d, hn::Add(k.load(xp + H), k.load(hp + H)));
+    const V<D> hn_ = k.load(hp + 2 * H);
+    const V<D> n = TanhV(d, hn::MulAdd(r, hn_, k.load(xp + 2 * H)));
+    k.store(hn::MulAdd(z, hn::Sub(k.load(h), n), n), h_next);  // (1 - z) n + z h
+    k.store(r, act), k.store(z, act + H), k.store(n, act + 2 * H);
+    k.store(hn_, aux);
+  });
+}
+
+// dn = dh' (1 - z);  dz = dh' (h - n);  dh_direct = dh' z
+// dn_pre = dn (1 - n^2);  dr = dn_pre * hn;  d(hn) = dn_pre * r   (hn = W_hn h + b_hn)
+template <class D, typename T>
+HWY_INLINE void GruBackward(D d, int H, const T* act, const T* aux, const T* h, const T* dh, T* dgi, T* dgh,
+                            T* dh_direct) {
+  const V<D> one = hn::Set(d, T(1));
+  for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
+    const V<D> r = k.load(act), z = k.load(act + H), n = k.load(act + 2 * H), g = k.load(dh);
+    const V<D> dn_pre = hn::Mul(hn::Mul(g, hn::Sub(one, z)), hn::NegMulAdd(n, n, one));
+    const V<D> dz_pre = hn::Mul(hn::Mul(g, hn::Sub(k.load(h), n)), hn::Mul(z, hn::Sub(one, z)));
+    const V<D> dr_pre = hn::Mul(hn::Mul(dn_pre, k.load(aux)), hn::Mul(r, hn::Sub(one, r)));
+    k.store(dr_pre, dgi), k.store(dr_pre, dgh);
+    k.store(dz_pre, dgi + H), k.store(dz_pre, dgh + H);
+    k.store(dn_pre, dgi + 2 * H), k.store(hn::Mul(dn_pre, r), dgh + 2 * H);
+    k.store(hn::Mul(g, z), dh_direct);
+  });
+}
+
+template <class D, typename T>
+HWY_INLINE void MapSigmoid(D d, const T* x, T* y, long n) {
+  for_chunks(d, size_t(n), [&](const Chunk<D>& k) HWY_ATTR { k.store(SigmoidV(d, k.load(x)), y); });
+}
+
+template <class D, typename T>
+HWY_INLINE void MapTanh(D d, const T* x, T* y, long n) {
+  for_chunks(d, size_t(n), [&](const Chunk<D>& k) HWY_ATTR { k.store(TanhV(d, k.load(x)), y); });
+}
+
+// Plain functions per element type, which HWY_EXPORT can put in its dispatch tables.
+#define RNNKIT_GATES_FOR(T, S)                                                                             \
+  void RnnForward##S(int H, bool relu, const T* xp, const T* hp, T* h_next) {                              \
+    RnnForward(hn::ScalableTag<T>(), H, relu, xp, hp, h_next);                                             \
+  }                                                                                                        \
+  void RnnBackward##S(int H, bool relu, const T* h_next, const T* dh, T* da) {                             \
+    RnnBackward(hn::ScalableTag<T>(), H, relu, h_next, dh, da);                                            \
+  }                                                                                                        \
+  void LstmForward##S(int H, const T* xp, const T* hp, const T* c, T* h_next, T* c_next, T* act) {         \
+    LstmForward(hn::ScalableTag<T>(), H, xp, hp, c, h_next, c_next, act);                                  \
+  }                                                                                                        \
+  void LstmBackward##S(int H, const T* act, const T* c, const T* c_next, const T* dh, T* dc, T* dg) {      \
+    LstmBackward(hn::ScalableTag<T>(), H, act, c, c_next, dh, dc, dg);                                     \
+  }                                                                                                        \
+  void GruForward##S(int H, const T* xp, const T* hp, const T* h, T* h_next, T* act, T* aux) {             \
+    GruForward(hn::ScalableTag<T>(), H, xp, hp, h, h_next, act, aux);                                      \
+  }                                                                                                        \
+  void GruBackward##S(int H, const T* act, const T* aux, const T* h, const T* dh, T* dgi, T* dgh, T* dhd) { \
+    GruBackward(hn::ScalableTag<T>(), H, act, aux, h, dh, dgi, dgh, dhd);                                  \
+  }                                                                                                        \
+  void Sigmoid##S(const T* x, T* y, long n) { MapSigmoid(hn::ScalableTag<T>(), x, y, n); }                 \
+  void Tanh##S(const T* x, T* y, long n) { MapTanh(hn::ScalableTag<T>(), x, y, n); }
+
+RNNKIT_GATES_FOR(float, F)
+RNNKIT_GATES_FOR(double, D)
+#undef RNNKIT_GATES_FOR
+
+}  // namespace HWY_NAMESPACE
+}  // namespace rnnkit::gates
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace rnnkit::gates {
+
+#define RNNKIT_GATES_EXPORT(S)   \
+  HWY_EXPORT(RnnForward##S);     \
+  HWY_EXPORT(RnnBackward##S);    \
+  HWY_EXPORT(LstmForward##S);    \
+  HWY_EXPORT(LstmBackward##S);   \
+  HWY_EXPORT(GruForward##S);     \
+  HWY_EXPORT(GruBackward##S);    \
+  HWY_EXPORT(Sigmoid##S);        \
+  HWY_EXPORT(Tanh##S);
+RNNKIT_GATES_EXPORT(F)
+RNNKIT_GATES_EXPORT(D)
+#undef RNNKIT_GATES_EXPORT
+
+#define RNNKIT_GATES_DEFINE(T, S)                                                                                \
+  template <>                                                                                                    \
+  void rnn_forward<T>(int H, bool relu, const T* xp, const T* hp, T* h_next) {                                   \
+    HWY_DYNAMIC_DISPATCH(RnnForward##S)(H, relu, xp, hp, h_next);                                                \
+  }                                                                                                              \
+  template <>                                                                                                    \
+  void rnn_backward<T>(int H, bool relu, const T* h_next, const T* dh, T* da) {                                  \
+    HWY_DYNAMIC_DISPATCH(RnnBackward##S)(H, relu, h_next, dh, da);                                               \
+  }                                                                                                              \
+  template <>                                                                                                    \
+  void lstm_forward<T>(int H, const T* xp, const T* hp, const T* c, T* h_next, T* c_next, T* act) {              \
+    HWY_DYNAMIC_DISPATCH(LstmForward##S)(H, xp, hp, c, h_next, c_next, act);                                     \
+  }                                                                                                              \
+  template <>                                                                                                    \
+  void lstm_backward<T>(int H, const T* act, const T* c, const T* c_next, const T* dh, T* dc, T* dg) {           \
+    HWY_DYNAMIC_DISPATCH(LstmBackward##S)(H, act, c, c_next, dh, dc, dg);                                        \
+  }                                                                                                              \
+  template <>                                                                                                    \
+  void gru_forward<T>(int H, const T* xp, const T* hp, const T* h, T* h_next, T* act, T* aux) {                  \
+    HWY_DYNAMIC_DISPATCH(GruForward##S)(H, xp, hp, h, h_next, act, aux);                                         \
+  }                                                                                                              \
+  template <>                                                                                                    \
+  void gru_backward<T>(int H, const T* act, const T* aux, const T* h, const T* dh, T* dgi, T* dgh, T* dhd) {     \
+    HWY_DYNAMIC_DISPATCH(GruBackward##S)(H, act, aux, h, dh, dgi, dgh, dhd);                                     \
+  }                                                                                                              \
+  template <>                                                                                                    \
+  void sigmoid<T>(const T* x, T* y, long n) {                                                                    \
+    HWY_DYNAMIC_DISPATCH(Sigmoid##S)(x, y, n);                                                                   \
+  }                                                                                                              \
+  template <>                                                                                                    \
+  void tanh<T>(const T* x, T* y, long n) {                                                                       \
+    HWY_DYNAMIC_DISPATCH(Tanh##S)(x, y, n);                                                                      \
+  }
+RNNKIT_GATES_DEFINE(float, F)
+RNNKIT_GATES_DEFINE(double, D)
+#undef RNNKIT_GATES_DEFINE
+
+}  // namespace rnnkit::gates
+#endif  // HWY_ONCE

@@ -1,0 +1,39 @@
+// The element-wise gate arithmetic of one sequence at one step, vectorised with Highway and dispatched
+// at run time to the best instruction set of the machine (AVX-512, AVX2, SSE4, ... or scalar).
+// Internal to rnnkit_nn: the cells in recurrent.cpp call these, nothing else does.
+//
+// Every pointer addresses H (or G*H for gate rows) contiguous values; rows never alias each other.
+// The functions are defined for float and double.
+#pragma once
+
+namespace rnnkit::gates {
+
+// RNN: h' = f(xp + hp), f = tanh or relu.
+template <typename Real>
+void rnn_forward(int H, bool relu, const Real* xp, const Real* hp, Real* h_next);
+// da = dh' * f'(a) from h' (f' = 1 - h'^2 for tanh, [h' > 0] for relu).
+template <typename Real>
+void rnn_backward(int H, bool relu, const Real* h_next, const Real* dh, Real* da);
+
+// LSTM: act = (i, f, g, o) (4H); c' = f c + i g; h' = o tanh(c').
+template <typename Real>
+void lstm_forward(int H, const Real* xp, const Real* hp, const Real* c, Real* h_next, Real* c_next, Real* act);
+// From dh' and dc' (in dc, replaced by dc for the previous step): the pre-activation gradient dg (4H).
+template <typename Real>
+void lstm_backward(int H, const Real* act, const Real* c, const Real* c_next, const Real* dh, Real* dc, Real* dg);
+
+// GRU: act = (r, z, n) (3H); aux = W_hn h + b_hn (the hp slice the reset gate scales).
+template <typename Real>
+void gru_forward(int H, const Real* xp, const Real* hp, const Real* h, Real* h_next, Real* act, Real* aux);
+// dgi (3H) for W_ih / b_ih / x, dgh (3H) for W_hh / b_hh, dh_direct = dh' z (the path around W_hh).
+template <typename Real>
+void gru_backward(int H, const Real* act, const Real* aux, const Real* h, const Real* dh, Real* dgi, Real* dgh,
+                  Real* dh_direct);
+
+// y = sigmoid(x) and y = tanh(x) over n values (vectorised; for heads and tests).
+template <typename Real>
+void sigmoid(const Real* x, Real* y, long n);
+template <typename Real>
+void tanh(const Real* x, Real* y, long n);
+
+}  // namespace rnnkit::gates
