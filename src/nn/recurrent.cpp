@@ -55,7 +55,6 @@ struct SimpleCell {
   static constexpr int kGates = 1;
   static constexpr bool kHasCell = false;
   static constexpr bool kSharedGrad = true;
-  static constexpr bool kStoresAct = false;  // backward reads h' instead
 
   template <typename Real>
   static void forward(int H, const Real* xp, const Real* hp, const Real*, const Real*, Real* h_next, Real*, Real*,
@@ -75,7 +74,6 @@ struct LstmCell {
   static constexpr int kGates = 4;
   static constexpr bool kHasCell = true;
   static constexpr bool kSharedGrad = true;
-  static constexpr bool kStoresAct = true;
 
   template <typename Real>
   static void forward(int H, const Real* xp, const Real* hp, const Real*, const Real* c, Real* h_next,
@@ -95,7 +93,6 @@ struct GruCell {
   static constexpr int kGates = 3;
   static constexpr bool kHasCell = false;
   static constexpr bool kSharedGrad = false;
-  static constexpr bool kStoresAct = true;
 
   template <typename Real>
   static void forward(int H, const Real* xp, const Real* hp, const Real* h, const Real*, Real* h_next,
@@ -122,125 +119,139 @@ void add_column_sums(const Real* x, int64_t rows, int width, Real* sums) {
     for (int k = 0; k < width; ++k) sums[k] += x[r * width + k];
 }
 
-// dst[t, b] = src[len_b - 1 - t, b] for t < len_b, src[t, b] otherwise. Its own inverse.
+// dst[t, b] = src[len_b - 1 - t, b] for t < len_b, src[t, b] otherwise (W values per row; row
+// strides lds, ldd). Its own inverse.
 template <typename Real>
-void reverse_in_lengths(const Real* src, Real* dst, int T, int B, int W, const int* lengths) {
+void reverse_in_lengths(const Real* src, int64_t lds, Real* dst, int64_t ldd, int T, int B, int W,
+                        const int* lengths) {
   for (int t = 0; t < T; ++t)
     for (int b = 0; b < B; ++b) {
       const int s = t < lengths[b] ? lengths[b] - 1 - t : t;
-      std::copy_n(src + (int64_t(s) * B + b) * W, W, dst + (int64_t(t) * B + b) * W);
+      std::copy_n(src + (int64_t(s) * B + b) * lds, W, dst + (int64_t(t) * B + b) * ldd);
     }
 }
 
-struct DirectionWeights {
-  int I, H;
-};
+// dst[t, b] += src[len_b - 1 - t, b] (the reverse direction's input gradient, back in input order).
+template <typename Real>
+void add_reversed(const Real* src, Real* dst, int T, int B, int W, const int* lengths) {
+  for (int t = 0; t < T; ++t)
+    for (int b = 0; b < B; ++b) {
+      const int s = t < lengths[b] ? lengths[b] - 1 - t : t;
+      const Real* in = src + (int64_t(s) * B + b) * W;
+      Real* out = dst + (int64_t(t) * B + b) * W;
+      for (int k = 0; k < W; ++k) out[k] += in[k];
+    }
+}
 
-// One direction of one layer, forward over t = 0..T-1. y (T*B, H) gets h' on valid steps, 0 elsewhere.
+// One direction of one layer, forward over t = 0..T-1, reading cache.x (T*B, I). y (row stride ldy)
+// gets h' on valid steps and 0 elsewhere. Nothing is allocated per step.
 template <typename Cell, typename Real>
-void direction_forward(const ParamStore<Real>& params, int w_ih, int w_hh, int b_ih, int b_hh, int I,
-                       int H, int T, int B, const int* lengths, const Real* h0, const Real* c0,
-                       typename RecurrentCache<Real>::Direction& cache, Real* y) {
+void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w, int I, int H, int T, int B,
+                       const int* lengths, const Real* h0, const Real* c0,
+                       typename RecurrentCache<Real>::Direction& cache, Real* y, int64_t ldy) {
   constexpr int G = Cell::kGates;
   const int GH = G * H;
-  const int64_t TB = int64_t(T) * B;
-  const Real* x = cache.x.data();  // (T*B, I)
+  const int64_t TB = int64_t(T) * B, BH = int64_t(B) * H;
 
-  // xp (T*B, G*H) = x W_ih^T + b_ih: the input projection of every step in one GEMM.
-  std::vector<Real> xp(TB * GH);
-  gemm(Trans::No, Trans::Yes, int(TB), GH, I, Real(1), x, I, params.value(w_ih), I, Real(0), xp.data(), GH);
-  add_bias_rows(xp.data(), TB, GH, params.value(b_ih));
+  // act (T*B, G*H) first holds the input projection x W_ih^T + b_ih of every step, in one GEMM; each
+  // step's gate kernel reads its rows and overwrites them with the activations backward needs.
+  cache.act.resize(TB * GH);
+  gemm(Trans::No, Trans::Yes, int(TB), GH, I, Real(1), cache.x.data(), I, params.value(w.w_ih), I, Real(0),
+       cache.act.data(), GH);
+  add_bias_rows(cache.act.data(), TB, GH, params.value(w.b_ih));
 
-  cache.h.assign((TB + B) * H, Real(0));  // (T+1, B, H)
-  if (h0) std::copy_n(h0, int64_t(B) * H, cache.h.data());
+  // Every row of h (T+1, B, H) and c after the first is written below: by the cell or by copying.
+  cache.h.resize(TB * H + BH);
+  if (h0) std::copy_n(h0, BH, cache.h.data());
+  else std::fill_n(cache.h.data(), BH, Real(0));
   if (Cell::kHasCell) {
-    cache.c.assign((TB + B) * H, Real(0));
-    if (c0) std::copy_n(c0, int64_t(B) * H, cache.c.data());
+    cache.c.resize(TB * H + BH);
+    if (c0) std::copy_n(c0, BH, cache.c.data());
+    else std::fill_n(cache.c.data(), BH, Real(0));
   }
-  if (Cell::kStoresAct) cache.act.assign(TB * GH, Real(0));
-  else cache.act.clear();
-  if (std::is_same_v<Cell, GruCell>) cache.aux.assign(TB * H, Real(0));
+  if (std::is_same_v<Cell, GruCell>) cache.aux.resize(TB * H);
 
   std::vector<Real> hp(int64_t(B) * GH);  // (B, G*H)
-  const Real* bhh = params.value(b_hh);
+  const Real* whh = params.value(w.w_hh);
+  const Real* bhh = params.value(w.b_hh);
   for (int t = 0; t < T; ++t) {
-    const Real* h_t = cache.h.data() + int64_t(t) * B * H;
-    Real* h_next = cache.h.data() + int64_t(t + 1) * B * H;
+    const Real* h_t = cache.h.data() + int64_t(t) * BH;
+    Real* h_next = cache.h.data() + int64_t(t + 1) * BH;
     // hp (B, G*H) = h_t W_hh^T + b_hh
-    gemm(Trans::No, Trans::Yes, B, GH, H, Real(1), h_t, H, params.value(w_hh), H, Real(0), hp.data(), GH);
+    gemm(Trans::No, Trans::Yes, B, GH, H, Real(1), h_t, H, whh, H, Real(0), hp.data(), GH);
     add_bias_rows(hp.data(), B, GH, bhh);
     for (int b = 0; b < B; ++b) {
       const int64_t row = int64_t(t) * B + b;
-      const Real* c_t = Cell::kHasCell ? cache.c.data() + (int64_t(t) * B + b) * H : nullptr;
-      Real* c_next = Cell::kHasCell ? cache.c.data() + (int64_t(t + 1) * B + b) * H : nullptr;
+      const Real* c_t = Cell::kHasCell ? cache.c.data() + row * H : nullptr;
+      Real* c_next = Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr;
+      Real* act = cache.act.data() + row * GH;
       if (t < lengths[b]) {
-        Cell::forward(H, xp.data() + row * GH, hp.data() + int64_t(b) * GH, h_t + int64_t(b) * H, c_t,
-                      h_next + int64_t(b) * H, c_next, Cell::kStoresAct ? cache.act.data() + row * GH : nullptr,
-                      cache.aux.empty() ? nullptr : cache.aux.data() + row * H);
-        std::copy_n(h_next + int64_t(b) * H, H, y + row * H);
+        Cell::forward(H, act, hp.data() + int64_t(b) * GH, h_t + int64_t(b) * H, c_t, h_next + int64_t(b) * H,
+                      c_next, act, cache.aux.empty() ? nullptr : cache.aux.data() + row * H);
+        std::copy_n(h_next + int64_t(b) * H, H, y + row * ldy);
       } else {  // padded step: the state passes through unchanged
         std::copy_n(h_t + int64_t(b) * H, H, h_next + int64_t(b) * H);
         if (Cell::kHasCell) std::copy_n(c_t, H, c_next);
-        std::fill_n(y + row * H, H, Real(0));
+        std::fill_n(y + row * ldy, H, Real(0));
       }
     }
   }
 }
 
 // BPTT over one direction, t = T-1..0, then the weight gradients for all steps in batched GEMMs.
-// dy (T*B, H) or null; dh_final, dc_final (B, H) or null; dx (T*B, I) +=; dh0, dc0 (B, H) written or null.
+// dy (T*B, row stride ldy) or null; dh_final, dc_final (B, H) or null; dh0, dc0 (B, H) written or
+// null. Leaves the pre-activation gradient for W_ih and x in dgi (T*B, G*H); dgh is scratch.
 template <typename Cell, typename Real>
-void direction_backward(ParamStore<Real>& params, int w_ih, int w_hh, int b_ih, int b_hh, int I, int H,
-                        int T, int B, const int* lengths,
-                        const typename RecurrentCache<Real>::Direction& cache, const Real* dy,
-                        const Real* dh_final, const Real* dc_final, Real* dx, Real* dh0, Real* dc0) {
+void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int I, int H, int T, int B,
+                        const int* lengths, const typename RecurrentCache<Real>::Direction& cache, const Real* dy,
+                        int64_t ldy, const Real* dh_final, const Real* dc_final, Real* dh0, Real* dc0,
+                        std::vector<Real>& dgi_buf, std::vector<Real>& dgh_buf) {
   constexpr int G = Cell::kGates;
   const int GH = G * H;
-  const int64_t TB = int64_t(T) * B;
+  const int64_t TB = int64_t(T) * B, BH = int64_t(B) * H;
 
-  std::vector<Real> dh(int64_t(B) * H, Real(0)), dh_prev(int64_t(B) * H);  // (B, H)
-  std::vector<Real> dc(int64_t(B) * H, Real(0));                             // (B, H)
-  if (dh_final) std::copy_n(dh_final, dh.size(), dh.data());
-  if (dc_final && Cell::kHasCell) std::copy_n(dc_final, dc.size(), dc.data());
-  // (T*B, G*H) each; padded rows stay zero. dgh is dgi for the cells whose two gradients agree.
-  std::vector<Real> dgi(TB * GH, Real(0)), dgh_own(Cell::kSharedGrad ? 0 : TB * GH, Real(0));
-  Real* dgh = Cell::kSharedGrad ? dgi.data() : dgh_own.data();
+  std::vector<Real> dh(BH, Real(0)), dh_prev(BH), dc(BH, Real(0));  // (B, H) each
+  if (dh_final) std::copy_n(dh_final, BH, dh.data());
+  if (dc_final && Cell::kHasCell) std::copy_n(dc_final, BH, dc.data());
+  // (T*B, G*H) each; every row is written below (padded rows with zeros). dgh is dgi for the cells
+  // whose two gradients agree.
+  dgi_buf.resize(TB * GH);
+  if (!Cell::kSharedGrad) dgh_buf.resize(TB * GH);
+  Real* dgi = dgi_buf.data();
+  Real* dgh = Cell::kSharedGrad ? dgi : dgh_buf.data();
 
+  const Real* whh = params.value(w.w_hh);
   for (int t = T - 1; t >= 0; --t) {
-    const Real* h_t = cache.h.data() + int64_t(t) * B * H;
+    const Real* h_t = cache.h.data() + int64_t(t) * BH;
     for (int b = 0; b < B; ++b) {
       const int64_t row = int64_t(t) * B + b;
       Real* dh_b = dh.data() + int64_t(b) * H;
       if (t < lengths[b]) {
         if (dy)
-          for (int j = 0; j < H; ++j) dh_b[j] += dy[row * H + j];
-        Cell::backward(H, Cell::kStoresAct ? cache.act.data() + row * GH : nullptr,
-                       cache.aux.empty() ? nullptr : cache.aux.data() + row * H, h_t + int64_t(b) * H,
-                       Cell::kHasCell ? cache.c.data() + row * H : nullptr,
+          for (int j = 0; j < H; ++j) dh_b[j] += dy[row * ldy + j];
+        Cell::backward(H, cache.act.data() + row * GH, cache.aux.empty() ? nullptr : cache.aux.data() + row * H,
+                       h_t + int64_t(b) * H, Cell::kHasCell ? cache.c.data() + row * H : nullptr,
                        Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr, cache.h.data() + (row + B) * H,
-                       dh_b, dc.data() + int64_t(b) * H, dgi.data() + row * GH, dgh + row * GH,
+                       dh_b, dc.data() + int64_t(b) * H, dgi + row * GH, dgh + row * GH,
                        dh_prev.data() + int64_t(b) * H);
       } else {  // padded step: the gradient passes through, the gates get none
         std::copy_n(dh_b, H, dh_prev.data() + int64_t(b) * H);
+        std::fill_n(dgi + row * GH, GH, Real(0));
+        if (!Cell::kSharedGrad) std::fill_n(dgh + row * GH, GH, Real(0));
       }
     }
     // dh_prev (B, H) += dgh_t (B, G*H) W_hh (G*H, H)
-    gemm(Trans::No, Trans::No, B, H, GH, Real(1), dgh + int64_t(t) * B * GH, GH, params.value(w_hh), H,
-         Real(1), dh_prev.data(), H);
+    gemm(Trans::No, Trans::No, B, H, GH, Real(1), dgh + int64_t(t) * B * GH, GH, whh, H, Real(1), dh_prev.data(), H);
     dh.swap(dh_prev);
   }
-  if (dh0) std::copy_n(dh.data(), dh.size(), dh0);
-  if (dc0 && Cell::kHasCell) std::copy_n(dc.data(), dc.size(), dc0);
+  if (dh0) std::copy_n(dh.data(), BH, dh0);
+  if (dc0 && Cell::kHasCell) std::copy_n(dc.data(), BH, dc0);
 
   // dW_ih (G*H, I) += dgi^T x;  dW_hh (G*H, H) += dgh^T h_{0..T-1};  biases += column sums
-  gemm(Trans::Yes, Trans::No, GH, I, int(TB), Real(1), dgi.data(), GH, cache.x.data(), I, Real(1),
-       params.grad(w_ih), I);
-  gemm(Trans::Yes, Trans::No, GH, H, int(TB), Real(1), dgh, GH, cache.h.data(), H, Real(1),
-       params.grad(w_hh), H);
-  add_column_sums(dgi.data(), TB, GH, params.grad(b_ih));
-  add_column_sums(dgh, TB, GH, params.grad(b_hh));
-  // dx (T*B, I) += dgi W_ih
-  if (dx) gemm(Trans::No, Trans::No, int(TB), I, GH, Real(1), dgi.data(), GH, params.value(w_ih), I, Real(1), dx, I);
+  gemm(Trans::Yes, Trans::No, GH, I, int(TB), Real(1), dgi, GH, cache.x.data(), I, Real(1), params.grad(w.w_ih), I);
+  gemm(Trans::Yes, Trans::No, GH, H, int(TB), Real(1), dgh, GH, cache.h.data(), H, Real(1), params.grad(w.w_hh), H);
+  add_column_sums(dgi, TB, GH, params.grad(w.b_ih));
+  add_column_sums(dgh, TB, GH, params.grad(w.b_hh));
 }
 
 // Dispatches a call templated on the cell to the configured cell.
@@ -272,7 +283,7 @@ Recurrent<Real>::Recurrent(const RecurrentConfig& config, ParamStore<Real>& para
     const int I = l == 0 ? config.input_size : D * H;
     for (int d = 0; d < D; ++d) {
       const std::string suffix = "_l" + std::to_string(l) + (d == 1 ? "_reverse" : "");
-      Weights w;
+      RecurrentWeights w;
       w.w_ih = params.add(prefix + ".weight_ih" + suffix, {G * H, I});
       w.w_hh = params.add(prefix + ".weight_hh" + suffix, {G * H, H});
       w.b_ih = params.add(prefix + ".bias_ih" + suffix, {G * H});
@@ -285,7 +296,7 @@ Recurrent<Real>::Recurrent(const RecurrentConfig& config, ParamStore<Real>& para
 template <typename Real>
 void Recurrent<Real>::init(ParamStore<Real>& params, Rng& rng) const {
   const double bound = 1.0 / std::sqrt(double(config_.hidden_size));
-  for (const Weights& w : weights_)
+  for (const RecurrentWeights& w : weights_)
     for (int idx : {w.w_ih, w.w_hh, w.b_ih, w.b_hh}) {
       Real* v = params.value(idx);
       for (size_t i = 0; i < params.info(idx).size; ++i) v[i] = static_cast<Real>(rng.uniform(-bound, bound));
@@ -309,38 +320,34 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
   cache.T = T, cache.B = B;
   cache.lengths.assign(lengths, lengths + B);
   cache.dirs.resize(size_t(L) * D);
-  cache.dropout_masks.assign(L, {});
+  cache.dropout_masks.resize(L);
+  for (auto& m : cache.dropout_masks) m.clear();
 
-  // Layer l reads `layer_in` and writes `layer_out` (the last layer writes y); they swap per layer.
-  std::vector<Real> layer_in, layer_out, y_dir(TB * H), y_rev(TB * H);  // (T*B, D*H), (T*B, H)
-  if (L > 1) layer_out.resize(TB * D * H);
+  // Layer l < L-1 writes cache.layer_out[l % 2] (T*B, D*H), which layer l+1 reads; the last writes y.
   for (int l = 0; l < L; ++l) {
     const int I = l == 0 ? config_.input_size : D * H;
-    if (l > 0) layer_in.swap(layer_out);
-    if (l > 0 && l < L - 1) layer_out.resize(TB * D * H);
-    const Real* input = l == 0 ? x : layer_in.data();
-    Real* out = l == L - 1 ? y : layer_out.data();
-    if (l > 0 && use_dropout) {  // in place on layer_in, which nothing else reads
-      dropout_forward(layer_in.data(), TB * I, config_.dropout, *rng, cache.dropout_masks[l]);
-    }
+    Real* input = l == 0 ? nullptr : cache.layer_out[(l - 1) % 2].data();
+    if (l < L - 1) cache.layer_out[l % 2].resize(TB * D * H);
+    Real* out = l == L - 1 ? y : cache.layer_out[l % 2].data();
+    if (l > 0 && use_dropout)  // in place on the previous layer's output, which nothing else reads
+      dropout_forward(input, TB * I, config_.dropout, *rng, cache.dropout_masks[l]);
     for (int d = 0; d < D; ++d) {
       auto& dc = cache.dirs[size_t(l) * D + d];
+      const Real* in = l == 0 ? x : input;
       dc.x.resize(TB * I);
-      if (d == 0) std::copy_n(input, TB * I, dc.x.data());
-      else reverse_in_lengths(input, dc.x.data(), T, B, I, lengths);
-      const Weights& w = weights_[size_t(l) * D + d];
+      if (d == 0) std::copy_n(in, TB * I, dc.x.data());
+      else reverse_in_lengths(in, I, dc.x.data(), I, T, B, I, lengths);
+      const RecurrentWeights& w = weights_[size_t(l) * D + d];
       const Real* h0_ld = h0 ? h0 + int64_t(l * D + d) * BH : nullptr;
       const Real* c0_ld = c0 ? c0 + int64_t(l * D + d) * BH : nullptr;
+      // The forward direction writes its half of the output rows in place; the reverse one writes
+      // time-reversed rows to scratch, put back in order after.
+      Real* y_d = d == 0 ? out : (cache.y_rev.resize(TB * H), cache.y_rev.data());
+      const int64_t ld = d == 0 ? int64_t(D) * H : H;
       with_cell(config_.cell, [&](auto cell) {
-        direction_forward<decltype(cell)>(params, w.w_ih, w.w_hh, w.b_ih, w.b_hh, I, H, T, B, lengths, h0_ld,
-                                          c0_ld, dc, y_dir.data());
+        direction_forward<decltype(cell)>(params, w, I, H, T, B, lengths, h0_ld, c0_ld, dc, y_d, ld);
       });
-      const Real* y_src = y_dir.data();
-      if (d == 1) {
-        reverse_in_lengths(y_dir.data(), y_rev.data(), T, B, H, lengths);
-        y_src = y_rev.data();
-      }
-      for (int64_t r = 0; r < TB; ++r) std::copy_n(y_src + r * H, H, out + r * D * H + int64_t(d) * H);
+      if (d == 1) reverse_in_lengths(cache.y_rev.data(), H, out + H, int64_t(D) * H, T, B, H, lengths);
       if (hn) std::copy_n(dc.h.data() + TB * H, BH, hn + int64_t(l * D + d) * BH);
       if (cn && config_.cell == CellKind::Lstm) std::copy_n(dc.c.data() + TB * H, BH, cn + int64_t(l * D + d) * BH);
     }
@@ -356,53 +363,58 @@ void Recurrent<Real>::backward(ParamStore<Real>& params, const RecurrentCache<Re
   const int* lengths = cache.lengths.data();
   require(cache.dirs.size() == size_t(L) * D, "recurrent backward called without a matching forward");
   const bool lstm = config_.cell == CellKind::Lstm;
+  auto& scratch = cache.scratch;
 
-  // dlayer: the gradient of layer l's output (T*B, D*H); null means zero (only possible at the top).
-  std::vector<Real> dlayer, dinput, dy_dir(TB * H), dy_rev(TB * H), dx_dir, dx_rev;
+  // dout: the gradient of layer l's output (T*B, D*H); null means zero (only possible at the top).
+  // Layer l > 0 writes its input gradient to scratch.dlayer[l % 2], which layer l-1 reads as dout.
   const Real* dout = dy;
   for (int l = L - 1; l >= 0; --l) {
     const int I = l == 0 ? config_.input_size : D * H;
-    const bool want_dx = l > 0 || dx != nullptr;
-    if (want_dx) {
-      dinput.assign(TB * I, Real(0));
-      dx_dir.resize(TB * I);
-      if (D == 2) dx_rev.resize(TB * I);
+    Real* dinput = nullptr;  // (T*B, I), accumulated over the directions
+    bool dinput_empty = false;
+    if (l > 0) {
+      scratch.dlayer[l % 2].resize(TB * I);
+      dinput = scratch.dlayer[l % 2].data();
+      dinput_empty = true;
+    } else {
+      dinput = dx;  // the caller's: += semantics
     }
     for (int d = 0; d < D; ++d) {
       const auto& dc = cache.dirs[size_t(l) * D + d];
-      const Weights& w = weights_[size_t(l) * D + d];
-      const Real* dy_src = nullptr;
-      if (dout) {
-        for (int64_t r = 0; r < TB; ++r) std::copy_n(dout + r * D * H + int64_t(d) * H, H, dy_dir.data() + r * H);
-        dy_src = dy_dir.data();
-        if (d == 1) {
-          reverse_in_lengths(dy_dir.data(), dy_rev.data(), T, B, H, lengths);
-          dy_src = dy_rev.data();
-        }
+      const RecurrentWeights& w = weights_[size_t(l) * D + d];
+      const Real* dy_d = nullptr;
+      int64_t ld = int64_t(D) * H;
+      if (dout && d == 0) dy_d = dout;
+      if (dout && d == 1) {
+        scratch.dy_rev.resize(TB * H);
+        reverse_in_lengths(dout + H, int64_t(D) * H, scratch.dy_rev.data(), H, T, B, H, lengths);
+        dy_d = scratch.dy_rev.data(), ld = H;
       }
       const int64_t state = int64_t(l * D + d) * BH;
-      if (want_dx) std::fill(dx_dir.begin(), dx_dir.end(), Real(0));
       with_cell(config_.cell, [&](auto cell) {
-        direction_backward<decltype(cell)>(params, w.w_ih, w.w_hh, w.b_ih, w.b_hh, I, H, T, B, lengths, dc, dy_src,
-                                           dhn ? dhn + state : nullptr, dcn && lstm ? dcn + state : nullptr,
-                                           want_dx ? dx_dir.data() : nullptr, dh0 ? dh0 + state : nullptr,
-                                           dc0 && lstm ? dc0 + state : nullptr);
+        direction_backward<decltype(cell)>(params, w, I, H, T, B, lengths, dc, dy_d, ld, dhn ? dhn + state : nullptr,
+                                           dcn && lstm ? dcn + state : nullptr, dh0 ? dh0 + state : nullptr,
+                                           dc0 && lstm ? dc0 + state : nullptr, scratch.dgi, scratch.dgh);
       });
-      if (want_dx) {
-        const Real* src = dx_dir.data();
-        if (d == 1) {
-          reverse_in_lengths(dx_dir.data(), dx_rev.data(), T, B, I, lengths);
-          src = dx_rev.data();
-        }
-        for (int64_t k = 0; k < TB * I; ++k) dinput[k] += src[k];
+      if (!dinput) continue;
+      // dinput (T*B, I) += dgi W_ih, back in input order for the reverse direction
+      const int GH = gate_count(config_.cell) * H;
+      const Real* w_ih = params.value(w.w_ih);
+      if (d == 0) {
+        gemm(Trans::No, Trans::No, int(TB), I, GH, Real(1), scratch.dgi.data(), GH, w_ih, I,
+             dinput_empty ? Real(0) : Real(1), dinput, I);
+      } else {
+        scratch.dx_rev.resize(TB * I);
+        gemm(Trans::No, Trans::No, int(TB), I, GH, Real(1), scratch.dgi.data(), GH, w_ih, I, Real(0),
+             scratch.dx_rev.data(), I);
+        if (dinput_empty) std::fill_n(dinput, TB * I, Real(0));
+        add_reversed(scratch.dx_rev.data(), dinput, T, B, I, lengths);
       }
+      dinput_empty = false;
     }
     if (l > 0) {
-      if (!cache.dropout_masks[l].empty()) dropout_backward(dinput.data(), cache.dropout_masks[l]);
-      dlayer.swap(dinput);
-      dout = dlayer.data();
-    } else if (dx) {
-      for (int64_t k = 0; k < TB * I; ++k) dx[k] += dinput[k];
+      if (!cache.dropout_masks[l].empty()) dropout_backward(dinput, cache.dropout_masks[l]);
+      dout = dinput;
     }
   }
 }

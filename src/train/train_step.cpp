@@ -61,7 +61,9 @@ bool all_finite(const std::vector<Real>& v) {
 template <typename Real>
 StepResult step_once(Model<Real>& model, Optimizer<Real>& optimizer, const Batch<Real>& batch,
                      const TrainOptions& options, Rng& rng, ModelState<Real>* state) {
-  ModelCache<Real> cache;
+  // Kept from step to step on this thread: its buffers settle at the largest batch, so steps after
+  // the first allocate (and page-fault) nothing big.
+  thread_local ModelCache<Real> cache;
   const size_t S = model.state_size(batch.B);
   const ModelState<Real>* init = state && state->h.size() == S ? state : nullptr;
   ModelState<Real> final_state;

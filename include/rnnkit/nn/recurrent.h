@@ -36,6 +36,11 @@ struct RecurrentConfig {
   int directions() const { return bidirectional ? 2 : 1; }  // D
 };
 
+// The parameter indices of one layer and direction.
+struct RecurrentWeights {
+  int w_ih, w_hh, b_ih, b_hh;
+};
+
 // What backward needs from forward. The caller owns it, so one model serves many callers.
 template <typename Real>
 struct RecurrentCache {
@@ -43,13 +48,22 @@ struct RecurrentCache {
     std::vector<Real> x;    // (T*B, I_l) the input this direction read (time-reversed for d = 1)
     std::vector<Real> h;    // (T+1, B, H) h_0 .. h_T
     std::vector<Real> c;    // (T+1, B, H) LSTM cell states
-    std::vector<Real> act;  // (T, B, G*H) gate activations (empty for RNN: backward reads h)
+    std::vector<Real> act;  // (T, B, G*H) gate activations (RNN: unused pre-activations)
     std::vector<Real> aux;  // (T, B, H) GRU: W_hn h + b_hn
   };
   int T = 0, B = 0;
   std::vector<int> lengths;                      // (B)
   std::vector<Direction> dirs;                   // (L*D)
   std::vector<std::vector<Real>> dropout_masks;  // [l] (T*B, D*H) on layer l's input, l >= 1
+
+  // Scratch reused from call to call, so that a cache kept across training steps allocates nothing
+  // once the sizes settle. Backward takes the cache as const and borrows its part.
+  std::vector<Real> layer_out[2];  // layers' outputs (T*B, D*H), alternating
+  std::vector<Real> y_rev;         // the reverse direction's output in its own time order (T*B, H)
+  struct Scratch {
+    std::vector<Real> dgi, dgh, dlayer[2], dy_rev, dx_rev;
+  };
+  mutable Scratch scratch;
 };
 
 template <typename Real>
@@ -77,11 +91,8 @@ class Recurrent {
   const RecurrentConfig& config() const { return config_; }
 
  private:
-  struct Weights {
-    int w_ih, w_hh, b_ih, b_hh;  // parameter indices
-  };
   RecurrentConfig config_;
-  std::vector<Weights> weights_;  // (L*D)
+  std::vector<RecurrentWeights> weights_;  // (L*D)
 };
 
 // The output of the last valid step of each sequence: for the forward direction y[len-1],
