@@ -1,11 +1,19 @@
 // Times one training step (forward, backward, Adam update) and one inference pass of a recurrent
 // stack, for the cases of bench/torch_train_step.py, and prints ms per step and GFLOP/s.
 // GFLOP/s counts the forward as 2*B*T*G*H*(I+H) per layer and direction and training as 3x that.
-// Usage: bench_train_step [threads]   (a baseline, not the side-by-side comparison of issue 7)
+// Usage: bench_train_step [THREADS]                      a table of the baseline cases
+//        bench_train_step CELL B T I H LAYERS BIDIR THREADS [REPS]
+//                                                   one case as a JSON line, for bench/compare.py:
+//                                                   train_ms, infer_ms, stream_us (one step at batch 1
+//                                                   with the state carried), max_rss_mb
+//        bench_train_step sgemm THREADS             the GEMM rate of a 2048^3 sgemm, JSON
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "rnnkit/rnnkit.h"
 
@@ -25,6 +33,18 @@ double flops(const Case& c, CellKind cell) {
   return f;
 }
 
+// The resident set now, in MiB (the baseline before any buffer, to subtract from the peak).
+double rss_mb() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  double kb = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmRSS: %lf", &kb) == 1) break;
+  std::fclose(f);
+  return kb / 1024.0;
+}
+
 template <typename F>
 double best_ms(F&& f, int reps) {
   f();  // warm-up
@@ -37,9 +57,77 @@ double best_ms(F&& f, int reps) {
   return best;
 }
 
+Model<float> make_model(CellKind cell, const Case& c, Rng& rng) {
+  ModelConfig mc;
+  mc.input_size = c.I, mc.cell = cell, mc.hidden_size = c.H, mc.num_layers = c.L, mc.bidirectional = c.bidir;
+  mc.output = OutputMode::PerStep, mc.output_size = 1, mc.head = Head::Identity;
+  Model<float> model(mc);
+  model.init(rng);
+  return model;
+}
+
+// A (T, B) batch of uniform features with the target 0.5 on every step.
+Batch<float> make_batch(const Case& c, Rng& rng) {
+  Batch<float> batch;
+  batch.T = c.T, batch.B = c.B, batch.lengths.assign(c.B, c.T);
+  batch.features.resize(size_t(c.T) * c.B * c.I);
+  for (float& x : batch.features) x = float(rng.uniform(-1, 1));
+  batch.values.assign(size_t(c.T) * c.B, 0.5f);
+  return batch;
+}
+
+int one_case(int argc, char** argv) {
+  const double base = rss_mb();
+  const CellKind cell = parse_cell(argv[1]);
+  const Case c{std::stoi(argv[2]), std::stoi(argv[3]), std::stoi(argv[4]), std::stoi(argv[5]), std::stoi(argv[6]),
+               std::stoi(argv[7]) != 0};
+  set_blas_threads(std::stoi(argv[8]));
+  const int reps = argc > 9 ? std::stoi(argv[9]) : 5;
+  Rng rng(1);
+  Model<float> model = make_model(cell, c, rng);
+  const Batch<float> batch = make_batch(c, rng);
+  auto opt = make_optimizer<float>(OptimizerConfig::defaults_for(OptimizerKind::Adam));
+  const double train = best_ms([&] { train_step(model, *opt, batch, TrainOptions{}, rng); }, reps);
+  ModelCache<float> cache;
+  const double infer = best_ms([&] { model.forward(batch, cache, false, nullptr); }, reps);
+  // Streaming: one step of one sequence at a time, the state carried from call to call.
+  Case one = c;
+  one.B = 1, one.T = 1;
+  const Batch<float> step = make_batch(one, rng);
+  ModelState<float> state, next;
+  model.forward(step, cache, false, nullptr, nullptr, &state);
+  const int steps = 200;
+  const double stream = best_ms(
+                            [&] {
+                              for (int i = 0; i < steps; ++i) {
+                                model.forward(step, cache, false, nullptr, &state, &next);
+                                std::swap(state, next);
+                              }
+                            },
+                            reps) *
+                        1e3 / steps;
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("{\"train_ms\": %.3f, \"infer_ms\": %.3f, \"stream_us\": %.2f, \"max_rss_mb\": %.1f, \"base_rss_mb\": %.1f}\n", train, infer,
+              stream, ru.ru_maxrss / 1024.0, base);
+  return 0;
+}
+
+int sgemm_rate(int threads) {
+  set_blas_threads(threads);
+  const int n = 2048;
+  std::vector<float> a(size_t(n) * n, 0.5f), b(size_t(n) * n, 0.25f), c(size_t(n) * n);
+  const double ms = best_ms(
+      [&] { gemm(Trans::No, Trans::No, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); }, 3);
+  std::printf("{\"sgemm_gflops\": %.1f}\n", 2.0 * n * n * n / ms / 1e6);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 9) return one_case(argc, argv);
+  if (argc == 3 && std::string(argv[1]) == "sgemm") return sgemm_rate(std::stoi(argv[2]));
   const int threads = argc > 1 ? std::stoi(argv[1]) : 1;
   set_blas_threads(threads);
   const Case cases[] = {{32, 50, 64, 128, 1, false}, {64, 100, 64, 256, 2, false}, {32, 50, 128, 256, 1, true}};
@@ -47,17 +135,9 @@ int main(int argc, char** argv) {
               threads > 1 ? "s" : "");
   for (CellKind cell : {CellKind::Lstm, CellKind::Gru})
     for (const Case& c : cases) {
-      ModelConfig mc;
-      mc.input_size = c.I, mc.cell = cell, mc.hidden_size = c.H, mc.num_layers = c.L, mc.bidirectional = c.bidir;
-      mc.output = OutputMode::PerStep, mc.output_size = 1, mc.head = Head::Identity;
-      Model<float> model(mc);
       Rng rng(1);
-      model.init(rng);
-      Batch<float> batch;
-      batch.T = c.T, batch.B = c.B, batch.lengths.assign(c.B, c.T);
-      batch.features.resize(size_t(c.T) * c.B * c.I);
-      for (float& x : batch.features) x = float(rng.uniform(-1, 1));
-      batch.values.assign(size_t(c.T) * c.B, 0.5f);
+      Model<float> model = make_model(cell, c, rng);
+      const Batch<float> batch = make_batch(c, rng);
       auto opt = make_optimizer<float>(OptimizerConfig::defaults_for(OptimizerKind::Adam));
       const double train = best_ms([&] { train_step(model, *opt, batch, TrainOptions{}, rng); }, 5);
       ModelCache<float> cache;

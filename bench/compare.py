@@ -1,0 +1,121 @@
+"""Side-by-side timing of rnnkit, oneDNN's RNN primitives and PyTorch on the cases of the performance
+issue, alternating the three in each round on the same machine and thread count, and a Markdown
+table of the best times, the ratios, each side's fraction of the measured sgemm rate, streaming
+latency and peak memory.
+
+Usage: /usr/bin/python3 bench/compare.py [--threads 1,2] [--cells lstm,gru,rnn] [--rounds 2]
+                                          [--reps 3] [--build build] [--out bench/RESULTS.md] [--quick]
+Each side runs in its own process per case (bench_train_step, bench_dnnl, bench/torch_case.py), so
+peak memory is per side and case; "peak MB" is the peak resident set minus the process's own
+baseline before any buffer (the interpreter and libraries for PyTorch)."""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+CASES = [(32, 50, 64, 128, 1, 0), (64, 100, 64, 256, 2, 0), (32, 50, 128, 256, 1, 1), (64, 50, 512, 512, 1, 0),
+         (16, 25, 1024, 1024, 1, 0)]
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def forward_flops(cell, B, T, I, H, L, bi):
+    D = 2 if bi else 1
+    return sum(2.0 * B * T * GATES[cell] * H * ((I if l == 0 else D * H) + H) * D for l in range(L))
+
+
+def run(cmd, threads):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {out.stderr.strip()}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def best(results):
+    merged = {}
+    for r in results:
+        for k, v in r.items():
+            merged[k] = min(merged.get(k, v), v)
+    return merged
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--cells", default="lstm,gru,rnn")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--out", help="also write the table (with the command and machine) to this file")
+    ap.add_argument("--quick", action="store_true", help="the first two cases only")
+    args = ap.parse_args()
+    threads_list = [int(t) for t in args.threads.split(",")]
+    cells = args.cells.split(",")
+    cases = CASES[:2] if args.quick else CASES
+    rnnkit = os.path.join(args.build, "bench_train_step")
+    dnnl = os.path.join(args.build, "bench_dnnl")
+    torch_case = [sys.executable, os.path.join(HERE, "torch_case.py")]
+
+    sgemm = {t: run([rnnkit, "sgemm", str(t)], t)["sgemm_gflops"] for t in threads_list}
+    rows, scaling = [], {}
+    for threads in threads_list:
+        for cell in cells:
+            for case in cases:
+                argv = [cell, *map(str, case), str(threads), str(args.reps)]
+                got = {"rnnkit": [], "onednn": [], "pytorch": []}
+                for _ in range(args.rounds):  # alternate the sides inside every round
+                    got["rnnkit"].append(run([rnnkit, *argv], threads))
+                    got["onednn"].append(run([dnnl, *argv], threads))
+                    got["pytorch"].append(run([*torch_case, *argv], threads))
+                r = {k: best(v) for k, v in got.items()}
+                f = forward_flops(cell, *case)
+                rows.append((threads, cell, case, r, f))
+                scaling.setdefault((cell, case), {})[threads] = r["rnnkit"]["train_ms"]
+                print(f"{cell} {case} t={threads}: rnnkit {r['rnnkit']['train_ms']:.1f} ms, "
+                      f"oneDNN {r['onednn']['train_ms']:.1f} ms, PyTorch {r['pytorch']['train_ms']:.1f} ms",
+                      file=sys.stderr, flush=True)
+
+    def peak(r):
+        return r["max_rss_mb"] - r["base_rss_mb"]
+
+    lines = [
+        "| thr | cell | B, T, I, H, L, bi | rnnkit train ms | oneDNN fwd+bwd ms | PyTorch train ms "
+        "| oneDNN / rnnkit | PyTorch / rnnkit | rnnkit % sgemm | oneDNN % sgemm "
+        "| rnnkit infer ms | oneDNN infer ms | PyTorch infer ms | stream us rnnkit / PyTorch "
+        "| peak MB rnnkit / oneDNN / PyTorch |",
+        "| --- " * 15 + "|",
+    ]
+    for threads, cell, case, r, f in rows:
+        k, d, p = r["rnnkit"], r["onednn"], r["pytorch"]
+        pct = lambda ms: 100.0 * 3 * f / ms / 1e6 / sgemm[threads]  # noqa: E731
+        lines.append(
+            f"| {threads} | {cell} | {', '.join(map(str, case))} | {k['train_ms']:.1f} | {d['train_ms']:.1f} "
+            f"| {p['train_ms']:.1f} | {d['train_ms'] / k['train_ms']:.2f} | {p['train_ms'] / k['train_ms']:.2f} "
+            f"| {pct(k['train_ms']):.0f} | {pct(d['train_ms']):.0f} | {k['infer_ms']:.1f} | {d['infer_ms']:.1f} "
+            f"| {p['infer_ms']:.1f} | {k['stream_us']:.0f} / {p['stream_us']:.0f} "
+            f"| {peak(k):.0f} / {peak(d):.0f} / {peak(p):.0f} |")
+    if len(threads_list) > 1:
+        t0, t1 = threads_list[0], threads_list[-1]
+        lines += ["", f"rnnkit training speed-up, {t1} threads over {t0}:", "",
+                  "| cell | B, T, I, H, L, bi | speed-up |", "| --- | --- | --- |"]
+        for (cell, case), ms in scaling.items():
+            lines.append(f"| {cell} | {', '.join(map(str, case))} | {ms[t0] / ms[t1]:.2f} |")
+    table = "\n".join(lines)
+    sg = ", ".join(f"{t} thread(s): {g:.0f} GFLOP/s" for t, g in sgemm.items())
+    header = (f"Measured {datetime.date.today()} on {platform.processor() or platform.machine()} "
+              f"({os.cpu_count()} cores); sgemm 2048^3 through OpenBLAS: {sg}.\n"
+              f"Command: `/usr/bin/python3 bench/compare.py {' '.join(sys.argv[1:])}`\n")
+    print(header)
+    print(table)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(header + "\n" + table + "\n")
+
+
+if __name__ == "__main__":
+    main()
