@@ -32,6 +32,16 @@ TEST(Gemm, MatchesReferenceForEveryTranspose) {
     }
 }
 
+// One row goes through GEMV (with A's row strided when A is transposed): same results.
+TEST(Gemm, SingleRowMatchesReference) {
+  for (Trans ta : {Trans::No, Trans::Yes})
+    for (Trans tb : {Trans::No, Trans::Yes}) {
+      check_gemm<float>(ta, tb, 1, 37, 19, 1.0f, 0.0f);
+      check_gemm<float>(ta, tb, 1, 8, 64, 0.5f, 1.0f);
+      check_gemm<double>(ta, tb, 1, 31, 13, -2.0, 0.25);
+    }
+}
+
 TEST(Gemm, EmptyInnerDimensionScalesC) {
   std::vector<float> C = {1, 2, 3, 4};
   gemm(Trans::No, Trans::No, 2, 2, 0, 1.0f, nullptr, 1, nullptr, 2, 0.5f, C.data(), 2);
