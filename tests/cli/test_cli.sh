@@ -122,7 +122,26 @@ done > "$tmp/ner.conll"
 grep -q "tag B-PER: precision 1.0000, recall 1.0000" "$tmp/ner.out" || fail "text tagging: $(cat "$tmp/ner.out")"
 "$rnnkit" eval --model "$tmp/ner.safetensors" --data "$tmp/ner.conll" --json | grep -q '"accuracy":1.0' || fail "text tag eval"
 
+# Pretrained word vectors set the embedding (their size wins over --embedding-dim) and can stay frozen.
+"$rnnkit" train --task classify --train "$tmp/train.ft" --output "$tmp/pv.safetensors" --embedding-dim 16 \
+  --pretrained "$here/../data/fixtures/vectors.vec" --freeze-embedding --hidden 8 --epochs 2 --patience 0 \
+  2> "$tmp/pv.err" || { cat "$tmp/pv.err"; fail "train with pretrained vectors"; }
+grep -q "pretrained vectors .*vectors.vec" "$tmp/pv.err" || fail "no coverage report: $(cat "$tmp/pv.err")"
+"$rnnkit" info --model "$tmp/pv.safetensors" | grep -q '"embedding_dim":8' || fail "embedding size is not the vectors' 8"
+
+# The headline example on its 200 sentences: "The food is good" is positive.
+sentiment="$here/../../examples/sentiment/data"
+"$rnnkit" train --task classify --train "$sentiment/train.txt" --test "$sentiment/test.txt" \
+  --output "$tmp/sent.safetensors" --embedding-dim 32 --hidden 32 --cell gru --bidirectional --output-mode mean \
+  --epochs 30 --patience 0 --keep-last --batch-size 8 --lr 2e-3 --valid-fraction 0.1 > "$tmp/sent.out" 2>&1 \
+  || { cat "$tmp/sent.out"; fail "sentiment train"; }
+echo "The food is good" | "$rnnkit" predict --model "$tmp/sent.safetensors" | grep -q "^positive " \
+  || fail "The food is good is not positive"
+echo "The food is bad" | "$rnnkit" predict --model "$tmp/sent.safetensors" | grep -q "^negative " \
+  || fail "The food is bad is not negative"
+
 # Bad input: exit code 1 and a message that names the problem.
+expect_error "nope.vec" "$rnnkit" train --train "$tmp/train.ft" --output "$tmp/x.safetensors" --pretrained "$tmp/nope.vec"
 expect_error "missing.ft: cannot open" "$rnnkit" train --train "$tmp/missing.ft" --output "$tmp/x.safetensors"
 printf '__label__a fine\nno label here\n' > "$tmp/bad.ft"
 expect_error "bad.ft:2: no label" "$rnnkit" train --train "$tmp/bad.ft" --output "$tmp/x.safetensors"

@@ -34,8 +34,8 @@ struct TrainFlags {
   bool no_lowercase = false, strip_html = false, relative = false, keep_last = false, resume = false;
   // model
   int embedding_dim = 64, hidden = 128, layers = 1, seq_len = 100;
-  std::string cell = "lstm", output_mode;
-  bool bidirectional = false;
+  std::string cell = "lstm", output_mode, pretrained, pretrained_format = "auto";
+  bool bidirectional = false, freeze_embedding = false;
   double dropout = 0.0, output_dropout = 0.0;
   // training
   std::string optimizer = "adam", schedule = "constant";
@@ -352,12 +352,23 @@ void run_train(const TrainFlags& f) {
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
   ModelConfig mc;
-  if (task == Task::Forecast || (task == Task::Tag && !data.state.text_input)) {
+  const bool text_input = !(task == Task::Forecast || (task == Task::Tag && !data.state.text_input));
+  std::vector<float> pretrained;  // (vocab, dim) rows for the embedding, from --pretrained
+  if (!text_input) {
+    require(f.pretrained.empty(), "--pretrained needs text input: this task reads numeric features");
     mc.input_size = data.inputs;
   } else {
     mc.vocab_size = data.vocab;
     mc.embedding_dim = f.embedding_dim;
     mc.padding_idx = data.state.text.vocab().pad_id();
+    mc.freeze_embedding = f.freeze_embedding;
+    if (!f.pretrained.empty()) {
+      VectorCoverage coverage;
+      pretrained = load_word_vectors(f.pretrained, data.state.text.vocab(), parse_vector_format(f.pretrained_format),
+                                     f.seed, &coverage);
+      mc.embedding_dim = coverage.dim;  // the vectors' size wins over --embedding-dim
+      std::fprintf(stderr, "pretrained vectors %s: %s\n", f.pretrained.c_str(), coverage.summary().c_str());
+    }
   }
   mc.cell = parse_cell(f.cell);
   mc.hidden_size = f.hidden;
@@ -372,6 +383,12 @@ void run_train(const TrainFlags& f) {
   Model<float> model(mc);
   Rng init_rng(f.seed);
   model.init(init_rng);
+  if (!pretrained.empty()) {
+    ParamStore<float>& params = model.params();
+    const int idx = params.find("embedding.weight");
+    require(idx >= 0 && params.info(idx).size == pretrained.size(), "pretrained vectors do not fit the embedding");
+    std::copy(pretrained.begin(), pretrained.end(), params.value(idx));
+  }
 
   TrainerConfig tc;
   tc.epochs = f.epochs;
@@ -542,6 +559,11 @@ void add_train(CLI::App& app) {
   c->add_option("--patience", f->patience, "early stopping patience in epochs (0: off)")->capture_default_str();
   c->add_option("--seed", f->seed, "random seed")->capture_default_str();
   c->add_flag("--resume", f->resume, "continue from OUTPUT.ckpt.safetensors (same flags and data)");
+  c->add_option("--pretrained", f->pretrained,
+                 "word vectors for the embedding: word2vec text or binary, GloVe, fastText .vec (sets the size)");
+  c->add_option("--pretrained-format", f->pretrained_format, "auto, word2vec, word2vec-binary or glove")
+      ->capture_default_str();
+  c->add_flag("--freeze-embedding", f->freeze_embedding, "keep the embedding fixed (pretrained vectors as they are)");
   c->add_flag("--keep-last", f->keep_last, "keep the last epoch's model, not the best by validation loss");
   c->add_option("--threads", f->threads, "BLAS threads")->capture_default_str();
   c->callback([f] { run_train(*f); });
