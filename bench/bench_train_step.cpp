@@ -81,7 +81,7 @@ int one_case(int argc, char** argv) {
   const CellKind cell = parse_cell(argv[1]);
   const Case c{std::stoi(argv[2]), std::stoi(argv[3]), std::stoi(argv[4]), std::stoi(argv[5]), std::stoi(argv[6]),
                std::stoi(argv[7]) != 0};
-  set_blas_threads(std::stoi(argv[8]));
+  set_threads(std::stoi(argv[8]));
   const int reps = argc > 9 ? std::stoi(argv[9]) : 5;
   Rng rng(1);
   Model<float> model = make_model(cell, c, rng);
@@ -114,7 +114,7 @@ int one_case(int argc, char** argv) {
 }
 
 int sgemm_rate(int threads) {
-  set_blas_threads(threads);
+  set_threads(threads);
   const int n = 2048;
   std::vector<float> a(size_t(n) * n, 0.5f), b(size_t(n) * n, 0.25f), c(size_t(n) * n);
   const double ms = best_ms(
@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
   if (argc >= 9) return one_case(argc, argv);
   if (argc == 3 && std::string(argv[1]) == "sgemm") return sgemm_rate(std::stoi(argv[2]));
   const int threads = argc > 1 ? std::stoi(argv[1]) : 1;
-  set_blas_threads(threads);
+  set_threads(threads);
   const Case cases[] = {{32, 50, 64, 128, 1, false}, {64, 100, 64, 256, 2, false}, {32, 50, 128, 256, 1, true}};
   std::printf("cell  B   T   I    H    L bi | train ms  GFLOP/s | infer ms  GFLOP/s   (%d thread%s)\n", threads,
               threads > 1 ? "s" : "");

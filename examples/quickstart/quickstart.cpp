@@ -51,7 +51,7 @@ int main(int argc, char** argv) try {
   const std::string model_path = argc > 2 ? argv[2] : "build/quickstart.safetensors";
   const int steps = argc > 3 ? std::stoi(argv[3]) : 300;
 
-  set_blas_threads(1);  // these matrices are small: one thread is faster than waking several
+  set_threads(1);  // these matrices are small: one thread is faster than waking several
   const std::string text = read_file(text_path);  // bytes: the model predicts bytes
   std::string vocab;  // the distinct bytes of the text, sorted
   for (unsigned char ch : text)

@@ -3,6 +3,8 @@
 
 #include "rnnkit/core/error.h"
 #include "rnnkit/core/gemm.h"
+#include "rnnkit/core/packed_gemm.h"
+#include "rnnkit/core/parallel.h"
 #include "rnnkit/core/params.h"
 #include "rnnkit/core/rng.h"
 #include "rnnkit/core/tensor.h"

@@ -7,6 +7,7 @@
 
 #include "rnnkit/core/error.h"
 #include "rnnkit/core/gemm.h"
+#include "rnnkit/core/parallel.h"
 #include "rnnkit/nn/dropout.h"
 #include "src/nn/gates.h"
 
@@ -143,12 +144,19 @@ void add_reversed(const Real* src, Real* dst, int T, int B, int W, const int* le
     }
 }
 
+// Rows per thread below which a direction's time loop is not split over threads.
+constexpr int kMinRowsPerThread = 8;
+
 // One direction of one layer, forward over t = 0..T-1, reading cache.x (T*B, I). y (row stride ldy)
-// gets h' on valid steps and 0 elsewhere. Nothing is allocated per step.
+// gets h' on valid steps and 0 elsewhere. A sequence's steps depend only on its own earlier steps,
+// so the time loop runs on contiguous slices of the batch, one per thread, with no synchronisation
+// inside it; each step's recurrent product uses W_hh^T packed once before the loop. Nothing is
+// allocated per step.
 template <typename Cell, typename Real>
 void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w, int I, int H, int T, int B,
                        const int* lengths, const Real* h0, const Real* c0,
-                       typename RecurrentCache<Real>::Direction& cache, Real* y, int64_t ldy) {
+                       typename RecurrentCache<Real>::Direction& cache, PackedMatrix<Real>& w_hh, Real* y,
+                       int64_t ldy) {
   constexpr int G = Cell::kGates;
   const int GH = G * H;
   const int64_t TB = int64_t(T) * B, BH = int64_t(B) * H;
@@ -171,82 +179,98 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
     else std::fill_n(cache.c.data(), BH, Real(0));
   }
   if (std::is_same_v<Cell, GruCell>) cache.aux.resize(TB * H);
-
-  std::vector<Real> hp(int64_t(B) * GH);  // (B, G*H)
+  // Packing costs about one step's product, so it pays from two steps on; a single step (streaming)
+  // goes through BLAS, which takes one row as a matrix-vector product.
+  const bool packed = T >= 2;
+  if (packed) w_hh.pack(Trans::Yes, H, GH, params.value(w.w_hh), H);  // op = W_hh^T (H, G*H)
   const Real* whh = params.value(w.w_hh);
   const Real* bhh = params.value(w.b_hh);
-  for (int t = 0; t < T; ++t) {
-    const Real* h_t = cache.h.data() + int64_t(t) * BH;
-    Real* h_next = cache.h.data() + int64_t(t + 1) * BH;
-    // hp (B, G*H) = h_t W_hh^T + b_hh
-    fill_rows(hp.data(), B, GH, bhh);
-    gemm(Trans::No, Trans::Yes, B, GH, H, Real(1), h_t, H, whh, H, Real(1), hp.data(), GH);
-    for (int b = 0; b < B; ++b) {
-      const int64_t row = int64_t(t) * B + b;
-      const Real* c_t = Cell::kHasCell ? cache.c.data() + row * H : nullptr;
-      Real* c_next = Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr;
-      Real* act = cache.act.data() + row * GH;
-      if (t < lengths[b]) {
-        Cell::forward(H, act, hp.data() + int64_t(b) * GH, h_t + int64_t(b) * H, c_t, h_next + int64_t(b) * H,
-                      c_next, act, cache.aux.empty() ? nullptr : cache.aux.data() + row * H);
-        std::copy_n(h_next + int64_t(b) * H, H, y + row * ldy);
-      } else {  // padded step: the state passes through unchanged
-        std::copy_n(h_t + int64_t(b) * H, H, h_next + int64_t(b) * H);
-        if (Cell::kHasCell) std::copy_n(c_t, H, c_next);
-        std::fill_n(y + row * ldy, H, Real(0));
+
+  parallel_slices(B, kMinRowsPerThread, [&](int b0, int b1) {
+    const int rows = b1 - b0;
+    std::vector<Real> hp(int64_t(rows) * GH);  // (rows, G*H)
+    for (int t = 0; t < T; ++t) {
+      const Real* h_t = cache.h.data() + int64_t(t) * BH;
+      Real* h_next = cache.h.data() + int64_t(t + 1) * BH;
+      // hp (rows, G*H) = b_hh + h_t[b0..b1) W_hh^T
+      fill_rows(hp.data(), rows, GH, bhh);
+      if (packed) gemm_packed(rows, h_t + int64_t(b0) * H, H, w_hh, hp.data(), GH);
+      else gemm(Trans::No, Trans::Yes, rows, GH, H, Real(1), h_t + int64_t(b0) * H, H, whh, H, Real(1), hp.data(), GH);
+      for (int b = b0; b < b1; ++b) {
+        const int64_t row = int64_t(t) * B + b;
+        const Real* c_t = Cell::kHasCell ? cache.c.data() + row * H : nullptr;
+        Real* c_next = Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr;
+        Real* act = cache.act.data() + row * GH;
+        if (t < lengths[b]) {
+          Cell::forward(H, act, hp.data() + int64_t(b - b0) * GH, h_t + int64_t(b) * H, c_t, h_next + int64_t(b) * H,
+                        c_next, act, cache.aux.empty() ? nullptr : cache.aux.data() + row * H);
+          std::copy_n(h_next + int64_t(b) * H, H, y + row * ldy);
+        } else {  // padded step: the state passes through unchanged
+          std::copy_n(h_t + int64_t(b) * H, H, h_next + int64_t(b) * H);
+          if (Cell::kHasCell) std::copy_n(c_t, H, c_next);
+          std::fill_n(y + row * ldy, H, Real(0));
+        }
       }
     }
-  }
+  });
 }
 
-// BPTT over one direction, t = T-1..0, then the weight gradients for all steps in batched GEMMs.
-// dy (T*B, row stride ldy) or null; dh_final, dc_final (B, H) or null; dh0, dc0 (B, H) written or
-// null. Leaves the pre-activation gradient for W_ih and x in dgi (T*B, G*H); dgh is scratch.
+// BPTT over one direction, t = T-1..0 (on batch slices, one per thread, as in forward), then the
+// weight gradients for all steps in batched GEMMs. dy (T*B, row stride ldy) or null; dh_final,
+// dc_final (B, H) or null; dh0, dc0 (B, H) written or null. Leaves the pre-activation gradient for
+// W_ih and x in dgi (T*B, G*H); dgh is scratch.
 template <typename Cell, typename Real>
 void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int I, int H, int T, int B,
                         const int* lengths, const typename RecurrentCache<Real>::Direction& cache, const Real* dy,
                         int64_t ldy, const Real* dh_final, const Real* dc_final, Real* dh0, Real* dc0,
-                        std::vector<Real>& dgi_buf, std::vector<Real>& dgh_buf) {
+                        std::vector<Real>& dgi_buf, std::vector<Real>& dgh_buf, PackedMatrix<Real>& w_hh) {
   constexpr int G = Cell::kGates;
   const int GH = G * H;
   const int64_t TB = int64_t(T) * B, BH = int64_t(B) * H;
 
-  std::vector<Real> dh(BH, Real(0)), dh_prev(BH), dc(BH, Real(0));  // (B, H) each
-  if (dh_final) std::copy_n(dh_final, BH, dh.data());
-  if (dc_final && Cell::kHasCell) std::copy_n(dc_final, BH, dc.data());
   // (T*B, G*H) each; every row is written below (padded rows with zeros). dgh is dgi for the cells
   // whose two gradients agree.
   dgi_buf.resize(TB * GH);
   if (!Cell::kSharedGrad) dgh_buf.resize(TB * GH);
   Real* dgi = dgi_buf.data();
   Real* dgh = Cell::kSharedGrad ? dgi : dgh_buf.data();
-
+  const bool packed = T >= 2;  // as in forward
+  if (packed) w_hh.pack(Trans::No, GH, H, params.value(w.w_hh), H);  // op = W_hh (G*H, H)
   const Real* whh = params.value(w.w_hh);
-  for (int t = T - 1; t >= 0; --t) {
-    const Real* h_t = cache.h.data() + int64_t(t) * BH;
-    for (int b = 0; b < B; ++b) {
-      const int64_t row = int64_t(t) * B + b;
-      Real* dh_b = dh.data() + int64_t(b) * H;
-      if (t < lengths[b]) {
-        if (dy)
-          for (int j = 0; j < H; ++j) dh_b[j] += dy[row * ldy + j];
-        Cell::backward(H, cache.act.data() + row * GH, cache.aux.empty() ? nullptr : cache.aux.data() + row * H,
-                       h_t + int64_t(b) * H, Cell::kHasCell ? cache.c.data() + row * H : nullptr,
-                       Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr, cache.h.data() + (row + B) * H,
-                       dh_b, dc.data() + int64_t(b) * H, dgi + row * GH, dgh + row * GH,
-                       dh_prev.data() + int64_t(b) * H);
-      } else {  // padded step: the gradient passes through, the gates get none
-        std::copy_n(dh_b, H, dh_prev.data() + int64_t(b) * H);
-        std::fill_n(dgi + row * GH, GH, Real(0));
-        if (!Cell::kSharedGrad) std::fill_n(dgh + row * GH, GH, Real(0));
+
+  parallel_slices(B, kMinRowsPerThread, [&](int b0, int b1) {
+    const int rows = b1 - b0;
+    const int64_t RH = int64_t(rows) * H;
+    std::vector<Real> dh(RH, Real(0)), dh_prev(RH), dc(RH, Real(0));  // (rows, H) each
+    if (dh_final) std::copy_n(dh_final + int64_t(b0) * H, RH, dh.data());
+    if (dc_final && Cell::kHasCell) std::copy_n(dc_final + int64_t(b0) * H, RH, dc.data());
+    for (int t = T - 1; t >= 0; --t) {
+      const Real* h_t = cache.h.data() + int64_t(t) * BH;
+      for (int b = b0; b < b1; ++b) {
+        const int64_t row = int64_t(t) * B + b, local = int64_t(b - b0) * H;
+        Real* dh_b = dh.data() + local;
+        if (t < lengths[b]) {
+          if (dy)
+            for (int j = 0; j < H; ++j) dh_b[j] += dy[row * ldy + j];
+          Cell::backward(H, cache.act.data() + row * GH, cache.aux.empty() ? nullptr : cache.aux.data() + row * H,
+                         h_t + int64_t(b) * H, Cell::kHasCell ? cache.c.data() + row * H : nullptr,
+                         Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr, cache.h.data() + (row + B) * H,
+                         dh_b, dc.data() + local, dgi + row * GH, dgh + row * GH, dh_prev.data() + local);
+        } else {  // padded step: the gradient passes through, the gates get none
+          std::copy_n(dh_b, H, dh_prev.data() + local);
+          std::fill_n(dgi + row * GH, GH, Real(0));
+          if (!Cell::kSharedGrad) std::fill_n(dgh + row * GH, GH, Real(0));
+        }
       }
+      // dh_prev (rows, H) += dgh_t[b0..b1) (rows, G*H) W_hh (G*H, H)
+      const Real* dgh_t = dgh + (int64_t(t) * B + b0) * GH;
+      if (packed) gemm_packed(rows, dgh_t, GH, w_hh, dh_prev.data(), H);
+      else gemm(Trans::No, Trans::No, rows, H, GH, Real(1), dgh_t, GH, whh, H, Real(1), dh_prev.data(), H);
+      dh.swap(dh_prev);
     }
-    // dh_prev (B, H) += dgh_t (B, G*H) W_hh (G*H, H)
-    gemm(Trans::No, Trans::No, B, H, GH, Real(1), dgh + int64_t(t) * B * GH, GH, whh, H, Real(1), dh_prev.data(), H);
-    dh.swap(dh_prev);
-  }
-  if (dh0) std::copy_n(dh.data(), BH, dh0);
-  if (dc0 && Cell::kHasCell) std::copy_n(dc.data(), BH, dc0);
+    if (dh0) std::copy_n(dh.data(), RH, dh0 + int64_t(b0) * H);
+    if (dc0 && Cell::kHasCell) std::copy_n(dc.data(), RH, dc0 + int64_t(b0) * H);
+  });
 
   // dW_ih (G*H, I) += dgi^T x;  dW_hh (G*H, H) += dgh^T h_{0..T-1};  biases += column sums
   gemm(Trans::Yes, Trans::No, GH, I, int(TB), Real(1), dgi, GH, cache.x.data(), I, Real(1), params.grad(w.w_ih), I);
@@ -346,7 +370,7 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
       Real* y_d = d == 0 ? out : (cache.y_rev.resize(TB * H), cache.y_rev.data());
       const int64_t ld = d == 0 ? int64_t(D) * H : H;
       with_cell(config_.cell, [&](auto cell) {
-        direction_forward<decltype(cell)>(params, w, I, H, T, B, lengths, h0_ld, c0_ld, dc, y_d, ld);
+        direction_forward<decltype(cell)>(params, w, I, H, T, B, lengths, h0_ld, c0_ld, dc, cache.scratch.w_hh, y_d, ld);
       });
       if (d == 1) reverse_in_lengths(cache.y_rev.data(), H, out + H, int64_t(D) * H, T, B, H, lengths);
       if (hn) std::copy_n(dc.h.data() + TB * H, BH, hn + int64_t(l * D + d) * BH);
@@ -395,7 +419,8 @@ void Recurrent<Real>::backward(ParamStore<Real>& params, const RecurrentCache<Re
       with_cell(config_.cell, [&](auto cell) {
         direction_backward<decltype(cell)>(params, w, I, H, T, B, lengths, dc, dy_d, ld, dhn ? dhn + state : nullptr,
                                            dcn && lstm ? dcn + state : nullptr, dh0 ? dh0 + state : nullptr,
-                                           dc0 && lstm ? dc0 + state : nullptr, scratch.dgi, scratch.dgh);
+                                           dc0 && lstm ? dc0 + state : nullptr, scratch.dgi, scratch.dgh,
+                                           scratch.w_hh);
       });
       if (!dinput) continue;
       // dinput (T*B, I) += dgi W_ih, back in input order for the reverse direction

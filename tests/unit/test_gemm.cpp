@@ -1,7 +1,13 @@
-// The BLAS wrapper against the naive reference, every transpose, strides, beta, and empty sizes.
+// The BLAS wrapper and the packed GEMM against the naive reference (every transpose, strides, beta,
+// empty sizes), and the batch-slice thread pool.
 #include <gtest/gtest.h>
 
+#include <atomic>
+
+#include "rnnkit/core/error.h"
 #include "rnnkit/core/gemm.h"
+#include "rnnkit/core/packed_gemm.h"
+#include "rnnkit/core/parallel.h"
 #include "rnnkit/core/rng.h"
 
 namespace rnnkit {
@@ -53,6 +59,68 @@ TEST(Gemm, EmptyInnerDimensionScalesC) {
 TEST(Gemm, EmptyOutputIsANoOp) {
   gemm(Trans::No, Trans::No, 0, 3, 4, 1.0, static_cast<const double*>(nullptr), 4,
        static_cast<const double*>(nullptr), 3, 0.0, static_cast<double*>(nullptr), 3);
+}
+
+
+// C += A op(B) with op(B) packed once, against the reference, for row counts around the kernel's
+// row block, column counts around the 16-column panel, and both layouts of B.
+template <typename Real>
+void check_packed(Trans tb, int M, int N, int K) {
+  Rng rng(uint64_t(M * 1000 + N * 10 + K));
+  const int lda = K + 3, ldb = (tb == Trans::No ? N : K) + 2, ldc = N + 5;
+  std::vector<Real> A(size_t(M) * lda), Bm(size_t(tb == Trans::No ? K : N) * ldb), C(size_t(M) * ldc);
+  for (auto* v : {&A, &Bm, &C})
+    for (Real& x : *v) x = Real(rng.uniform(-1, 1));
+  std::vector<Real> want = C;
+  gemm_reference(Trans::No, tb, M, N, K, Real(1), A.data(), lda, Bm.data(), ldb, Real(1), want.data(), ldc);
+  PackedMatrix<Real> packed;
+  packed.pack(tb, K, N, Bm.data(), ldb);
+  gemm_packed(M, A.data(), lda, packed, C.data(), ldc);
+  const double tol = std::is_same_v<Real, float> ? 1e-5 : 1e-12;
+  for (size_t i = 0; i < C.size(); ++i)
+    ASSERT_NEAR(C[i], want[i], tol * (1 + K)) << "M=" << M << " N=" << N << " K=" << K << " element " << i;
+}
+
+TEST(GemmPacked, MatchesReference) {
+  for (Trans tb : {Trans::No, Trans::Yes})
+    for (int M : {1, 2, 5, 6, 7, 12, 13, 33})
+      for (int N : {1, 15, 16, 17, 40})
+        for (int K : {1, 9, 64}) {
+          check_packed<float>(tb, M, N, K);
+          check_packed<double>(tb, M, N, K);
+        }
+}
+
+TEST(GemmPacked, RepackingReusesTheStorage) {
+  std::vector<float> b1(4 * 20, 1.0f), b2(4 * 20, 2.0f), a(4, 1.0f), c(20, 0.0f);
+  PackedMatrix<float> p;
+  p.pack(Trans::No, 4, 20, b1.data(), 20);
+  p.pack(Trans::No, 4, 20, b2.data(), 20);
+  gemm_packed(1, a.data(), 4, p, c.data(), 20);
+  for (float x : c) EXPECT_FLOAT_EQ(x, 8.0f);
+}
+
+TEST(Parallel, SlicesCoverTheRangeOnceWithEveryThreadCount) {
+  for (int threads : {1, 2, 3}) {
+    set_threads(threads);
+    for (int n : {0, 1, 5, 64, 1001}) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      parallel_slices(n, 1, [&](int begin, int end) {
+        for (int i = begin; i < end; ++i) hits[size_t(i)]++;
+      });
+      for (int i = 0; i < n; ++i) ASSERT_EQ(hits[size_t(i)].load(), 1) << "threads " << threads << " n " << n;
+    }
+  }
+  set_threads(1);
+}
+
+TEST(Parallel, RethrowsTheWorkersException) {
+  set_threads(2);
+  EXPECT_THROW(parallel_slices(10, 1, [](int begin, int) {
+                 if (begin > 0) throw Error("slice failed");
+               }),
+               Error);
+  set_threads(1);
 }
 
 }  // namespace

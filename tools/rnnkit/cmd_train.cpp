@@ -332,7 +332,7 @@ Prepared prepare_lm(const TrainFlags& f, TextPreprocessorConfig pc) {
 
 void run_train(const TrainFlags& f) {
   require(!f.output.empty(), "--output MODEL.safetensors is required");
-  set_blas_threads(f.threads);
+  set_threads(f.threads);
   const Task task = parse_task(f.task);
   TextPreprocessorConfig pc;
   pc.clean.lowercase = !f.no_lowercase;

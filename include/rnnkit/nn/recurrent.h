@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "rnnkit/core/packed_gemm.h"
 #include "rnnkit/core/params.h"
 #include "rnnkit/core/rng.h"
 
@@ -62,6 +63,7 @@ struct RecurrentCache {
   std::vector<Real> y_rev;         // the reverse direction's output in its own time order (T*B, H)
   struct Scratch {
     std::vector<Real> dgi, dgh, dlayer[2], dy_rev, dx_rev;
+    PackedMatrix<Real> w_hh;  // a direction's W_hh^T (forward) or W_hh (backward), packed per call
   };
   mutable Scratch scratch;
 };

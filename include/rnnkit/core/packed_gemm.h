@@ -1,0 +1,37 @@
+// A right-hand matrix packed once for many products with few rows: the recurrent step multiplies the
+// same W_hh by every step's state, and a BLAS GEMM would re-pack W_hh on every call (with 16-64
+// rows that packing costs as much as the product). The kernel is vectorised with Highway and picks
+// the CPU's best instruction set at run time.
+#pragma once
+
+#include <vector>
+
+#include "rnnkit/core/gemm.h"
+
+namespace rnnkit {
+
+template <typename Real>
+class PackedMatrix {
+ public:
+  static constexpr int kPanel = 16;  // columns per panel
+
+  // Packs op(B) (K, N): B is (K, N) with row stride ldb when trans is No, (N, K) when Yes. The
+  // storage is reused when the sizes repeat, so re-packing after every update allocates nothing.
+  void pack(Trans trans, int K, int N, const Real* B, int ldb);
+
+  int rows() const { return K_; }  // K
+  int cols() const { return N_; }  // N
+  // Panel p: K rows of kPanel values (columns p*kPanel ..), zero beyond N.
+  const Real* panel(int p) const { return data_.data() + size_t(p) * size_t(K_) * kPanel; }
+  int panels() const { return (N_ + kPanel - 1) / kPanel; }
+
+ private:
+  int K_ = 0, N_ = 0;
+  std::vector<Real> data_;
+};
+
+// C (M, N) += A (M, K) op(B), with op(B) packed; A and C row-major with strides lda, ldc.
+template <typename Real>
+void gemm_packed(int M, const Real* A, int lda, const PackedMatrix<Real>& B, Real* C, int ldc);
+
+}  // namespace rnnkit

@@ -1,0 +1,119 @@
+// A fixed pool of workers woken per parallel_slices call. Workers block on a condition variable
+// between calls, so they take no CPU away from BLAS's threads while the GEMMs run.
+#include "rnnkit/core/parallel.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "rnnkit/core/gemm.h"
+
+namespace rnnkit {
+namespace {
+
+class Pool {
+ public:
+  ~Pool() { resize(0); }
+
+  void resize(int workers) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    stop_ = false;
+    // A new worker starts from the current generation: earlier calls are not its to run.
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this, i, g = generation_] { loop(i + 1, g); });
+  }
+
+  int workers() const { return int(threads_.size()); }
+
+  // Runs job(slice) for slice in [0, slices); the caller runs slice 0.
+  void run(int slices, const std::function<void(int)>& job) {
+    std::unique_lock<std::mutex> lock(mu_);
+    job_ = &job;
+    slices_ = slices;
+    pending_ = slices - 1;
+    error_ = nullptr;
+    ++generation_;
+    lock.unlock();
+    wake_.notify_all();
+    try {
+      job(0);
+    } catch (...) {
+      record(std::current_exception());
+    }
+    lock.lock();
+    done_.wait(lock, [&] { return pending_ == 0; });
+    job_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void record(std::exception_ptr e) {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    if (!error_) error_ = e;
+  }
+
+  void loop(int slice, unsigned long seen) {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      if (slice >= slices_) continue;
+      const std::function<void(int)>* job = job_;
+      lock.unlock();
+      try {
+        (*job)(slice);
+      } catch (...) {
+        record(std::current_exception());
+      }
+      lock.lock();
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+
+  std::vector<std::thread> threads_;
+  std::mutex mu_, error_mu_;
+  std::condition_variable wake_, done_;
+  const std::function<void(int)>* job_ = nullptr;
+  int slices_ = 0, pending_ = 0;
+  unsigned long generation_ = 0;
+  bool stop_ = false;
+  std::exception_ptr error_;
+};
+
+Pool& pool() {
+  static Pool p;
+  return p;
+}
+
+int g_threads = 1;
+
+}  // namespace
+
+void set_threads(int threads) {
+  g_threads = std::max(1, threads);
+  set_blas_threads(g_threads);
+  pool().resize(g_threads - 1);
+}
+
+int thread_count() { return g_threads; }
+
+void parallel_slices(int n, int min_slice, const std::function<void(int, int)>& fn) {
+  if (n <= 0) return;
+  const int slices = std::max(1, std::min(g_threads, n / std::max(1, min_slice)));
+  if (slices == 1) return fn(0, n);
+  pool().run(slices, [&](int s) {
+    const int begin = int(int64_t(n) * s / slices), end = int(int64_t(n) * (s + 1) / slices);
+    if (begin < end) fn(begin, end);
+  });
+}
+
+}  // namespace rnnkit
