@@ -3,6 +3,8 @@
 
 #include <cblas.h>
 
+#include "rnnkit/core/parallel.h"
+
 namespace rnnkit {
 namespace {
 CBLAS_TRANSPOSE to_cblas(Trans t) { return t == Trans::No ? CblasNoTrans : CblasTrans; }
@@ -26,6 +28,26 @@ void row_times_matrix(Trans ta, Trans tb, int N, int K, Real alpha, const Real* 
   if (tb == Trans::No) gemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, inc_a, beta, C, 1);
   else gemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, inc_a, beta, C, 1);
 }
+// Products this large (M*N*K) are split over the threads, each slice a single-threaded BLAS call:
+// below it, waking the workers costs more than it saves.
+constexpr double kParallelWork = 1 << 21;
+
+// C = alpha op(A) op(B) + beta C over thread_count() slices of C's rows (or columns, when C has few
+// rows): each slice reads its own rows of op(A) (columns of op(B)) and writes only its part of C.
+template <typename Real, typename Blas>
+void split_gemm(Trans ta, Trans tb, int M, int N, int K, Real alpha, const Real* A, int lda, const Real* B, int ldb,
+                Real beta, Real* C, int ldc, Blas blas) {
+  auto call = [&](int m0, int m1, int n0, int n1) {
+    const Real* a = ta == Trans::No ? A + int64_t(m0) * lda : A + m0;
+    const Real* b = tb == Trans::No ? B + n0 : B + int64_t(n0) * ldb;
+    blas(CblasRowMajor, to_cblas(ta), to_cblas(tb), m1 - m0, n1 - n0, K, alpha, a, lda, b, ldb, beta,
+         C + int64_t(m0) * ldc + n0, ldc);
+  };
+  if (thread_count() == 1 || double(M) * N * K < kParallelWork) return call(0, M, 0, N);
+  if (M >= N) parallel_slices(M, 16, [&](int m0, int m1) { call(m0, m1, 0, N); });
+  else parallel_slices(N, 16, [&](int n0, int n1) { call(0, M, n0, n1); });
+}
+
 }  // namespace
 
 void gemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
@@ -33,7 +55,7 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, 
   if (M == 0 || N == 0) return;
   if (K == 0) return scale_rows(M, N, beta, C, ldc);
   if (M == 1) return row_times_matrix(ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, cblas_sgemv);
-  cblas_sgemm(CblasRowMajor, to_cblas(ta), to_cblas(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  split_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, cblas_sgemm);
 }
 
 void gemm(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A, int lda,
@@ -41,7 +63,7 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A
   if (M == 0 || N == 0) return;
   if (K == 0) return scale_rows(M, N, beta, C, ldc);
   if (M == 1) return row_times_matrix(ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, cblas_dgemv);
-  cblas_dgemm(CblasRowMajor, to_cblas(ta), to_cblas(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  split_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, cblas_dgemm);
 }
 
 void set_blas_threads(int threads) {

@@ -95,12 +95,15 @@ Pool& pool() {
 }
 
 int g_threads = 1;
+thread_local bool t_in_slice = false;  // inside a parallel_slices job: nested calls run inline
 
 }  // namespace
 
 void set_threads(int threads) {
   g_threads = std::max(1, threads);
-  set_blas_threads(g_threads);
+  // BLAS runs single-threaded inside our slices (gemm() splits large products over the pool), so
+  // its own threads never spin beside ours.
+  set_blas_threads(1);
   pool().resize(g_threads - 1);
 }
 
@@ -109,9 +112,13 @@ int thread_count() { return g_threads; }
 void parallel_slices(int n, int min_slice, const std::function<void(int, int)>& fn) {
   if (n <= 0) return;
   const int slices = std::max(1, std::min(g_threads, n / std::max(1, min_slice)));
-  if (slices == 1) return fn(0, n);
+  if (slices == 1 || t_in_slice) return fn(0, n);
   pool().run(slices, [&](int s) {
     const int begin = int(int64_t(n) * s / slices), end = int(int64_t(n) * (s + 1) / slices);
+    t_in_slice = true;
+    struct Reset {
+      ~Reset() { t_in_slice = false; }
+    } reset;
     if (begin < end) fn(begin, end);
   });
 }

@@ -114,6 +114,18 @@ TEST(Parallel, SlicesCoverTheRangeOnceWithEveryThreadCount) {
   set_threads(1);
 }
 
+// Large products are split over the threads by rows of C, or by columns when C has few rows.
+TEST(Gemm, SplitOverThreadsMatchesReference) {
+  set_threads(2);
+  for (Trans ta : {Trans::No, Trans::Yes})
+    for (Trans tb : {Trans::No, Trans::Yes}) {
+      check_gemm<float>(ta, tb, 200, 100, 128, 1.0f, 0.5f);
+      check_gemm<float>(ta, tb, 20, 900, 128, 1.0f, 0.0f);
+      check_gemm<double>(ta, tb, 150, 120, 130, -1.0, 1.0);
+    }
+  set_threads(1);
+}
+
 TEST(Parallel, RethrowsTheWorkersException) {
   set_threads(2);
   EXPECT_THROW(parallel_slices(10, 1, [](int begin, int) {

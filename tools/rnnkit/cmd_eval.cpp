@@ -84,9 +84,19 @@ void run_eval(const EvalFlags& f) {
               {"tokens", data.size() * size_t(m.state.seq_len)}});
     if (m.state.text.tokenizer().config().kind == TokenizerKind::Chars) j["bits_per_char"] = bits_per_token(loss);
   } else {
-    const TextDataset ds = read_classification(f.data, f.text_column, f.label_column);
-    const auto data = classify_source(m.state, ds);
-    const ClassificationReport r = classification_report(predict_classes(m.model, *data, f.batch_size), data->labels(),
+    std::unique_ptr<BatchSource> data;
+    const std::vector<int32_t>* gold = nullptr;
+    if (m.state.audio_input) {
+      auto audio = audio_source(m.state, read_audio_folders(f.data));
+      gold = &audio->labels();
+      data = std::move(audio);
+    } else {
+      auto text = classify_source(m.state, read_classification(f.data, f.text_column, f.label_column));
+      gold = &text->labels();
+      data = std::move(text);
+    }
+    require(data->size() > 0, f.data + ": no examples");
+    const ClassificationReport r = classification_report(predict_classes(m.model, *data, f.batch_size), *gold,
                                                          int(m.state.labels.size()));
     nlohmann::json classes = nlohmann::json::object();
     for (size_t c = 0; c < m.state.labels.size(); ++c)

@@ -35,6 +35,9 @@ struct TrainFlags {
   // model
   int embedding_dim = 64, hidden = 128, layers = 1, seq_len = 100;
   std::string cell = "lstm", output_mode, pretrained, pretrained_format = "auto";
+  // audio
+  std::string audio_features = "mfcc";
+  int n_mels = 40, n_mfcc = 13;
   bool bidirectional = false, freeze_embedding = false;
   double dropout = 0.0, output_dropout = 0.0;
   // training
@@ -302,6 +305,69 @@ Prepared prepare_classify(const TrainFlags& f, TextPreprocessorConfig pc) {
   return p;
 }
 
+// Audio classification: class folders of audio files become (frames, F) MFCC or log-mel sequences,
+// standardised per feature on the training frames. The test and validation parts are --test and
+// --valid folders (held-out speakers, say) or seeded, stratified hold-outs of the training clips.
+Prepared prepare_audio_classify(const TrainFlags& f) {
+  Prepared p;
+  p.state.task = Task::Classify;
+  p.state.audio_input = true;
+  p.state.audio_features = f.audio_features;
+  require(f.audio_features == "mfcc" || f.audio_features == "logmel",
+          "--audio-features must be mfcc or logmel, got '" + f.audio_features + "'");
+  std::vector<LabelledClip> train = read_audio_folders(f.train), valid, test;
+  require(!train.empty(), f.train + ": no audio files in its class folders");
+  auto hold_out = [&](double fraction, uint64_t seed, std::vector<LabelledClip>& out) {
+    std::vector<std::string> labels;
+    for (const auto& c : train) labels.push_back(c.label);
+    const Split s = split_stratified(labels, 0.0, fraction, seed);
+    std::vector<LabelledClip> kept;
+    for (size_t i : s.train) kept.push_back(std::move(train[i]));
+    for (size_t i : s.test) out.push_back(std::move(train[i]));
+    train = std::move(kept);
+  };
+  if (!f.test.empty()) test = read_audio_folders(f.test);
+  else if (f.test_fraction > 0) hold_out(f.test_fraction, f.seed + 1000, test);
+  if (!f.valid.empty()) valid = read_audio_folders(f.valid);
+  else hold_out(f.valid_fraction, f.seed, valid);
+
+  AudioFeatureConfig& a = p.state.audio;
+  a.sample_rate = train[0].clip.sample_rate;
+  a.n_mels = f.n_mels;
+  a.n_mfcc = f.n_mfcc;
+  a.validate();
+  for (const auto& c : train)
+    require(c.clip.sample_rate == a.sample_rate, c.clip.source + ": sample rate " + std::to_string(c.clip.sample_rate) +
+                                                     " Hz, but " + train[0].clip.source + " has " +
+                                                     std::to_string(a.sample_rate) + " Hz");
+  std::vector<std::string> names;
+  for (const auto& c : train) names.push_back(c.label);
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  p.state.labels = names;
+  // The scaler: fitted on every training frame (features unscaled until then).
+  const int F = p.state.audio_feature_count();
+  std::vector<double> all;
+  for (const auto& c : train) {
+    const std::vector<float> x = f.audio_features == "mfcc" ? mfcc(c.clip, a) : log_mel(c.clip, a);
+    all.insert(all.end(), x.begin(), x.end());
+  }
+  require(!all.empty(), f.train + ": every clip is shorter than one " + std::to_string(a.frame_ms) + " ms frame");
+  p.state.scaler = Scaler(ScalerKind::Standard);
+  p.state.scaler.fit(all, F);
+  p.train = audio_source(p.state, train);
+  p.valid = audio_source(p.state, valid);
+  if (!test.empty()) p.test = audio_source(p.state, test);
+  p.inputs = F;
+  p.outputs = int(names.size());
+  double seconds = 0;
+  for (const auto& c : train) seconds += c.clip.seconds();
+  std::fprintf(stderr, "data: %zu training (%.0f s of audio at %d Hz), %zu validation, %zu test clips; %zu labels; %d %s "
+               "features per %g ms frame\n", train.size(), seconds, a.sample_rate, valid.size(), test.size(),
+               names.size(), F, f.audio_features.c_str(), a.hop_ms);
+  return p;
+}
+
 Prepared prepare_lm(const TrainFlags& f, TextPreprocessorConfig pc) {
   Prepared p;
   p.state.task = Task::Lm;
@@ -343,7 +409,7 @@ void run_train(const TrainFlags& f) {
   pc.vocab.max_size = f.vocab_size;
   pc.max_length = f.max_length;
   const auto t0 = std::chrono::steady_clock::now();
-  Prepared data = task == Task::Classify ? prepare_classify(f, pc)
+  Prepared data = task == Task::Classify ? (is_audio_folder(f.train) ? prepare_audio_classify(f) : prepare_classify(f, pc))
                   : task == Task::Regress ? prepare_regress(f, pc)
                   : task == Task::Lm     ? prepare_lm(f, pc)
                   : task == Task::Tag    ? (is_table(f.train) ? prepare_tag(f) : prepare_text_tag(f, pc))
@@ -352,7 +418,8 @@ void run_train(const TrainFlags& f) {
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
   ModelConfig mc;
-  const bool text_input = !(task == Task::Forecast || (task == Task::Tag && !data.state.text_input));
+  const bool text_input =
+      !(task == Task::Forecast || (task == Task::Tag && !data.state.text_input) || data.state.audio_input);
   std::vector<float> pretrained;  // (vocab, dim) rows for the embedding, from --pretrained
   if (!text_input) {
     require(f.pretrained.empty(), "--pretrained needs text input: this task reads numeric features");
@@ -494,10 +561,12 @@ void run_train(const TrainFlags& f) {
       std::printf("test: loss %.4f, perplexity %.3f, %.4f bits per token\n", test_loss, perplexity(test_loss),
                   bits_per_token(test_loss));
     } else {
-      const auto& src = static_cast<const ClassifySource&>(*data.test);
+      const auto* audio = dynamic_cast<const AudioSource*>(data.test.get());
+      const std::vector<int32_t>& gold =
+          audio ? audio->labels() : static_cast<const ClassifySource&>(*data.test).labels();
       const int C = result.best.config().output_size;
-      const std::vector<int32_t> predicted = predict_classes(result.best, src);
-      const ClassificationReport r = classification_report(predicted, src.labels(), C);
+      const std::vector<int32_t> predicted = predict_classes(result.best, *data.test);
+      const ClassificationReport r = classification_report(predicted, gold, C);
       std::printf("test: %lld examples, loss %.4f, accuracy %.4f, macro F1 %.4f\n", (long long)r.total, test_loss,
                   r.accuracy, r.macro_f1);
     }
@@ -537,6 +606,9 @@ void add_train(CLI::App& app) {
   c->add_option("--max-length", f->max_length, "tokens kept per text (0: all)")->capture_default_str();
   c->add_flag("--no-lowercase", f->no_lowercase, "keep case");
   c->add_flag("--strip-html", f->strip_html, "remove HTML tags and entities");
+  c->add_option("--audio-features", f->audio_features, "classify audio folders: mfcc or logmel")->capture_default_str();
+  c->add_option("--n-mels", f->n_mels, "audio: mel bands")->capture_default_str();
+  c->add_option("--n-mfcc", f->n_mfcc, "audio: MFCCs per frame")->capture_default_str();
   c->add_option("--embedding-dim", f->embedding_dim, "embedding size")->capture_default_str();
   c->add_option("--cell", f->cell, "rnn_tanh, rnn_relu, lstm or gru")->capture_default_str();
   c->add_option("--hidden", f->hidden, "hidden size")->capture_default_str();

@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -46,8 +47,57 @@ std::vector<int32_t> TaskState::encode_text(std::string_view raw) const {
   return ids;
 }
 
+std::vector<float> TaskState::audio_frames(const AudioClip& clip) const {
+  require(clip.sample_rate == audio.sample_rate, clip.source + ": sample rate " + std::to_string(clip.sample_rate) +
+                                                     " Hz, the model was trained on " +
+                                                     std::to_string(audio.sample_rate) + " Hz audio");
+  std::vector<float> f = audio_features == "mfcc" ? mfcc(clip, audio) : log_mel(clip, audio);
+  const int F = audio_feature_count();
+  std::vector<double> d(f.begin(), f.end());
+  scaler.transform(d.data(), d.size() / size_t(F));
+  for (size_t i = 0; i < f.size(); ++i) f[i] = float(d[i]);
+  if (f.empty()) f.assign(size_t(F), 0.0f);  // shorter than one frame: one silent frame, so it still predicts
+  return f;
+}
+
+namespace {
+json audio_to_json(const AudioFeatureConfig& a, const std::string& kind) {
+  return {{"features", kind}, {"sample_rate", a.sample_rate}, {"frame_ms", a.frame_ms}, {"hop_ms", a.hop_ms},
+          {"n_fft", a.n_fft}, {"n_mels", a.n_mels}, {"f_min", a.f_min}, {"f_max", a.f_max},
+          {"preemphasis", a.preemphasis}, {"log_floor", a.log_floor}, {"n_mfcc", a.n_mfcc}};
+}
+
+AudioFeatureConfig audio_from_json(const json& j, std::string* kind, const std::string& where) {
+  require(j.is_object(), where + ": the audio features are not a JSON object");
+  AudioFeatureConfig a;
+  *kind = j.value("features", std::string("mfcc"));
+  require(*kind == "mfcc" || *kind == "logmel", where + ": unknown audio features '" + *kind + "'");
+  a.sample_rate = j.value("sample_rate", 0);
+  a.frame_ms = j.value("frame_ms", a.frame_ms);
+  a.hop_ms = j.value("hop_ms", a.hop_ms);
+  a.n_fft = j.value("n_fft", a.n_fft);
+  a.n_mels = j.value("n_mels", a.n_mels);
+  a.f_min = j.value("f_min", a.f_min);
+  a.f_max = j.value("f_max", a.f_max);
+  a.preemphasis = j.value("preemphasis", a.preemphasis);
+  a.log_floor = j.value("log_floor", a.log_floor);
+  a.n_mfcc = j.value("n_mfcc", a.n_mfcc);
+  try {
+    a.validate();
+  } catch (const Error& e) {
+    throw Error(where + ": audio features: " + e.what());
+  }
+  return a;
+}
+}  // namespace
+
 std::string TaskState::to_json() const {
   json j = {{"task", task_name(task)}};
+  if (task == Task::Classify && audio_input) {
+    j.update({{"input", "audio"}, {"audio", audio_to_json(audio, audio_features)}, {"labels", labels},
+              {"scaler", json::parse(scaler.to_json())}});
+    return j.dump();
+  }
   if (task == Task::Tag && text_input) {
     j.update({{"input", "text"}, {"text", json::parse(text.to_json())}, {"labels", labels}});
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -78,6 +128,19 @@ TaskState TaskState::from_json(const std::string& text, const std::string& where
           where + ": the model's preprocessing is not from `rnnkit train` (it names no task)");
   TaskState s;
   s.task = parse_task(j["task"].get<std::string>());
+  if (s.task == Task::Classify && j.value("input", "text") == "audio") {
+    s.audio_input = true;
+    require(j.contains("audio") && j.contains("scaler") && j.contains("labels") && j["labels"].is_array() &&
+                !j["labels"].empty(),
+            where + ": audio classification model lacks its audio features, scaler or labels");
+    s.audio = audio_from_json(j["audio"], &s.audio_features, where);
+    s.scaler = Scaler::from_json(j["scaler"].dump(), where);
+    require(s.scaler.columns() == s.audio_feature_count(),
+            where + ": the scaler has " + std::to_string(s.scaler.columns()) + " columns for " +
+                std::to_string(s.audio_feature_count()) + " audio features");
+    for (const auto& l : j["labels"]) s.labels.push_back(l.get<std::string>());
+    return s;
+  }
   if (s.task == Task::Tag && j.value("input", "numeric") == "text") {
     s.text_input = true;
     require(j.contains("text") && j.contains("labels") && j["labels"].is_array(),
@@ -177,6 +240,45 @@ std::unique_ptr<ClassifySource> classify_source(const TaskState& st, const TextD
     labels.push_back(int32_t(it - st.labels.begin()));
   }
   return std::make_unique<ClassifySource>(std::move(ids), std::move(labels), st.text.vocab().pad_id());
+}
+
+bool is_audio_file(const std::string& path) {
+  std::string ext = path.substr(path.find_last_of('.') == std::string::npos ? path.size() : path.find_last_of('.'));
+  for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  for (const char* e : {".wav", ".flac", ".ogg", ".aiff", ".aif", ".au"})
+    if (ext == e) return true;
+  return false;
+}
+
+bool is_audio_folder(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return false;
+  for (const auto& cls : fs::directory_iterator(path, ec)) {
+    if (!cls.is_directory() || cls.path().filename().string().starts_with(".")) continue;
+    for (const auto& file : fs::directory_iterator(cls.path(), ec))
+      if (file.is_regular_file() && !file.path().filename().string().starts_with("."))
+        return is_audio_file(file.path().string());
+  }
+  return false;
+}
+
+Batch<float> AudioSource::batch(const std::vector<size_t>& indices) const {
+  Batch<float> b = feature_batch<float>(frames_, features_, indices);
+  for (size_t i : indices) b.labels.push_back(labels_[i]);
+  return b;
+}
+
+std::unique_ptr<AudioSource> audio_source(const TaskState& state, const std::vector<LabelledClip>& clips) {
+  std::vector<std::vector<float>> frames;
+  std::vector<int32_t> labels;
+  for (const LabelledClip& c : clips) {
+    const auto it = std::find(state.labels.begin(), state.labels.end(), c.label);
+    require(it != state.labels.end(), c.clip.source + ": label '" + c.label + "' is not one the model knows");
+    labels.push_back(int32_t(it - state.labels.begin()));
+    frames.push_back(state.audio_frames(c.clip));
+  }
+  return std::make_unique<AudioSource>(std::move(frames), std::move(labels), state.audio_feature_count());
 }
 
 Batch<float> ClassifySource::batch(const std::vector<size_t>& indices) const {

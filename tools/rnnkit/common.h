@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "rnnkit/data/audio.h"
 #include "rnnkit/data/preprocess.h"
 #include "rnnkit/data/readers.h"
 #include "rnnkit/data/scaler.h"
@@ -39,6 +40,14 @@ struct TaskState {
   // target among the features and window >= season.
   bool relative = false;
   bool text_input = false;  // tag: tokens of CoNLL / JSON-lines sentences instead of numeric rows
+  // classify audio: each clip becomes (frames, F) MFCC or log-mel features, standardised per feature
+  // with `scaler` (fitted on the training frames).
+  bool audio_input = false;
+  AudioFeatureConfig audio;
+  std::string audio_features = "mfcc";  // mfcc or logmel
+  int audio_feature_count() const { return audio_features == "mfcc" ? audio.n_mfcc : audio.n_mels; }
+  // The clip's scaled (frames, F) features; throws naming the file when its sample rate differs.
+  std::vector<float> audio_frames(const AudioClip& clip) const;
   double target_mean = 0;   // regress: the training targets' mean, the baseline eval compares with
   Scaler scaler;
   // Per window: the anchors (horizon * K), zero unless relative; subtracts them in place.
@@ -93,6 +102,29 @@ struct RegressReport {
 };
 RegressReport regress_report(const Model<float>& model, const TaskState& state, const RegressSource& data,
                              double baseline);
+
+// A folder with one sub-folder per class whose files are audio (.wav, .flac, .ogg, .aiff, .au).
+bool is_audio_folder(const std::string& path);
+bool is_audio_file(const std::string& path);
+
+// Audio clips as scaled feature sequences with label ids.
+class AudioSource : public BatchSource {
+ public:
+  AudioSource(std::vector<std::vector<float>> frames, std::vector<int32_t> labels, int features)
+      : frames_(std::move(frames)), labels_(std::move(labels)), features_(features) {}
+  size_t size() const override { return frames_.size(); }
+  int length(size_t i) const override { return int(frames_[i].size()) / features_; }
+  Batch<float> batch(const std::vector<size_t>& indices) const override;
+  const std::vector<int32_t>& labels() const { return labels_; }
+
+ private:
+  std::vector<std::vector<float>> frames_;
+  std::vector<int32_t> labels_;
+  int features_;
+};
+// Features and label ids of labelled clips with the state's pipeline; throws naming the clip whose
+// label is not among the state's.
+std::unique_ptr<AudioSource> audio_source(const TaskState& state, const std::vector<LabelledClip>& clips);
 
 class ClassifySource;
 // Encodes a classification data set with the state's pipeline and labels; throws naming the example

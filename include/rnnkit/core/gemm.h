@@ -6,7 +6,8 @@ namespace rnnkit {
 enum class Trans { No, Yes };
 
 // C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C, all row-major.
-// lda/ldb/ldc are the row strides of A, B and C as stored.
+// lda/ldb/ldc are the row strides of A, B and C as stored. One row goes through GEMV; large products
+// are split into slices of C over the threads of set_threads (parallel.h).
 void gemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
           const float* B, int ldb, float beta, float* C, int ldc);
 void gemm(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A, int lda,
@@ -29,7 +30,8 @@ void gemm_reference(Trans ta, Trans tb, int M, int N, int K, Real alpha, const R
   }
 }
 
-// Threads the BLAS library may use (OpenBLAS); a no-op for other CBLAS libraries.
+// Threads the BLAS library itself may use (OpenBLAS); a no-op for other CBLAS libraries. set_threads
+// (parallel.h) keeps this at 1 and splits large products over rnnkit's own threads instead.
 void set_blas_threads(int threads);
 
 }  // namespace rnnkit

@@ -1,7 +1,7 @@
-// The library's own worker threads, for work that splits over the rows of a batch: each recurrent
-// direction runs its time loop on contiguous slices of the batch, one per thread, since a sequence's
-// steps depend only on its own earlier steps. Large GEMMs use BLAS's threads instead; the two never
-// run at the same time, so set_threads(n) gives each up to n.
+// The library's own worker threads. Each recurrent direction runs its time loop on contiguous slices
+// of the batch, one per thread (a sequence's steps depend only on its own earlier steps), and gemm()
+// splits large products into row or column slices, each a single-threaded BLAS call. BLAS's own
+// threads stay off, so no thread ever spins beside another: set_threads(n) means n threads in all.
 #pragma once
 
 #include <functional>
@@ -15,7 +15,8 @@ int thread_count();
 
 // Splits [0, n) into up to thread_count() contiguous slices of at least min_slice items (except when
 // n is smaller) and calls fn(begin, end) for each, the calling thread taking the first; returns when
-// all are done. An exception thrown by fn is rethrown here (the first one).
+// all are done. An exception thrown by fn is rethrown here (the first one). Called from inside a
+// slice, it runs fn(0, n) inline.
 void parallel_slices(int n, int min_slice, const std::function<void(int begin, int end)>& fn);
 
 }  // namespace rnnkit
