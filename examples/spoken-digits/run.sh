@@ -2,7 +2,7 @@
 # Spoken digits: espeak-ng says "zero" .. "nine" in 10 voices x 3 speeds x 3 pitches
 # (scripts/make_spoken_digits.sh, 900 clips); both Caribbean-English voices (en-029, en-029+f4) are
 # held out whole for testing, so the test set is speakers the model never heard. A bidirectional GRU
-# reads 13 MFCCs per 10 ms frame and averages over the clip.
+# reads 40 log-mel energies per 10 ms frame and averages over the clip.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/setup.sh build >&2
@@ -24,7 +24,7 @@ if [ ! -d "$data/train" ]; then
   rm -rf "$data/all"
 fi
 time build/rnnkit train --task classify --train "$data/train" --test "$data/test" --output "$out" \
-  --audio-features mfcc --n-mfcc 13 --cell gru --hidden 64 --bidirectional --output-mode mean \
+  --audio-features logmel --n-mels 40 --cell gru --hidden 64 --bidirectional --output-mode mean \
   --epochs 30 --patience 5 --batch-size 16 --lr 3e-3 --seed "${SEED:-1}"
 build/rnnkit eval --model "$out" --data "$data/test"
 build/rnnkit predict --model "$out" --data "$data/test/7" --top-k 2 | head -3

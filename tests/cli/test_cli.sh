@@ -140,6 +140,32 @@ echo "The food is good" | "$rnnkit" predict --model "$tmp/sent.safetensors" | gr
 echo "The food is bad" | "$rnnkit" predict --model "$tmp/sent.safetensors" | grep -q "^negative " \
   || fail "The food is bad is not negative"
 
+# Audio classification from class folders of WAV files (espeak-ng's spoken digits, 4 clips a digit):
+# train, eval --json, predict on a file, and the model refuses audio at another sample rate.
+if command -v espeak-ng > /dev/null; then
+  "$here/../../scripts/make_spoken_digits.sh" "$tmp/digits" --small 2> /dev/null
+  "$rnnkit" train --task classify --train "$tmp/digits" --valid "$tmp/digits" --output "$tmp/audio.safetensors" \
+    --audio-features logmel --n-mels 20 --cell gru --hidden 16 --output-mode mean --epochs 40 --patience 0 \
+    --lr 0.01 --batch-size 8 > "$tmp/audio.out" 2>&1 || { cat "$tmp/audio.out"; fail "audio train"; }
+  grep -q "40 training (.* s of audio at 22050 Hz)" "$tmp/audio.out" || fail "audio data line: $(cat "$tmp/audio.out")"
+  "$rnnkit" eval --model "$tmp/audio.safetensors" --data "$tmp/digits" --json > "$tmp/audio.json"
+  grep -q '"examples":40' "$tmp/audio.json" || fail "audio eval: $(cat "$tmp/audio.json")"
+  acc=$(sed 's/.*"accuracy":\([0-9.]*\).*/\1/' "$tmp/audio.json")
+  awk -v a="$acc" 'BEGIN { exit !(a >= 0.9) }' || fail "audio training accuracy $acc < 0.9"
+  seven=$(ls "$tmp/digits/7/"*.wav | head -1)
+  "$rnnkit" predict --model "$tmp/audio.safetensors" --data "$seven" | grep -q "wav	7 " || fail "predict on a clip of 7"
+  espeak-ng -w "$tmp/eight.wav" eight  # 22050 Hz; rewritten below with a 16000 Hz header
+  /usr/bin/python3 - "$tmp/eight.wav" "$tmp/eight16k.wav" <<'PY'
+import sys, wave
+src = wave.open(sys.argv[1])
+dst = wave.open(sys.argv[2], "wb")
+dst.setnchannels(1), dst.setsampwidth(2), dst.setframerate(16000)
+dst.writeframes(src.readframes(src.getnframes()))
+dst.close()
+PY
+  expect_error "sample rate 16000 Hz" "$rnnkit" predict --model "$tmp/audio.safetensors" --data "$tmp/eight16k.wav"
+fi
+
 # Bad input: exit code 1 and a message that names the problem.
 expect_error "nope.vec" "$rnnkit" train --train "$tmp/train.ft" --output "$tmp/x.safetensors" --pretrained "$tmp/nope.vec"
 expect_error "missing.ft: cannot open" "$rnnkit" train --train "$tmp/missing.ft" --output "$tmp/x.safetensors"

@@ -38,6 +38,7 @@ struct TrainFlags {
   // audio
   std::string audio_features = "mfcc";
   int n_mels = 40, n_mfcc = 13;
+  bool cmvn = false;
   bool bidirectional = false, freeze_embedding = false;
   double dropout = 0.0, output_dropout = 0.0;
   // training
@@ -313,6 +314,7 @@ Prepared prepare_audio_classify(const TrainFlags& f) {
   p.state.task = Task::Classify;
   p.state.audio_input = true;
   p.state.audio_features = f.audio_features;
+  p.state.audio_cmvn = f.cmvn;
   require(f.audio_features == "mfcc" || f.audio_features == "logmel",
           "--audio-features must be mfcc or logmel, got '" + f.audio_features + "'");
   std::vector<LabelledClip> train = read_audio_folders(f.train), valid, test;
@@ -349,7 +351,7 @@ Prepared prepare_audio_classify(const TrainFlags& f) {
   const int F = p.state.audio_feature_count();
   std::vector<double> all;
   for (const auto& c : train) {
-    const std::vector<float> x = f.audio_features == "mfcc" ? mfcc(c.clip, a) : log_mel(c.clip, a);
+    const std::vector<float> x = p.state.raw_audio_frames(c.clip);
     all.insert(all.end(), x.begin(), x.end());
   }
   require(!all.empty(), f.train + ": every clip is shorter than one " + std::to_string(a.frame_ms) + " ms frame");
@@ -608,6 +610,7 @@ void add_train(CLI::App& app) {
   c->add_flag("--strip-html", f->strip_html, "remove HTML tags and entities");
   c->add_option("--audio-features", f->audio_features, "classify audio folders: mfcc or logmel")->capture_default_str();
   c->add_option("--n-mels", f->n_mels, "audio: mel bands")->capture_default_str();
+  c->add_flag("--cmvn", f->cmvn, "audio: subtract each clip's mean per feature (speaker and channel normalisation)");
   c->add_option("--n-mfcc", f->n_mfcc, "audio: MFCCs per frame")->capture_default_str();
   c->add_option("--embedding-dim", f->embedding_dim, "embedding size")->capture_default_str();
   c->add_option("--cell", f->cell, "rnn_tanh, rnn_relu, lstm or gru")->capture_default_str();

@@ -51,12 +51,25 @@ std::vector<float> TaskState::audio_frames(const AudioClip& clip) const {
   require(clip.sample_rate == audio.sample_rate, clip.source + ": sample rate " + std::to_string(clip.sample_rate) +
                                                      " Hz, the model was trained on " +
                                                      std::to_string(audio.sample_rate) + " Hz audio");
-  std::vector<float> f = audio_features == "mfcc" ? mfcc(clip, audio) : log_mel(clip, audio);
+  std::vector<float> f = raw_audio_frames(clip);
   const int F = audio_feature_count();
   std::vector<double> d(f.begin(), f.end());
   scaler.transform(d.data(), d.size() / size_t(F));
   for (size_t i = 0; i < f.size(); ++i) f[i] = float(d[i]);
   if (f.empty()) f.assign(size_t(F), 0.0f);  // shorter than one frame: one silent frame, so it still predicts
+  return f;
+}
+
+std::vector<float> TaskState::raw_audio_frames(const AudioClip& clip) const {
+  std::vector<float> f = audio_features == "mfcc" ? mfcc(clip, audio) : log_mel(clip, audio);
+  const size_t F = size_t(audio_feature_count()), frames = f.size() / F;
+  if (audio_cmvn && frames > 0)
+    for (size_t k = 0; k < F; ++k) {
+      double mean = 0;
+      for (size_t t = 0; t < frames; ++t) mean += f[t * F + k];
+      mean /= double(frames);
+      for (size_t t = 0; t < frames; ++t) f[t * F + k] -= float(mean);
+    }
   return f;
 }
 
@@ -94,7 +107,7 @@ AudioFeatureConfig audio_from_json(const json& j, std::string* kind, const std::
 std::string TaskState::to_json() const {
   json j = {{"task", task_name(task)}};
   if (task == Task::Classify && audio_input) {
-    j.update({{"input", "audio"}, {"audio", audio_to_json(audio, audio_features)}, {"labels", labels},
+    j.update({{"input", "audio"}, {"audio", audio_to_json(audio, audio_features)}, {"cmvn", audio_cmvn}, {"labels", labels},
               {"scaler", json::parse(scaler.to_json())}});
     return j.dump();
   }
@@ -134,6 +147,7 @@ TaskState TaskState::from_json(const std::string& text, const std::string& where
                 !j["labels"].empty(),
             where + ": audio classification model lacks its audio features, scaler or labels");
     s.audio = audio_from_json(j["audio"], &s.audio_features, where);
+    s.audio_cmvn = j.value("cmvn", false);
     s.scaler = Scaler::from_json(j["scaler"].dump(), where);
     require(s.scaler.columns() == s.audio_feature_count(),
             where + ": the scaler has " + std::to_string(s.scaler.columns()) + " columns for " +

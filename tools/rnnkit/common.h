@@ -45,7 +45,10 @@ struct TaskState {
   bool audio_input = false;
   AudioFeatureConfig audio;
   std::string audio_features = "mfcc";  // mfcc or logmel
+  bool audio_cmvn = false;              // subtract each clip's own mean per feature (speaker, channel)
   int audio_feature_count() const { return audio_features == "mfcc" ? audio.n_mfcc : audio.n_mels; }
+  // The clip's (frames, F) features before the scaler (with the per-clip mean removed when cmvn).
+  std::vector<float> raw_audio_frames(const AudioClip& clip) const;
   // The clip's scaled (frames, F) features; throws naming the file when its sample rate differs.
   std::vector<float> audio_frames(const AudioClip& clip) const;
   double target_mean = 0;   // regress: the training targets' mean, the baseline eval compares with
