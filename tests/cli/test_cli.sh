@@ -82,7 +82,15 @@ expect_error() {  # expect_error FRAGMENT COMMAND...
   if "$@" > /dev/null 2> "$tmp/err"; then fail "succeeded: $*"; fi
   grep -q -- "$fragment" "$tmp/err" || fail "error for '$*' lacks '$fragment': $(cat "$tmp/err")"
 }
-expect_error "forecasts 1 rows at once" "$rnnkit" forecast --model "$tmp/f.safetensors" --data "$tmp/series.csv" --horizon 3
+# Two weeks ahead with a one-step model: recursive, each forecast an input of the next window; the
+# last 14 rows carry the known-ahead weekday. Every forecast must stay near the series' own pattern.
+for i in $(seq 421 433); do echo "$i,$((i % 7)),0"; done >> "$tmp/series.csv"
+"$rnnkit" forecast --model "$tmp/f.safetensors" --data "$tmp/series.csv" --horizon 14 > "$tmp/f14.csv"
+[ "$(grep -c '^[0-9]' "$tmp/f14.csv")" -eq 14 ] || fail "14 forecasts expected: $(cat "$tmp/f14.csv")"
+awk -F, 'NR > 1 { i = 419 + $1; want = 100 + int(i / 4) + (i % 7) * 10 + 6;
+  if ($2 < want - 25 || $2 > want + 25) { print "step " $1 ": " $2 " vs about " want; bad = 1 } }
+  END { exit bad }' "$tmp/f14.csv" || fail "recursive forecasts drift from the series"
+expect_error "must be positive" "$rnnkit" forecast --model "$tmp/f.safetensors" --data "$tmp/series.csv" --horizon -2
 expect_error "no column named 'nope'" "$rnnkit" train --task forecast --train "$tmp/series.csv" --target nope \
   --output "$tmp/x.safetensors"
 
