@@ -102,6 +102,11 @@ expect_error "no column named 'nope'" "$rnnkit" train --task forecast --train "$
   || { cat "$tmp/t.err"; fail "tag train"; }
 grep -q "tag 1: precision 1.0000, recall 1.0000" "$tmp/t.out" || fail "tagging spikes: $(cat "$tmp/t.out")"
 "$rnnkit" eval --model "$tmp/t.safetensors" --data "$tmp/tags.csv" --json | grep -q '"accuracy":1.0' || fail "tag eval"
+# predict tags every row (601 rows: windows of 25, the last aligned to the end) and finds the spikes.
+"$rnnkit" predict --model "$tmp/t.safetensors" --data "$tmp/tags.csv" > "$tmp/t.pred"
+[ "$(grep -c '^[0-9]' "$tmp/t.pred")" -eq 600 ] || fail "one tag per row expected"
+paste -d, <(tail -n +2 "$tmp/tags.csv" | cut -d, -f3) <(tail -n +2 "$tmp/t.pred" | cut -d, -f2) |
+  awk -F, '$1 != $2 { bad++ } END { exit bad > 0 }' || fail "predicted tags differ from the labels"
 
 # Regression from text: the target is 0.3 x the number of "great" in the text.
 { echo "text,label"; for i in $(seq 0 299); do
@@ -129,6 +134,8 @@ done > "$tmp/ner.conll"
   > "$tmp/ner.out" 2> "$tmp/ner.err" || { cat "$tmp/ner.err"; fail "text tag train"; }
 grep -q "tag B-PER: precision 1.0000, recall 1.0000" "$tmp/ner.out" || fail "text tagging: $(cat "$tmp/ner.out")"
 "$rnnkit" eval --model "$tmp/ner.safetensors" --data "$tmp/ner.conll" --json | grep -q '"accuracy":1.0' || fail "text tag eval"
+echo "Bob visited them in Oslo" | "$rnnkit" predict --model "$tmp/ner.safetensors" |
+  grep -qx "Bob/B-PER visited/O them/O in/O Oslo/B-LOC" || fail "text tag predict"
 
 # Pretrained word vectors set the embedding (their size wins over --embedding-dim) and can stay frozen.
 "$rnnkit" train --task classify --train "$tmp/train.ft" --output "$tmp/pv.safetensors" --embedding-dim 16 \

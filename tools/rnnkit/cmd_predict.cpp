@@ -1,5 +1,6 @@
 // rnnkit predict: one prediction per input line (stdin or --data): the label and its probability.
-// For an audio model each line is the path of an audio file (or --data is a file or folder of them).
+// For an audio model each line is the path of an audio file (or --data is a file or folder of them);
+// for a tagging model each line is a sentence (token/TAG out), or --data a numeric CSV (a tag a row).
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -21,11 +22,83 @@ struct PredictFlags {
   bool json = false;
 };
 
+// The most probable tag of each of `steps` softmax rows (steps, C), with its probability.
+std::vector<std::pair<int, float>> best_tags(const Model<float>& model, std::vector<float> logits, int steps) {
+  const int C = model.config().output_size;
+  model.apply_head(logits.data(), steps);
+  std::vector<std::pair<int, float>> out;
+  for (int t = 0; t < steps; ++t) {
+    const float* p = logits.data() + size_t(t) * size_t(C);
+    const int best = int(std::max_element(p, p + C) - p);
+    out.emplace_back(best, p[best]);
+  }
+  return out;
+}
+
+// Tagging models. Text: each input line is a sentence of whitespace-separated tokens, printed back
+// as token/TAG pairs. Numeric: --data is a CSV with the training feature columns; every row gets a
+// tag, from consecutive windows of the trained length (the last one aligned to the end).
+void run_predict_tags(LoadedTaskModel& m, const PredictFlags& f, std::istream& in) {
+  const TaskState& st = m.state;
+  ModelCache<float> cache;
+  if (!st.text_input) {
+    require(!f.data.empty(), "predict for a numeric tagging model needs --data SERIES.csv");
+    const NumericTable table = read_numeric_csv(f.data);
+    const size_t N = table.rows, F = st.features.size(), W = size_t(st.window);
+    require(N >= 1, f.data + ": no rows");
+    std::vector<double> x = table.select(st.features);
+    st.scaler.transform(x.data(), N);
+    std::vector<std::pair<int, float>> tags(N);
+    for (size_t begin = 0; begin < N; begin += W) {
+      const size_t start = N >= W ? std::min(begin, N - W) : 0, len = std::min(W, N);
+      std::vector<float> window(x.begin() + std::ptrdiff_t(start * F), x.begin() + std::ptrdiff_t((start + len) * F));
+      const TagSource one({window}, {std::vector<int32_t>(len, 0)}, int(F));
+      m.model.forward(one.batch({0}), cache, false, nullptr);
+      const auto best = best_tags(m.model, cache.logits, int(len));
+      for (size_t r = begin; r < std::min(N, start + len); ++r) tags[r] = best[r - start];
+    }
+    std::printf(f.json ? "" : "row,tag,probability\n");
+    for (size_t r = 0; r < N; ++r) {
+      const std::string& tag = st.labels[size_t(tags[r].first)];
+      if (f.json) std::printf("{\"row\":%zu,\"tag\":\"%s\",\"probability\":%.4f}\n", r + 1, tag.c_str(), tags[r].second);
+      else std::printf("%zu,%s,%.4f\n", r + 1, tag.c_str(), tags[r].second);
+    }
+    return;
+  }
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> tokens;
+    std::istringstream words(line);
+    for (std::string w; words >> w;) tokens.push_back(w);
+    if (tokens.empty()) {
+      std::printf("\n");
+      continue;
+    }
+    std::vector<int32_t> ids;
+    for (const auto& t : tokens) ids.push_back(st.text.vocab().id(st.text.clean(t)));
+    const int T = int(ids.size());
+    const TextTagSource one({ids}, {std::vector<int32_t>(size_t(T), 0)}, st.text.vocab().pad_id());
+    m.model.forward(one.batch({0}), cache, false, nullptr);
+    const auto best = best_tags(m.model, cache.logits, T);
+    if (f.json) {
+      nlohmann::json out = nlohmann::json::array();
+      for (int t = 0; t < T; ++t)
+        out.push_back({{"token", tokens[size_t(t)]}, {"tag", st.labels[size_t(best[size_t(t)].first)]},
+                       {"probability", best[size_t(t)].second}});
+      std::printf("%s\n", nlohmann::json({{"tokens", out}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    } else {
+      for (int t = 0; t < T; ++t)
+        std::printf("%s%s/%s", t ? " " : "", tokens[size_t(t)].c_str(), st.labels[size_t(best[size_t(t)].first)].c_str());
+      std::printf("\n");
+    }
+    std::fflush(stdout);
+  }
+}
+
 void run_predict(const PredictFlags& f) {
   LoadedTaskModel m = load_task_model(f.model);
-  require(m.state.task == Task::Classify || m.state.task == Task::Regress,
-          f.model + ": predict reads text for classification and regression models (use generate for lm, forecast "
-                    "for series, eval for tagging)");
+  require(m.state.task == Task::Classify || m.state.task == Task::Regress || m.state.task == Task::Tag,
+          f.model + ": predict labels texts, audio or tagged sequences (use generate for lm, forecast for series)");
   require(f.top_k >= 1, "--top-k must be >= 1");
   std::ifstream file;
   std::istringstream listed;  // audio: the files of --data when it is an audio file or a folder
@@ -39,11 +112,12 @@ void run_predict(const PredictFlags& f) {
     std::string all;
     for (const auto& p : paths) all += p + "\n";
     listed.str(all);
-  } else if (!f.data.empty()) {
+  } else if (!f.data.empty() && !(m.state.task == Task::Tag && !m.state.text_input)) {
     file.open(f.data, std::ios::binary);
     require(file.good(), f.data + ": cannot open");
   }
   std::istream& in = f.data.empty() ? std::cin : listed.str().empty() ? static_cast<std::istream&>(file) : listed;
+  if (m.state.task == Task::Tag) return run_predict_tags(m, f, in);
   const int C = m.model.config().output_size, k = std::min(f.top_k, C);
   ModelCache<float> cache;
   std::string line;
