@@ -60,14 +60,13 @@ HWY_INLINE void tail_rows(D d, int rows, int K, const T* A, int lda, const T* pa
 }
 
 template <typename T>
-void GemmPackedImpl(int M, int K, int N, const T* A, int lda, const T* packed, T* C, int ldc) {
+void GemmPackedImpl(int M, int K, int N, const T* A, int lda, const T* packed, T* C, int ldc, int p0, int p1) {
   // Arrays of vectors need a fixed-size vector type; 16 columns must be whole vectors.
   using D = hn::CappedTag<T, kNR>;
   const D d;
   constexpr int NV = kNR / int(hn::MaxLanes(D()));
   constexpr int MR = NV >= 12 ? 1 : 12 / NV;  // MR x NV accumulators fit in 16 registers with B
-  const int panels = (N + kNR - 1) / kNR;
-  for (int p = 0; p < panels; ++p) {
+  for (int p = p0; p < p1; ++p) {
     const T* panel = packed + size_t(p) * size_t(K) * kNR;
     const int ncols = N - p * kNR < kNR ? N - p * kNR : kNR;
     T* Cp = C + size_t(p) * kNR;
@@ -77,11 +76,13 @@ void GemmPackedImpl(int M, int K, int N, const T* A, int lda, const T* packed, T
   }
 }
 
-void GemmPackedF(int M, int K, int N, const float* A, int lda, const float* packed, float* C, int ldc) {
-  GemmPackedImpl(M, K, N, A, lda, packed, C, ldc);
+void GemmPackedF(int M, int K, int N, const float* A, int lda, const float* packed, float* C, int ldc, int p0,
+                 int p1) {
+  GemmPackedImpl(M, K, N, A, lda, packed, C, ldc, p0, p1);
 }
-void GemmPackedD(int M, int K, int N, const double* A, int lda, const double* packed, double* C, int ldc) {
-  GemmPackedImpl(M, K, N, A, lda, packed, C, ldc);
+void GemmPackedD(int M, int K, int N, const double* A, int lda, const double* packed, double* C, int ldc, int p0,
+                 int p1) {
+  GemmPackedImpl(M, K, N, A, lda, packed, C, ldc, p0, p1);
 }
 
 }  // namespace HWY_NAMESPACE
@@ -111,15 +112,19 @@ void PackedMatrix<Real>::pack(Trans trans, int K, int N, const Real* B, int ldb)
 }
 
 template <>
-void gemm_packed<float>(int M, const float* A, int lda, const PackedMatrix<float>& B, float* C, int ldc) {
-  if (M <= 0 || B.cols() == 0 || B.rows() == 0) return;
-  HWY_DYNAMIC_DISPATCH(GemmPackedF)(M, B.rows(), B.cols(), A, lda, B.panel(0), C, ldc);
+void gemm_packed<float>(int M, const float* A, int lda, const PackedMatrix<float>& B, float* C, int ldc, int p0,
+                        int p1) {
+  if (p1 < 0 || p1 > B.panels()) p1 = B.panels();
+  if (M <= 0 || B.rows() == 0 || p0 >= p1) return;
+  HWY_DYNAMIC_DISPATCH(GemmPackedF)(M, B.rows(), B.cols(), A, lda, B.panel(0), C, ldc, p0, p1);
 }
 
 template <>
-void gemm_packed<double>(int M, const double* A, int lda, const PackedMatrix<double>& B, double* C, int ldc) {
-  if (M <= 0 || B.cols() == 0 || B.rows() == 0) return;
-  HWY_DYNAMIC_DISPATCH(GemmPackedD)(M, B.rows(), B.cols(), A, lda, B.panel(0), C, ldc);
+void gemm_packed<double>(int M, const double* A, int lda, const PackedMatrix<double>& B, double* C, int ldc, int p0,
+                         int p1) {
+  if (p1 < 0 || p1 > B.panels()) p1 = B.panels();
+  if (M <= 0 || B.rows() == 0 || p0 >= p1) return;
+  HWY_DYNAMIC_DISPATCH(GemmPackedD)(M, B.rows(), B.cols(), A, lda, B.panel(0), C, ldc, p0, p1);
 }
 
 template class PackedMatrix<float>;

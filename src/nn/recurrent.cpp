@@ -147,6 +147,14 @@ void add_reversed(const Real* src, Real* dst, int T, int B, int W, const int* le
 // Rows per thread below which a direction's time loop is not split over threads.
 constexpr int kMinRowsPerThread = 8;
 
+// Whether each step's product is better split by columns of W_hh than the time loop by rows: with
+// fewer than 16 rows a thread, every thread would stream all of a large W_hh on every step (and the
+// kernel's row blocks would be mostly empty); the per-step hand-over costs little next to the
+// product when W_hh (G*H x H) is this large.
+inline bool split_columns(int B, int GH, int H) {
+  return thread_count() > 1 && B < 16 * thread_count() && int64_t(GH) * H >= (int64_t(1) << 18);
+}
+
 // One direction of one layer, forward over t = 0..T-1, reading cache.x (T*B, I). y (row stride ldy)
 // gets h' on valid steps and 0 elsewhere. A sequence's steps depend only on its own earlier steps,
 // so the time loop runs on contiguous slices of the batch, one per thread, with no synchronisation
@@ -186,31 +194,49 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   const Real* whh = params.value(w.w_hh);
   const Real* bhh = params.value(w.b_hh);
 
+  // The cell over rows [b0, b1) at step t, their recurrent products in hp (row b at hp_rows + (b - b0) * GH).
+  auto step_rows = [&](int t, int b0, int b1, const Real* hp_rows) {
+    const Real* h_t = cache.h.data() + int64_t(t) * BH;
+    Real* h_next = cache.h.data() + int64_t(t + 1) * BH;
+    for (int b = b0; b < b1; ++b) {
+      const int64_t row = int64_t(t) * B + b;
+      const Real* c_t = Cell::kHasCell ? cache.c.data() + row * H : nullptr;
+      Real* c_next = Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr;
+      Real* act = cache.act.data() + row * GH;
+      if (t < lengths[b]) {
+        Cell::forward(H, act, hp_rows + int64_t(b - b0) * GH, h_t + int64_t(b) * H, c_t, h_next + int64_t(b) * H,
+                      c_next, act, cache.aux.empty() ? nullptr : cache.aux.data() + row * H);
+        std::copy_n(h_next + int64_t(b) * H, H, y + row * ldy);
+      } else {  // padded step: the state passes through unchanged
+        std::copy_n(h_t + int64_t(b) * H, H, h_next + int64_t(b) * H);
+        if (Cell::kHasCell) std::copy_n(c_t, H, c_next);
+        std::fill_n(y + row * ldy, H, Real(0));
+      }
+    }
+  };
+
+  if (packed && split_columns(B, GH, H)) {
+    // Few rows per thread and a large W_hh: each step's product is split by columns (each thread
+    // reads its part of W_hh once), then the cells by rows; two hand-overs per step.
+    std::vector<Real> hp(int64_t(B) * GH);
+    for (int t = 0; t < T; ++t) {
+      const Real* h_t = cache.h.data() + int64_t(t) * BH;
+      fill_rows(hp.data(), B, GH, bhh);
+      parallel_slices(w_hh.panels(), 1, [&](int p0, int p1) { gemm_packed(B, h_t, H, w_hh, hp.data(), GH, p0, p1); });
+      parallel_slices(B, 1, [&](int b0, int b1) { step_rows(t, b0, b1, hp.data() + int64_t(b0) * GH); });
+    }
+    return;
+  }
   parallel_slices(B, kMinRowsPerThread, [&](int b0, int b1) {
     const int rows = b1 - b0;
     std::vector<Real> hp(int64_t(rows) * GH);  // (rows, G*H)
     for (int t = 0; t < T; ++t) {
       const Real* h_t = cache.h.data() + int64_t(t) * BH;
-      Real* h_next = cache.h.data() + int64_t(t + 1) * BH;
       // hp (rows, G*H) = b_hh + h_t[b0..b1) W_hh^T
       fill_rows(hp.data(), rows, GH, bhh);
       if (packed) gemm_packed(rows, h_t + int64_t(b0) * H, H, w_hh, hp.data(), GH);
       else gemm(Trans::No, Trans::Yes, rows, GH, H, Real(1), h_t + int64_t(b0) * H, H, whh, H, Real(1), hp.data(), GH);
-      for (int b = b0; b < b1; ++b) {
-        const int64_t row = int64_t(t) * B + b;
-        const Real* c_t = Cell::kHasCell ? cache.c.data() + row * H : nullptr;
-        Real* c_next = Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr;
-        Real* act = cache.act.data() + row * GH;
-        if (t < lengths[b]) {
-          Cell::forward(H, act, hp.data() + int64_t(b - b0) * GH, h_t + int64_t(b) * H, c_t, h_next + int64_t(b) * H,
-                        c_next, act, cache.aux.empty() ? nullptr : cache.aux.data() + row * H);
-          std::copy_n(h_next + int64_t(b) * H, H, y + row * ldy);
-        } else {  // padded step: the state passes through unchanged
-          std::copy_n(h_t + int64_t(b) * H, H, h_next + int64_t(b) * H);
-          if (Cell::kHasCell) std::copy_n(c_t, H, c_next);
-          std::fill_n(y + row * ldy, H, Real(0));
-        }
-      }
+      step_rows(t, b0, b1, hp.data());
     }
   });
 }
@@ -238,39 +264,55 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   if (packed) w_hh.pack(Trans::No, GH, H, params.value(w.w_hh), H);  // op = W_hh (G*H, H)
   const Real* whh = params.value(w.w_hh);
 
-  parallel_slices(B, kMinRowsPerThread, [&](int b0, int b1) {
+  // The cell's backward over rows [b0, b1) at step t: dh, dc, dh_prev hold those rows (row b at (b - b0) * H).
+  auto back_rows = [&](int t, int b0, int b1, Real* dh, Real* dc, Real* dh_prev) {
+    const Real* h_t = cache.h.data() + int64_t(t) * BH;
+    for (int b = b0; b < b1; ++b) {
+      const int64_t row = int64_t(t) * B + b, local = int64_t(b - b0) * H;
+      Real* dh_b = dh + local;
+      if (t < lengths[b]) {
+        if (dy)
+          for (int j = 0; j < H; ++j) dh_b[j] += dy[row * ldy + j];
+        Cell::backward(H, cache.act.data() + row * GH, cache.aux.empty() ? nullptr : cache.aux.data() + row * H,
+                       h_t + int64_t(b) * H, Cell::kHasCell ? cache.c.data() + row * H : nullptr,
+                       Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr, cache.h.data() + (row + B) * H,
+                       dh_b, dc + local, dgi + row * GH, dgh + row * GH, dh_prev + local);
+      } else {  // padded step: the gradient passes through, the gates get none
+        std::copy_n(dh_b, H, dh_prev + local);
+        std::fill_n(dgi + row * GH, GH, Real(0));
+        if (!Cell::kSharedGrad) std::fill_n(dgh + row * GH, GH, Real(0));
+      }
+    }
+  };
+
+  auto run_slice = [&](int b0, int b1, bool split) {
     const int rows = b1 - b0;
     const int64_t RH = int64_t(rows) * H;
     std::vector<Real> dh(RH, Real(0)), dh_prev(RH), dc(RH, Real(0));  // (rows, H) each
     if (dh_final) std::copy_n(dh_final + int64_t(b0) * H, RH, dh.data());
     if (dc_final && Cell::kHasCell) std::copy_n(dc_final + int64_t(b0) * H, RH, dc.data());
     for (int t = T - 1; t >= 0; --t) {
-      const Real* h_t = cache.h.data() + int64_t(t) * BH;
-      for (int b = b0; b < b1; ++b) {
-        const int64_t row = int64_t(t) * B + b, local = int64_t(b - b0) * H;
-        Real* dh_b = dh.data() + local;
-        if (t < lengths[b]) {
-          if (dy)
-            for (int j = 0; j < H; ++j) dh_b[j] += dy[row * ldy + j];
-          Cell::backward(H, cache.act.data() + row * GH, cache.aux.empty() ? nullptr : cache.aux.data() + row * H,
-                         h_t + int64_t(b) * H, Cell::kHasCell ? cache.c.data() + row * H : nullptr,
-                         Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr, cache.h.data() + (row + B) * H,
-                         dh_b, dc.data() + local, dgi + row * GH, dgh + row * GH, dh_prev.data() + local);
-        } else {  // padded step: the gradient passes through, the gates get none
-          std::copy_n(dh_b, H, dh_prev.data() + local);
-          std::fill_n(dgi + row * GH, GH, Real(0));
-          if (!Cell::kSharedGrad) std::fill_n(dgh + row * GH, GH, Real(0));
-        }
-      }
       // dh_prev (rows, H) += dgh_t[b0..b1) (rows, G*H) W_hh (G*H, H)
       const Real* dgh_t = dgh + (int64_t(t) * B + b0) * GH;
-      if (packed) gemm_packed(rows, dgh_t, GH, w_hh, dh_prev.data(), H);
-      else gemm(Trans::No, Trans::No, rows, H, GH, Real(1), dgh_t, GH, whh, H, Real(1), dh_prev.data(), H);
+      if (split) {  // all rows: the cells by row slices, the product by column slices
+        parallel_slices(B, 1, [&](int r0, int r1) {
+          back_rows(t, r0, r1, dh.data() + int64_t(r0) * H, dc.data() + int64_t(r0) * H,
+                    dh_prev.data() + int64_t(r0) * H);
+        });
+        parallel_slices(w_hh.panels(), 1,
+                        [&](int p0, int p1) { gemm_packed(rows, dgh_t, GH, w_hh, dh_prev.data(), H, p0, p1); });
+      } else {
+        back_rows(t, b0, b1, dh.data(), dc.data(), dh_prev.data());
+        if (packed) gemm_packed(rows, dgh_t, GH, w_hh, dh_prev.data(), H);
+        else gemm(Trans::No, Trans::No, rows, H, GH, Real(1), dgh_t, GH, whh, H, Real(1), dh_prev.data(), H);
+      }
       dh.swap(dh_prev);
     }
     if (dh0) std::copy_n(dh.data(), RH, dh0 + int64_t(b0) * H);
     if (dc0 && Cell::kHasCell) std::copy_n(dc.data(), RH, dc0 + int64_t(b0) * H);
-  });
+  };
+  if (packed && split_columns(B, GH, H)) run_slice(0, B, true);
+  else parallel_slices(B, kMinRowsPerThread, [&](int b0, int b1) { run_slice(b0, b1, false); });
 
   // dW_ih (G*H, I) += dgi^T x;  dW_hh (G*H, H) += dgh^T h_{0..T-1};  biases += column sums
   gemm(Trans::Yes, Trans::No, GH, I, int(TB), Real(1), dgi, GH, cache.x.data(), I, Real(1), params.grad(w.w_ih), I);

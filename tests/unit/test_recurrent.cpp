@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <tuple>
+#include <utility>
 
 #include "rnnkit/rnnkit.h"
 
@@ -97,38 +98,43 @@ TEST_P(PackedSemantics, PaddedBatchEqualsEachSequenceAlone) {
   for (size_t k = 0; k < grad_sum.size(); ++k) EXPECT_NEAR(batch.grads[k], grad_sum[k], 1e-11) << "parameter " << k;
 }
 
-// The time loop runs on batch slices, one per thread: any thread count gives the same outputs and
-// gradients as one thread (B = 19 splits unevenly; lengths vary, some sequences are padded).
+// The time loop runs on batch slices, one per thread, or (few rows and a large W_hh) each step's
+// product by column slices: any thread count gives the same outputs and gradients as one thread.
+// B = 19 splits unevenly into row slices; B = 5 with G*H*H >= 2^18 takes the column split.
 TEST_P(PackedSemantics, ThreadCountDoesNotChangeResults) {
-  RecurrentConfig c;
-  c.cell = GetParam();
-  c.input_size = 5, c.hidden_size = 7, c.num_layers = 2, c.bidirectional = true;
-  ParamStore<double> ps;
-  Recurrent<double> rnn(c, ps, "rnn");
-  Rng rng(9);
-  rnn.init(ps, rng);
-  const int T = 6, B = 19, LD = 4;
-  std::vector<int> lengths(B);
-  for (int b = 0; b < B; ++b) lengths[size_t(b)] = 1 + (b * 5) % T;
-  auto random = [&](size_t n) {
-    std::vector<double> v(n);
-    for (double& x : v) x = rng.uniform(-1, 1);
-    return v;
-  };
-  const size_t S = size_t(LD) * B * 7;
-  const std::vector<double> x = random(size_t(T) * B * 5), h0 = random(S), c0 = random(S),
-                            R = random(size_t(T) * B * 2 * 7), Rh = random(S), Rc = random(S);
-  set_threads(1);
-  const Outcome one = run(rnn, ps, x, T, B, lengths, h0, c0, R, Rh, Rc);
-  for (int threads : {2, 3}) {
-    set_threads(threads);
-    const Outcome many = run(rnn, ps, x, T, B, lengths, h0, c0, R, Rh, Rc);
-    for (auto [a, b, what] : {std::tuple{&one.y, &many.y, "y"}, {&one.hn, &many.hn, "hn"}, {&one.dx, &many.dx, "dx"},
-                              {&one.dh0, &many.dh0, "dh0"}, {&one.grads, &many.grads, "grads"}})
-      for (size_t k = 0; k < a->size(); ++k)
-        ASSERT_NEAR((*a)[k], (*b)[k], 1e-12) << what << "[" << k << "] with " << threads << " threads";
+  const CellKind cell = GetParam();
+  const int large_h = cell == CellKind::Lstm ? 256 : cell == CellKind::Gru ? 296 : 512;
+  for (auto [B, H] : {std::pair{19, 7}, std::pair{5, large_h}}) {
+    RecurrentConfig c;
+    c.cell = cell;
+    c.input_size = 5, c.hidden_size = H, c.num_layers = 2, c.bidirectional = true;
+    ParamStore<double> ps;
+    Recurrent<double> rnn(c, ps, "rnn");
+    Rng rng(9);
+    rnn.init(ps, rng);
+    const int T = 6, LD = 4;
+    std::vector<int> lengths(static_cast<size_t>(B));
+    for (int b = 0; b < B; ++b) lengths[size_t(b)] = 1 + (b * 5) % T;
+    auto random = [&](size_t n) {
+      std::vector<double> v(n);
+      for (double& x : v) x = rng.uniform(-1, 1);
+      return v;
+    };
+    const size_t S = size_t(LD) * B * H;
+    const std::vector<double> x = random(size_t(T) * B * 5), h0 = random(S), c0 = random(S),
+                              R = random(size_t(T) * B * 2 * H), Rh = random(S), Rc = random(S);
+    set_threads(1);
+    const Outcome one = run(rnn, ps, x, T, B, lengths, h0, c0, R, Rh, Rc);
+    for (int threads : {2, 3}) {
+      set_threads(threads);
+      const Outcome many = run(rnn, ps, x, T, B, lengths, h0, c0, R, Rh, Rc);
+      for (auto [a, b, what] : {std::tuple{&one.y, &many.y, "y"}, {&one.hn, &many.hn, "hn"}, {&one.dx, &many.dx, "dx"},
+                                {&one.dh0, &many.dh0, "dh0"}, {&one.grads, &many.grads, "grads"}})
+        for (size_t k = 0; k < a->size(); ++k)
+          ASSERT_NEAR((*a)[k], (*b)[k], 1e-12) << what << "[" << k << "] with " << threads << " threads, B " << B;
+    }
+    set_threads(1);
   }
-  set_threads(1);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCells, PackedSemantics,

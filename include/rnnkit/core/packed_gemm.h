@@ -30,8 +30,11 @@ class PackedMatrix {
   std::vector<Real> data_;
 };
 
-// C (M, N) += A (M, K) op(B), with op(B) packed; A and C row-major with strides lda, ldc.
+// C (M, N) += A (M, K) op(B), with op(B) packed; A and C row-major with strides lda, ldc. With a
+// panel range, only C's columns [16 * panel_begin, min(N, 16 * panel_end)) (threads split C that way
+// when it has few rows).
 template <typename Real>
-void gemm_packed(int M, const Real* A, int lda, const PackedMatrix<Real>& B, Real* C, int ldc);
+void gemm_packed(int M, const Real* A, int lda, const PackedMatrix<Real>& B, Real* C, int ldc, int panel_begin = 0,
+                 int panel_end = -1);
 
 }  // namespace rnnkit
