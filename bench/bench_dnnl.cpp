@@ -8,8 +8,6 @@
 // Prints one JSON line: {"train_ms": ..., "infer_ms": ..., "max_rss_mb": ...}; the times are the
 // best of REPS runs after a warm-up. THREADS goes to OpenMP (oneDNN's Debian build uses it).
 #include <omp.h>
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +16,8 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "bench_util.h"
 
 using namespace dnnl;
 using tag = memory::format_tag;
@@ -145,30 +145,6 @@ Layer rnn_layer(const engine& eng, stream& s, int B, int T, int I, int H, int D)
       });
 }
 
-// The resident set now, in MiB (the baseline before any buffer, to subtract from the peak).
-double rss_mb() {
-  std::FILE* f = std::fopen("/proc/self/status", "r");
-  if (!f) return 0;
-  char line[256];
-  double kb = 0;
-  while (std::fgets(line, sizeof line, f))
-    if (std::sscanf(line, "VmRSS: %lf", &kb) == 1) break;
-  std::fclose(f);
-  return kb / 1024.0;
-}
-
-template <typename F>
-double best_ms(F&& f, int reps) {
-  f();  // warm-up
-  double best = 1e30;
-  for (int r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -181,7 +157,7 @@ int main(int argc, char** argv) {
   const int L = std::stoi(argv[6]), D = std::stoi(argv[7]) ? 2 : 1, threads = std::stoi(argv[8]);
   const int reps = argc > 9 ? std::stoi(argv[9]) : 5;
   omp_set_num_threads(threads);
-  const double base = rss_mb();
+  const double base = bench::rss_mb();
   try {
     engine eng(engine::kind::cpu, 0);
     stream s(eng);
@@ -193,14 +169,14 @@ int main(int argc, char** argv) {
       else if (cell == "rnn") layers.push_back(rnn_layer(eng, s, B, T, in, H, D));
       else throw std::runtime_error("unknown cell '" + cell + "': expected lstm, gru or rnn");
     }
-    const double train = best_ms(
+    const double train = bench::best_ms(
         [&] {
           for (auto& l : layers) l.fwd_train(s);
           for (auto it = layers.rbegin(); it != layers.rend(); ++it) it->bwd(s);
           s.wait();
         },
         reps);
-    const double infer = best_ms(
+    const double infer = bench::best_ms(
         [&] {
           for (auto& l : layers) l.infer(s);
           s.wait();
@@ -208,7 +184,7 @@ int main(int argc, char** argv) {
         reps);
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
-    std::printf("{\"train_ms\": %.3f, \"infer_ms\": %.3f, \"max_rss_mb\": %.1f, \"base_rss_mb\": %.1f}\n", train, infer, ru.ru_maxrss / 1024.0, base);
+    std::printf("{\"train_ms\": %.3f, \"infer_ms\": %.3f, \"max_rss_mb\": %.1f, \"base_rss_mb\": %.1f}\n", train, infer, bench::peak_rss_mb(), base);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_dnnl: %s\n", e.what());
     return 1;

@@ -1,5 +1,5 @@
 // Times one training step (forward, backward, Adam update) and one inference pass of a recurrent
-// stack, for the cases of bench/torch_train_step.py, and prints ms per step and GFLOP/s.
+// stack, and prints ms per step and GFLOP/s.
 // GFLOP/s counts the forward as 2*B*T*G*H*(I+H) per layer and direction and training as 3x that.
 // Usage: bench_train_step [THREADS]                      a table of the baseline cases
 //        bench_train_step CELL B T I H LAYERS BIDIR THREADS [REPS]
@@ -7,14 +7,13 @@
 //                                                   train_ms, infer_ms, stream_us (one step at batch 1
 //                                                   with the state carried), max_rss_mb
 //        bench_train_step sgemm THREADS             the GEMM rate of a 2048^3 sgemm, JSON
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "rnnkit/rnnkit.h"
 
 using namespace rnnkit;
@@ -31,30 +30,6 @@ double flops(const Case& c, CellKind cell) {
   double f = 0;
   for (int l = 0; l < c.L; ++l) f += 2.0 * c.B * c.T * G * c.H * ((l == 0 ? c.I : D * c.H) + c.H) * D;
   return f;
-}
-
-// The resident set now, in MiB (the baseline before any buffer, to subtract from the peak).
-double rss_mb() {
-  std::FILE* f = std::fopen("/proc/self/status", "r");
-  if (!f) return 0;
-  char line[256];
-  double kb = 0;
-  while (std::fgets(line, sizeof line, f))
-    if (std::sscanf(line, "VmRSS: %lf", &kb) == 1) break;
-  std::fclose(f);
-  return kb / 1024.0;
-}
-
-template <typename F>
-double best_ms(F&& f, int reps) {
-  f();  // warm-up
-  double best = 1e30;
-  for (int r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
 }
 
 Model<float> make_model(CellKind cell, const Case& c, Rng& rng) {
@@ -77,7 +52,7 @@ Batch<float> make_batch(const Case& c, Rng& rng) {
 }
 
 int one_case(int argc, char** argv) {
-  const double base = rss_mb();
+  const double base = bench::rss_mb();
   const CellKind cell = parse_cell(argv[1]);
   const Case c{std::stoi(argv[2]), std::stoi(argv[3]), std::stoi(argv[4]), std::stoi(argv[5]), std::stoi(argv[6]),
                std::stoi(argv[7]) != 0};
@@ -87,9 +62,9 @@ int one_case(int argc, char** argv) {
   Model<float> model = make_model(cell, c, rng);
   const Batch<float> batch = make_batch(c, rng);
   auto opt = make_optimizer<float>(OptimizerConfig::defaults_for(OptimizerKind::Adam));
-  const double train = best_ms([&] { train_step(model, *opt, batch, TrainOptions{}, rng); }, reps);
+  const double train = bench::best_ms([&] { train_step(model, *opt, batch, TrainOptions{}, rng); }, reps);
   ModelCache<float> cache;
-  const double infer = best_ms([&] { model.forward(batch, cache, false, nullptr); }, reps);
+  const double infer = bench::best_ms([&] { model.forward(batch, cache, false, nullptr); }, reps);
   // Streaming: one step of one sequence at a time, the state carried from call to call.
   Case one = c;
   one.B = 1, one.T = 1;
@@ -97,7 +72,7 @@ int one_case(int argc, char** argv) {
   ModelState<float> state, next;
   model.forward(step, cache, false, nullptr, nullptr, &state);
   const int steps = 200;
-  const double stream = best_ms(
+  const double stream = bench::best_ms(
                             [&] {
                               for (int i = 0; i < steps; ++i) {
                                 model.forward(step, cache, false, nullptr, &state, &next);
@@ -106,10 +81,8 @@ int one_case(int argc, char** argv) {
                             },
                             reps) *
                         1e3 / steps;
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
   std::printf("{\"train_ms\": %.3f, \"infer_ms\": %.3f, \"stream_us\": %.2f, \"max_rss_mb\": %.1f, \"base_rss_mb\": %.1f}\n", train, infer,
-              stream, ru.ru_maxrss / 1024.0, base);
+              stream, bench::peak_rss_mb(), base);
   return 0;
 }
 
@@ -117,7 +90,7 @@ int sgemm_rate(int threads) {
   set_threads(threads);
   const int n = 2048;
   std::vector<float> a(size_t(n) * n, 0.5f), b(size_t(n) * n, 0.25f), c(size_t(n) * n);
-  const double ms = best_ms(
+  const double ms = bench::best_ms(
       [&] { gemm(Trans::No, Trans::No, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); }, 3);
   std::printf("{\"sgemm_gflops\": %.1f}\n", 2.0 * n * n * n / ms / 1e6);
   return 0;
@@ -139,9 +112,9 @@ int main(int argc, char** argv) {
       Model<float> model = make_model(cell, c, rng);
       const Batch<float> batch = make_batch(c, rng);
       auto opt = make_optimizer<float>(OptimizerConfig::defaults_for(OptimizerKind::Adam));
-      const double train = best_ms([&] { train_step(model, *opt, batch, TrainOptions{}, rng); }, 5);
+      const double train = bench::best_ms([&] { train_step(model, *opt, batch, TrainOptions{}, rng); }, 5);
       ModelCache<float> cache;
-      const double infer = best_ms([&] { model.forward(batch, cache, false, nullptr); }, 5);
+      const double infer = bench::best_ms([&] { model.forward(batch, cache, false, nullptr); }, 5);
       const double f = flops(c, cell);
       std::printf("%-5s %-3d %-3d %-4d %-4d %d %-2s | %8.1f %8.1f | %8.1f %8.1f\n", cell_name(cell), c.B, c.T, c.I,
                   c.H, c.L, c.bidir ? "y" : "n", train, 3 * f / train / 1e6, infer, f / infer / 1e6);
