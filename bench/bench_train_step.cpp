@@ -5,7 +5,9 @@
 //        bench_train_step CELL B T I H LAYERS BIDIR THREADS [REPS]
 //                                                   one case as a JSON line, for bench/compare.py:
 //                                                   train_ms, infer_ms, stream_us (one step at batch 1
-//                                                   with the state carried), max_rss_mb
+//                                                   with the state carried), ragged_train_ms (a
+//                                                   padded batch of about half real steps) and its
+//                                                   ragged_real_fraction, max_rss_mb
 //        bench_train_step sgemm THREADS             the GEMM rate of a 2048^3 sgemm, JSON
 #include <algorithm>
 #include <chrono>
@@ -65,6 +67,15 @@ int one_case(int argc, char** argv) {
   const double train = bench::best_ms([&] { train_step(model, *opt, batch, TrainOptions{}, rng); }, reps);
   ModelCache<float> cache;
   const double infer = bench::best_ms([&] { model.forward(batch, cache, false, nullptr); }, reps);
+  // A padded batch: sequence b has (b + 1) * T / B steps, about half the padded length in all.
+  Batch<float> ragged = batch;
+  double real = 0;
+  for (int b = 0; b < c.B; ++b) {
+    ragged.lengths[size_t(b)] = std::max(1, (b + 1) * c.T / c.B);
+    real += ragged.lengths[size_t(b)];
+  }
+  const double ragged_train =
+      bench::best_ms([&] { train_step(model, *opt, ragged, TrainOptions{}, rng); }, reps);
   // Streaming: one step of one sequence at a time, the state carried from call to call.
   Case one = c;
   one.B = 1, one.T = 1;
@@ -81,8 +92,9 @@ int one_case(int argc, char** argv) {
                             },
                             reps) *
                         1e3 / steps;
-  std::printf("{\"train_ms\": %.3f, \"infer_ms\": %.3f, \"stream_us\": %.2f, \"max_rss_mb\": %.1f, \"base_rss_mb\": %.1f}\n", train, infer,
-              stream, bench::peak_rss_mb(), base);
+  std::printf("{\"train_ms\": %.3f, \"infer_ms\": %.3f, \"stream_us\": %.2f, \"ragged_train_ms\": %.3f, "
+              "\"ragged_real_fraction\": %.3f, \"max_rss_mb\": %.1f, \"base_rss_mb\": %.1f}\n",
+              train, infer, stream, ragged_train, real / (double(c.B) * c.T), bench::peak_rss_mb(), base);
   return 0;
 }
 

@@ -230,12 +230,30 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   parallel_slices(B, kMinRowsPerThread, [&](int b0, int b1) {
     const int rows = b1 - b0;
     std::vector<Real> hp(int64_t(rows) * GH);  // (rows, G*H)
+    std::vector<Real> h_live, hp_live;          // the rows still running, gathered
+    std::vector<int> live;
     for (int t = 0; t < T; ++t) {
       const Real* h_t = cache.h.data() + int64_t(t) * BH;
-      // hp (rows, G*H) = b_hh + h_t[b0..b1) W_hh^T
-      fill_rows(hp.data(), rows, GH, bhh);
-      if (packed) gemm_packed(rows, h_t + int64_t(b0) * H, H, w_hh, hp.data(), GH);
-      else gemm(Trans::No, Trans::Yes, rows, GH, H, Real(1), h_t + int64_t(b0) * H, H, whh, H, Real(1), hp.data(), GH);
+      live.clear();
+      for (int b = b0; b < b1; ++b)
+        if (t < lengths[b]) live.push_back(b);
+      if (packed && !live.empty() && int(live.size()) < rows) {
+        // Some sequences have ended: the product runs on the rows still running only, so a padded
+        // batch costs its real steps (each row's result is the same as in the full product).
+        const int n = int(live.size());
+        h_live.resize(int64_t(n) * H);
+        hp_live.resize(int64_t(n) * GH);
+        for (int k = 0; k < n; ++k) std::copy_n(h_t + int64_t(live[size_t(k)]) * H, H, h_live.data() + int64_t(k) * H);
+        fill_rows(hp_live.data(), n, GH, bhh);
+        gemm_packed(n, h_live.data(), H, w_hh, hp_live.data(), GH);
+        for (int k = 0; k < n; ++k)
+          std::copy_n(hp_live.data() + int64_t(k) * GH, GH, hp.data() + int64_t(live[size_t(k)] - b0) * GH);
+      } else if (!live.empty()) {
+        // hp (rows, G*H) = b_hh + h_t[b0..b1) W_hh^T
+        fill_rows(hp.data(), rows, GH, bhh);
+        if (packed) gemm_packed(rows, h_t + int64_t(b0) * H, H, w_hh, hp.data(), GH);
+        else gemm(Trans::No, Trans::Yes, rows, GH, H, Real(1), h_t + int64_t(b0) * H, H, whh, H, Real(1), hp.data(), GH);
+      }
       step_rows(t, b0, b1, hp.data());
     }
   });
@@ -289,6 +307,8 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
     const int rows = b1 - b0;
     const int64_t RH = int64_t(rows) * H;
     std::vector<Real> dh(RH, Real(0)), dh_prev(RH), dc(RH, Real(0));  // (rows, H) each
+    std::vector<Real> dg_live, dh_live;  // the rows still running, gathered
+    std::vector<int> live;
     if (dh_final) std::copy_n(dh_final + int64_t(b0) * H, RH, dh.data());
     if (dc_final && Cell::kHasCell) std::copy_n(dc_final + int64_t(b0) * H, RH, dc.data());
     for (int t = T - 1; t >= 0; --t) {
@@ -303,8 +323,25 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
                         [&](int p0, int p1) { gemm_packed(rows, dgh_t, GH, w_hh, dh_prev.data(), H, p0, p1); });
       } else {
         back_rows(t, b0, b1, dh.data(), dc.data(), dh_prev.data());
-        if (packed) gemm_packed(rows, dgh_t, GH, w_hh, dh_prev.data(), H);
-        else gemm(Trans::No, Trans::No, rows, H, GH, Real(1), dgh_t, GH, whh, H, Real(1), dh_prev.data(), H);
+        live.clear();
+        for (int b = b0; b < b1; ++b)
+          if (t < lengths[b]) live.push_back(b);
+        const int n = int(live.size());
+        if (packed && n > 0 && n < rows) {  // ended sequences have zero gate gradients: skip their rows
+          dg_live.resize(int64_t(n) * GH);
+          dh_live.assign(int64_t(n) * H, Real(0));
+          for (int k = 0; k < n; ++k)
+            std::copy_n(dgh_t + int64_t(live[size_t(k)] - b0) * GH, GH, dg_live.data() + int64_t(k) * GH);
+          gemm_packed(n, dg_live.data(), GH, w_hh, dh_live.data(), H);
+          for (int k = 0; k < n; ++k) {
+            Real* out = dh_prev.data() + int64_t(live[size_t(k)] - b0) * H;
+            const Real* add = dh_live.data() + int64_t(k) * H;
+            for (int j = 0; j < H; ++j) out[j] += add[j];
+          }
+        } else if (n > 0) {
+          if (packed) gemm_packed(rows, dgh_t, GH, w_hh, dh_prev.data(), H);
+          else gemm(Trans::No, Trans::No, rows, H, GH, Real(1), dgh_t, GH, whh, H, Real(1), dh_prev.data(), H);
+        }
       }
       dh.swap(dh_prev);
     }
