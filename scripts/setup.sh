@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs (from Debian packages) whatever the build needs and is missing, then configures and builds.
 # Usage: scripts/setup.sh [build-dir [cmake options...]]   (default: build, Release)
+#        scripts/setup.sh --deps-only                     (install the packages, build nothing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+deps_only=0
+[ "${1:-}" = "--deps-only" ] && { deps_only=1; shift; }
 build_dir=${1:-build}
 shift || true
 cmake_options=("$@")
@@ -23,6 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+[ $deps_only -eq 1 ] && exit 0
 
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then
   cmake -S . -B "$build_dir" "${cmake_options[@]}" >/dev/null
