@@ -123,6 +123,17 @@ struct Prepared {
   ForecastData forecast;
 };
 
+// Splits items into the `kept` ones (which stay, in that order) and the `taken` ones (appended to out):
+// a hold-out for validation or test.
+template <typename T>
+void take_out(std::vector<T>& items, const std::vector<size_t>& kept, const std::vector<size_t>& taken,
+              std::vector<T>& out) {
+  std::vector<T> rest;
+  for (size_t i : kept) rest.push_back(std::move(items[i]));
+  for (size_t i : taken) out.push_back(std::move(items[i]));
+  items = std::move(rest);
+}
+
 std::vector<std::string> split_names(const std::string& s) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -143,10 +154,7 @@ Prepared prepare_text_tag(const TrainFlags& f, TextPreprocessorConfig pc) {
   std::vector<TaggedSentence> train = read_tagged(f.train), valid, test;
   auto hold_out = [&](double fraction, uint64_t seed, std::vector<TaggedSentence>& out) {
     const Split s = split_random(train.size(), 0.0, fraction, seed);
-    std::vector<TaggedSentence> kept;
-    for (size_t i : s.train) kept.push_back(train[i]);
-    for (size_t i : s.test) out.push_back(train[i]);
-    train = std::move(kept);
+    take_out(train, s.train, s.test, out);
   };
   if (!f.test.empty()) test = read_tagged(f.test);
   else if (f.test_fraction > 0) hold_out(f.test_fraction, f.seed + 1000, test);
@@ -234,10 +242,7 @@ Prepared prepare_regress(const TrainFlags& f, TextPreprocessorConfig pc) {
   TextDataset train = read_classification(f.train, f.text_column, f.label_column), valid, test;
   auto hold_out = [&](double fraction, uint64_t seed, TextDataset& out) {
     const Split s = split_random(train.examples.size(), 0.0, fraction, seed);
-    TextDataset kept;
-    for (size_t i : s.train) kept.examples.push_back(train.examples[i]);
-    for (size_t i : s.test) out.examples.push_back(train.examples[i]);
-    train = std::move(kept);
+    take_out(train.examples, s.train, s.test, out.examples);
   };
   if (!f.test.empty()) test = read_classification(f.test, f.text_column, f.label_column);
   else if (f.test_fraction > 0) hold_out(f.test_fraction, f.seed + 1000, test);
@@ -272,10 +277,7 @@ Prepared prepare_classify(const TrainFlags& f, TextPreprocessorConfig pc) {
     std::vector<std::string> labels;
     for (const auto& e : train.examples) labels.push_back(e.labels[0]);
     const Split s = split_stratified(labels, 0.0, f.test_fraction, f.seed + 1000);
-    TextDataset kept;
-    for (size_t i : s.train) kept.examples.push_back(train.examples[i]);
-    for (size_t i : s.test) test.examples.push_back(train.examples[i]);
-    train = std::move(kept);
+    take_out(train.examples, s.train, s.test, test.examples);
   }
   if (!f.valid.empty()) {
     valid = read_classification(f.valid, f.text_column, f.label_column);
@@ -283,10 +285,7 @@ Prepared prepare_classify(const TrainFlags& f, TextPreprocessorConfig pc) {
     std::vector<std::string> labels;
     for (const auto& e : train.examples) labels.push_back(e.labels[0]);
     const Split s = split_stratified(labels, f.valid_fraction, 0.0, f.seed);
-    TextDataset kept;
-    for (size_t i : s.train) kept.examples.push_back(train.examples[i]);
-    for (size_t i : s.valid) valid.examples.push_back(train.examples[i]);
-    train = std::move(kept);
+    take_out(train.examples, s.train, s.valid, valid.examples);
   }
   if (!f.test.empty()) test = read_classification(f.test, f.text_column, f.label_column);
   if (!test.examples.empty()) std::fprintf(stderr, "test: %zu examples held out\n", test.examples.size());
@@ -323,10 +322,7 @@ Prepared prepare_audio_classify(const TrainFlags& f) {
     std::vector<std::string> labels;
     for (const auto& c : train) labels.push_back(c.label);
     const Split s = split_stratified(labels, 0.0, fraction, seed);
-    std::vector<LabelledClip> kept;
-    for (size_t i : s.train) kept.push_back(std::move(train[i]));
-    for (size_t i : s.test) out.push_back(std::move(train[i]));
-    train = std::move(kept);
+    take_out(train, s.train, s.test, out);
   };
   if (!f.test.empty()) test = read_audio_folders(f.test);
   else if (f.test_fraction > 0) hold_out(f.test_fraction, f.seed + 1000, test);
