@@ -6,5 +6,5 @@ cd "$(dirname "$0")/../.."
 scripts/setup.sh build >&2
 out=${1:-build/spam.safetensors}
 time build/rnnkit train --task classify --train ../shared/data/spamassassin --test-fraction 0.2 --output "$out" \
-  --max-length 400 --embedding-dim 32 --hidden 64 --cell gru --bidirectional --output-mode mean --epochs 12 \
+  --max-length 800 --embedding-dim 32 --hidden 64 --cell gru --bidirectional --output-mode mean --epochs 12 \
   --patience 3 --batch-size 32 --lr 3e-3 --strip-html --vocab-size 30000 --min-count 2 --threads "${THREADS:-2}"
