@@ -33,8 +33,11 @@ class Pool {
 
   int workers() const { return int(threads_.size()); }
 
-  // Runs job(slice) for slice in [0, slices); the caller runs slice 0.
-  void run(int slices, const std::function<void(int)>& job) {
+  // Runs job(slice) for slice in [0, slices); the caller runs slice 0. Returns false, having run
+  // nothing, when another thread is using the pool (the caller then runs the work itself).
+  bool run(int slices, const std::function<void(int)>& job) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
     std::unique_lock<std::mutex> lock(mu_);
     job_ = &job;
     slices_ = slices;
@@ -52,6 +55,7 @@ class Pool {
     done_.wait(lock, [&] { return pending_ == 0; });
     job_ = nullptr;
     if (error_) std::rethrow_exception(error_);
+    return true;
   }
 
  private:
@@ -81,6 +85,7 @@ class Pool {
 
   std::vector<std::thread> threads_;
   std::mutex mu_, error_mu_;
+  std::mutex busy_;  // held by the thread whose work the pool runs
   std::condition_variable wake_, done_;
   const std::function<void(int)>* job_ = nullptr;
   int slices_ = 0, pending_ = 0;
@@ -113,7 +118,7 @@ void parallel_slices(int n, int min_slice, const std::function<void(int, int)>& 
   if (n <= 0) return;
   const int slices = std::max(1, std::min(g_threads, n / std::max(1, min_slice)));
   if (slices == 1 || t_in_slice) return fn(0, n);
-  pool().run(slices, [&](int s) {
+  const bool ran = pool().run(slices, [&](int s) {
     const int begin = int(int64_t(n) * s / slices), end = int(int64_t(n) * (s + 1) / slices);
     t_in_slice = true;
     struct Reset {
@@ -121,6 +126,7 @@ void parallel_slices(int n, int min_slice, const std::function<void(int, int)>& 
     } reset;
     if (begin < end) fn(begin, end);
   });
+  if (!ran) fn(0, n);  // another thread (a second model, a server's request) has the pool
 }
 
 }  // namespace rnnkit

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 
 #include "rnnkit/core/error.h"
 #include "rnnkit/core/gemm.h"
@@ -123,6 +124,26 @@ TEST(Gemm, SplitOverThreadsMatchesReference) {
       check_gemm<float>(ta, tb, 20, 900, 128, 1.0f, 0.0f);
       check_gemm<double>(ta, tb, 150, 120, 130, -1.0, 1.0);
     }
+  set_threads(1);
+}
+
+// Several threads at once (two models, a server's requests): each gets the workers or runs alone.
+TEST(Parallel, ConcurrentCallersEachCoverTheirRange) {
+  set_threads(2);
+  std::vector<std::thread> callers;
+  std::atomic<int> wrong{0};
+  for (int c = 0; c < 3; ++c)
+    callers.emplace_back([&] {
+      for (int round = 0; round < 200; ++round) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(97));
+        parallel_slices(97, 1, [&](int begin, int end) {
+          for (int i = begin; i < end; ++i) hits[size_t(i)]++;
+        });
+        for (auto& h : hits) wrong += h.load() != 1;
+      }
+    });
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(wrong.load(), 0);
   set_threads(1);
 }
 

@@ -16,7 +16,8 @@ int thread_count();
 // Splits [0, n) into up to thread_count() contiguous slices of at least min_slice items (except when
 // n is smaller) and calls fn(begin, end) for each, the calling thread taking the first; returns when
 // all are done. An exception thrown by fn is rethrown here (the first one). Called from inside a
-// slice, it runs fn(0, n) inline.
+// slice, or while another thread's call holds the workers, it runs fn(0, n) on the calling thread:
+// several threads may call it at once (each gets the workers or runs alone), never deadlocking.
 void parallel_slices(int n, int min_slice, const std::function<void(int begin, int end)>& fn);
 
 }  // namespace rnnkit
