@@ -186,6 +186,8 @@ expect_error "nope.vec" "$rnnkit" train --train "$tmp/train.ft" --output "$tmp/x
 expect_error "missing.ft: cannot open" "$rnnkit" train --train "$tmp/missing.ft" --output "$tmp/x.safetensors"
 printf '__label__a fine\nno label here\n' > "$tmp/bad.ft"
 expect_error "bad.ft:2: no label" "$rnnkit" train --train "$tmp/bad.ft" --output "$tmp/x.safetensors"
+printf '__label__a fine\n__label__b bad\n__label__a good\n' > "$tmp/tiny.ft"
+expect_error "validation hold-out of 3 examples is empty" "$rnnkit" train --train "$tmp/tiny.ft" --output "$tmp/x.safetensors"
 expect_error "unknown cell 'lstmm'" "$rnnkit" train --train "$tmp/train.ft" --output "$tmp/x.safetensors" --cell lstmm
 head -c 100 "$tmp/s.safetensors" > "$tmp/cut.safetensors"
 expect_error "cut.safetensors" "$rnnkit" predict --model "$tmp/cut.safetensors"

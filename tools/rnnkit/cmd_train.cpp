@@ -134,6 +134,14 @@ void take_out(std::vector<T>& items, const std::vector<size_t>& kept, const std:
   items = std::move(rest);
 }
 
+// Stops before any training when the validation part came out empty (a small file and the default
+// hold-out fraction), saying what to change.
+void require_validation(size_t valid, size_t train, const TrainFlags& f) {
+  require(valid > 0, f.train + ": the " + std::to_string(int(f.valid_fraction * 100 + 0.5)) +
+                         " % validation hold-out of " + std::to_string(train) +
+                         " examples is empty: give --valid or a larger --valid-fraction");
+}
+
 std::vector<std::string> split_names(const std::string& s) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -248,6 +256,7 @@ Prepared prepare_regress(const TrainFlags& f, TextPreprocessorConfig pc) {
   else if (f.test_fraction > 0) hold_out(f.test_fraction, f.seed + 1000, test);
   if (!f.valid.empty()) valid = read_classification(f.valid, f.text_column, f.label_column);
   else hold_out(f.valid_fraction, f.seed, valid);
+  require_validation(valid.examples.size(), train.examples.size(), f);
   p.state.text = TextPreprocessor(pc);
   std::vector<std::string> texts;
   for (const auto& e : train.examples) texts.push_back(e.text);
@@ -287,6 +296,7 @@ Prepared prepare_classify(const TrainFlags& f, TextPreprocessorConfig pc) {
     const Split s = split_stratified(labels, f.valid_fraction, 0.0, f.seed);
     take_out(train.examples, s.train, s.valid, valid.examples);
   }
+  require_validation(valid.examples.size(), train.examples.size(), f);
   if (!f.test.empty()) test = read_classification(f.test, f.text_column, f.label_column);
   if (!test.examples.empty()) std::fprintf(stderr, "test: %zu examples held out\n", test.examples.size());
   p.state.labels = train.label_names();
@@ -328,6 +338,7 @@ Prepared prepare_audio_classify(const TrainFlags& f) {
   else if (f.test_fraction > 0) hold_out(f.test_fraction, f.seed + 1000, test);
   if (!f.valid.empty()) valid = read_audio_folders(f.valid);
   else hold_out(f.valid_fraction, f.seed, valid);
+  require_validation(valid.size(), train.size(), f);
 
   AudioFeatureConfig& a = p.state.audio;
   a.sample_rate = train[0].clip.sample_rate;
