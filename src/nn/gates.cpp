@@ -147,16 +147,6 @@ HWY_INLINE void GruBackward(D d, int H, const T* act, const T* aux, const T* h, 
   });
 }
 
-template <class D, typename T>
-HWY_INLINE void MapSigmoid(D d, const T* x, T* y, long n) {
-  for_chunks(d, size_t(n), [&](const Chunk<D>& k) HWY_ATTR { k.store(SigmoidV(d, k.load(x)), y); });
-}
-
-template <class D, typename T>
-HWY_INLINE void MapTanh(D d, const T* x, T* y, long n) {
-  for_chunks(d, size_t(n), [&](const Chunk<D>& k) HWY_ATTR { k.store(TanhV(d, k.load(x)), y); });
-}
-
 // Plain functions per element type, which HWY_EXPORT can put in its dispatch tables.
 #define RNNKIT_GATES_FOR(T, S)                                                                             \
   void RnnForward##S(int H, bool relu, const T* xp, const T* hp, T* h_next) {                              \
@@ -176,9 +166,7 @@ HWY_INLINE void MapTanh(D d, const T* x, T* y, long n) {
   }                                                                                                        \
   void GruBackward##S(int H, const T* act, const T* aux, const T* h, const T* dh, T* dgi, T* dgh, T* dhd) { \
     GruBackward(hn::ScalableTag<T>(), H, act, aux, h, dh, dgi, dgh, dhd);                                  \
-  }                                                                                                        \
-  void Sigmoid##S(const T* x, T* y, long n) { MapSigmoid(hn::ScalableTag<T>(), x, y, n); }                 \
-  void Tanh##S(const T* x, T* y, long n) { MapTanh(hn::ScalableTag<T>(), x, y, n); }
+  }
 
 RNNKIT_GATES_FOR(float, F)
 RNNKIT_GATES_FOR(double, D)
@@ -197,9 +185,7 @@ namespace rnnkit::gates {
   HWY_EXPORT(LstmForward##S);    \
   HWY_EXPORT(LstmBackward##S);   \
   HWY_EXPORT(GruForward##S);     \
-  HWY_EXPORT(GruBackward##S);    \
-  HWY_EXPORT(Sigmoid##S);        \
-  HWY_EXPORT(Tanh##S);
+  HWY_EXPORT(GruBackward##S);
 RNNKIT_GATES_EXPORT(F)
 RNNKIT_GATES_EXPORT(D)
 #undef RNNKIT_GATES_EXPORT
@@ -228,14 +214,6 @@ RNNKIT_GATES_EXPORT(D)
   template <>                                                                                                    \
   void gru_backward<T>(int H, const T* act, const T* aux, const T* h, const T* dh, T* dgi, T* dgh, T* dhd) {     \
     HWY_DYNAMIC_DISPATCH(GruBackward##S)(H, act, aux, h, dh, dgi, dgh, dhd);                                     \
-  }                                                                                                              \
-  template <>                                                                                                    \
-  void sigmoid<T>(const T* x, T* y, long n) {                                                                    \
-    HWY_DYNAMIC_DISPATCH(Sigmoid##S)(x, y, n);                                                                   \
-  }                                                                                                              \
-  template <>                                                                                                    \
-  void tanh<T>(const T* x, T* y, long n) {                                                                       \
-    HWY_DYNAMIC_DISPATCH(Tanh##S)(x, y, n);                                                                      \
   }
 RNNKIT_GATES_DEFINE(float, F)
 RNNKIT_GATES_DEFINE(double, D)

@@ -30,10 +30,4 @@ template <typename Real>
 void gru_backward(int H, const Real* act, const Real* aux, const Real* h, const Real* dh, Real* dgi, Real* dgh,
                   Real* dh_direct);
 
-// y = sigmoid(x) and y = tanh(x) over n values (vectorised; for heads and tests).
-template <typename Real>
-void sigmoid(const Real* x, Real* y, long n);
-template <typename Real>
-void tanh(const Real* x, Real* y, long n);
-
 }  // namespace rnnkit::gates
