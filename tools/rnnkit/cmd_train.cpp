@@ -356,15 +356,16 @@ Prepared prepare_audio_classify(const TrainFlags& f) {
   p.state.labels = names;
   // The scaler: fitted on every training frame (features unscaled until then).
   const int F = p.state.audio_feature_count();
+  std::vector<std::vector<float>> raw;  // each training clip's features, computed once
   std::vector<double> all;
   for (const auto& c : train) {
-    const std::vector<float> x = p.state.raw_audio_frames(c.clip);
-    all.insert(all.end(), x.begin(), x.end());
+    raw.push_back(p.state.raw_audio_frames(c.clip));
+    all.insert(all.end(), raw.back().begin(), raw.back().end());
   }
   require(!all.empty(), f.train + ": every clip is shorter than one " + std::to_string(a.frame_ms) + " ms frame");
   p.state.scaler = Scaler(ScalerKind::Standard);
   p.state.scaler.fit(all, F);
-  p.train = audio_source(p.state, train);
+  p.train = audio_source(p.state, train, std::move(raw));
   p.valid = audio_source(p.state, valid);
   if (!test.empty()) p.test = audio_source(p.state, test);
   p.inputs = F;

@@ -51,7 +51,10 @@ std::vector<float> TaskState::audio_frames(const AudioClip& clip) const {
   require(clip.sample_rate == audio.sample_rate, clip.source + ": sample rate " + std::to_string(clip.sample_rate) +
                                                      " Hz, the model was trained on " +
                                                      std::to_string(audio.sample_rate) + " Hz audio");
-  std::vector<float> f = raw_audio_frames(clip);
+  return scale_audio(raw_audio_frames(clip));
+}
+
+std::vector<float> TaskState::scale_audio(std::vector<float> f) const {
   const int F = audio_feature_count();
   std::vector<double> d(f.begin(), f.end());
   scaler.transform(d.data(), d.size() / size_t(F));
@@ -257,7 +260,7 @@ std::unique_ptr<ClassifySource> classify_source(const TaskState& st, const TextD
 }
 
 bool is_audio_file(const std::string& path) {
-  std::string ext = path.substr(path.find_last_of('.') == std::string::npos ? path.size() : path.find_last_of('.'));
+  std::string ext = std::filesystem::path(path).extension().string();
   for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
   for (const char* e : {".wav", ".flac", ".ogg", ".aiff", ".aif", ".au"})
     if (ext == e) return true;
@@ -283,14 +286,16 @@ Batch<float> AudioSource::batch(const std::vector<size_t>& indices) const {
   return b;
 }
 
-std::unique_ptr<AudioSource> audio_source(const TaskState& state, const std::vector<LabelledClip>& clips) {
+std::unique_ptr<AudioSource> audio_source(const TaskState& state, const std::vector<LabelledClip>& clips,
+                                          std::vector<std::vector<float>> raw) {
   std::vector<std::vector<float>> frames;
   std::vector<int32_t> labels;
-  for (const LabelledClip& c : clips) {
+  for (size_t i = 0; i < clips.size(); ++i) {
+    const LabelledClip& c = clips[i];
     const auto it = std::find(state.labels.begin(), state.labels.end(), c.label);
     require(it != state.labels.end(), c.clip.source + ": label '" + c.label + "' is not one the model knows");
     labels.push_back(int32_t(it - state.labels.begin()));
-    frames.push_back(state.audio_frames(c.clip));
+    frames.push_back(raw.empty() ? state.audio_frames(c.clip) : state.scale_audio(std::move(raw[i])));
   }
   return std::make_unique<AudioSource>(std::move(frames), std::move(labels), state.audio_feature_count());
 }

@@ -51,6 +51,8 @@ struct TaskState {
   std::vector<float> raw_audio_frames(const AudioClip& clip) const;
   // The clip's scaled (frames, F) features; throws naming the file when its sample rate differs.
   std::vector<float> audio_frames(const AudioClip& clip) const;
+  // Raw features through the scaler (an empty clip becomes one frame at the training mean).
+  std::vector<float> scale_audio(std::vector<float> raw) const;
   double target_mean = 0;   // regress: the training targets' mean, the baseline eval compares with
   Scaler scaler;
   // Per window: the anchors (horizon * K), zero unless relative; subtracts them in place.
@@ -126,8 +128,10 @@ class AudioSource : public BatchSource {
   int features_;
 };
 // Features and label ids of labelled clips with the state's pipeline; throws naming the clip whose
-// label is not among the state's.
-std::unique_ptr<AudioSource> audio_source(const TaskState& state, const std::vector<LabelledClip>& clips);
+// label is not among the state's. `raw`, when given, holds the clips' unscaled features already
+// computed (training computes them once to fit the scaler).
+std::unique_ptr<AudioSource> audio_source(const TaskState& state, const std::vector<LabelledClip>& clips,
+                                          std::vector<std::vector<float>> raw = {});
 
 class ClassifySource;
 // Encodes a classification data set with the state's pipeline and labels; throws naming the example
