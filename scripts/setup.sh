@@ -14,7 +14,8 @@ cmake_options=("$@")
 # Debian packages the project needs; python3-torch only writes the golden fixtures and converts models.
 packages=(cmake g++ make pkg-config libopenblas-dev libhwy-dev libdnnl-dev nlohmann-json3-dev libcli11-dev libgtest-dev
           libgmock-dev libbenchmark-dev python3-torch python3-numpy libutf8proc-dev
-          libsentencepiece-dev libsndfile1-dev libfftw3-dev fasttext espeak-ng python3-torchaudio)
+          libsentencepiece-dev libsndfile1-dev libfftw3-dev fasttext espeak-ng python3-torchaudio
+          libcpp-httplib-dev pybind11-dev python3-dev python3-pytest wrk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -35,7 +35,7 @@ class Pool {
 
   // Runs job(slice) for slice in [0, slices); the caller runs slice 0. Returns false, having run
   // nothing, when another thread is using the pool (the caller then runs the work itself).
-  bool run(int slices, const std::function<void(int)>& job) {
+  bool run(int slices, FunctionRef<void(int)> job) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
     std::unique_lock<std::mutex> lock(mu_);
@@ -71,7 +71,7 @@ class Pool {
       if (stop_) return;
       seen = generation_;
       if (slice >= slices_) continue;
-      const std::function<void(int)>* job = job_;
+      const FunctionRef<void(int)>* job = job_;
       lock.unlock();
       try {
         (*job)(slice);
@@ -87,7 +87,7 @@ class Pool {
   std::mutex mu_, error_mu_;
   std::mutex busy_;  // held by the thread whose work the pool runs
   std::condition_variable wake_, done_;
-  const std::function<void(int)>* job_ = nullptr;
+  const FunctionRef<void(int)>* job_ = nullptr;
   int slices_ = 0, pending_ = 0;
   unsigned long generation_ = 0;
   bool stop_ = false;
@@ -114,7 +114,7 @@ void set_threads(int threads) {
 
 int thread_count() { return g_threads; }
 
-void parallel_slices(int n, int min_slice, const std::function<void(int, int)>& fn) {
+void parallel_slices(int n, int min_slice, FunctionRef<void(int, int)> fn) {
   if (n <= 0) return;
   const int slices = std::max(1, std::min(g_threads, n / std::max(1, min_slice)));
   if (slices == 1 || t_in_slice) return fn(0, n);

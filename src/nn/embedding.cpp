@@ -35,9 +35,10 @@ void Embedding<Real>::forward(const ParamStore<Real>& params, const int32_t* ids
   const int E = config_.dim;
   for (int n = 0; n < N; ++n) {
     const int32_t id = ids[n];
-    require(id >= 0 && id < config_.num_embeddings,
-            "token id " + std::to_string(id) + " at position " + std::to_string(n) +
-                " is outside the vocabulary [0, " + std::to_string(config_.num_embeddings) + ")");
+    require(id >= 0 && id < config_.num_embeddings, [&] {
+      return "token id " + std::to_string(id) + " at position " + std::to_string(n) +
+             " is outside the vocabulary [0, " + std::to_string(config_.num_embeddings) + ")";
+    });
     std::copy_n(w + int64_t(id) * E, E, y + int64_t(n) * E);
   }
 }

@@ -108,15 +108,19 @@ template <typename Real>
 void Model<Real>::check_batch(const Batch<Real>& batch) const {
   const size_t TB = size_t(batch.T) * batch.B;
   require(batch.T >= 0 && batch.B >= 0, "batch has negative dimensions");
-  require(batch.lengths.size() == size_t(batch.B), "batch has " + std::to_string(batch.lengths.size()) +
-                                                       " lengths for " + std::to_string(batch.B) + " sequences");
+  require(batch.lengths.size() == size_t(batch.B), [&] {
+    return "batch has " + std::to_string(batch.lengths.size()) + " lengths for " + std::to_string(batch.B) +
+           " sequences";
+  });
   if (config_.uses_embedding())
-    require(batch.tokens.size() == TB, "batch has " + std::to_string(batch.tokens.size()) +
-                                           " tokens, expected T*B = " + std::to_string(TB));
+    require(batch.tokens.size() == TB, [&] {
+      return "batch has " + std::to_string(batch.tokens.size()) + " tokens, expected T*B = " + std::to_string(TB);
+    });
   else
-    require(batch.features.size() == TB * config_.input_size,
-            "batch has " + std::to_string(batch.features.size()) + " feature values, expected T*B*input_size = " +
-                std::to_string(TB * config_.input_size));
+    require(batch.features.size() == TB * config_.input_size, [&] {
+      return "batch has " + std::to_string(batch.features.size()) + " feature values, expected T*B*input_size = " +
+             std::to_string(TB * config_.input_size);
+    });
 }
 
 template <typename Real>
@@ -128,10 +132,14 @@ void Model<Real>::forward(const Batch<Real>& batch, ModelCache<Real>& cache, boo
   const size_t S = state_size(B);
   const bool lstm = config_.cell == CellKind::Lstm;
   if (init_state) {
-    require(init_state->h.size() == S, "initial state h has " + std::to_string(init_state->h.size()) +
-                                           " values, expected layers*directions*B*H = " + std::to_string(S));
-    require(!lstm || init_state->c.size() == S || init_state->c.empty(),
-            "initial state c has " + std::to_string(init_state->c.size()) + " values, expected " + std::to_string(S));
+    require(init_state->h.size() == S, [&] {
+      return "initial state h has " + std::to_string(init_state->h.size()) +
+             " values, expected layers*directions*B*H = " + std::to_string(S);
+    });
+    require(!lstm || init_state->c.size() == S || init_state->c.empty(), [&] {
+      return "initial state c has " + std::to_string(init_state->c.size()) + " values, expected " +
+             std::to_string(S);
+    });
   }
 
   const Real* x = batch.features.data();

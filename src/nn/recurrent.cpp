@@ -163,8 +163,9 @@ inline bool split_columns(int B, int GH, int H) {
 template <typename Cell, typename Real>
 void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w, int I, int H, int T, int B,
                        const int* lengths, const Real* h0, const Real* c0,
-                       typename RecurrentCache<Real>::Direction& cache, PackedMatrix<Real>& w_hh, Real* y,
-                       int64_t ldy) {
+                       typename RecurrentCache<Real>::Direction& cache,
+                       typename RecurrentCache<Real>::Scratch& scratch, Real* y, int64_t ldy) {
+  PackedMatrix<Real>& w_hh = scratch.w_hh;
   constexpr int G = Cell::kGates;
   const int GH = G * H;
   const int64_t TB = int64_t(T) * B, BH = int64_t(B) * H;
@@ -215,10 +216,13 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
     }
   };
 
+  // Per-step buffers come from the cache (each slice uses its own rows), so a call allocates
+  // nothing once the sizes have settled: streaming calls forward once per step.
+  scratch.hp.resize(int64_t(B) * GH);
   if (packed && split_columns(B, GH, H)) {
     // Few rows per thread and a large W_hh: each step's product is split by columns (each thread
     // reads its part of W_hh once), then the cells by rows; two hand-overs per step.
-    std::vector<Real> hp(int64_t(B) * GH);
+    std::vector<Real>& hp = scratch.hp;
     for (int t = 0; t < T; ++t) {
       const Real* h_t = cache.h.data() + int64_t(t) * BH;
       fill_rows(hp.data(), B, GH, bhh);
@@ -227,34 +231,37 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
     }
     return;
   }
+  if (packed) {
+    scratch.h_live.resize(BH);
+    scratch.hp_live.resize(int64_t(B) * GH);
+    scratch.live.resize(size_t(B));
+  }
   parallel_slices(B, kMinRowsPerThread, [&](int b0, int b1) {
     const int rows = b1 - b0;
-    std::vector<Real> hp(int64_t(rows) * GH);  // (rows, G*H)
-    std::vector<Real> h_live, hp_live;          // the rows still running, gathered
-    std::vector<int> live;
+    Real* hp = scratch.hp.data() + int64_t(b0) * GH;  // (rows, G*H)
     for (int t = 0; t < T; ++t) {
       const Real* h_t = cache.h.data() + int64_t(t) * BH;
-      live.clear();
-      for (int b = b0; b < b1; ++b)
-        if (t < lengths[b]) live.push_back(b);
-      if (packed && !live.empty() && int(live.size()) < rows) {
-        // Some sequences have ended: the product runs on the rows still running only, so a padded
-        // batch costs its real steps (each row's result is the same as in the full product).
-        const int n = int(live.size());
-        h_live.resize(int64_t(n) * H);
-        hp_live.resize(int64_t(n) * GH);
-        for (int k = 0; k < n; ++k) std::copy_n(h_t + int64_t(live[size_t(k)]) * H, H, h_live.data() + int64_t(k) * H);
-        fill_rows(hp_live.data(), n, GH, bhh);
-        gemm_packed(n, h_live.data(), H, w_hh, hp_live.data(), GH);
-        for (int k = 0; k < n; ++k)
-          std::copy_n(hp_live.data() + int64_t(k) * GH, GH, hp.data() + int64_t(live[size_t(k)] - b0) * GH);
-      } else if (!live.empty()) {
+      int n = 0;  // the rows still running
+      for (int b = b0; b < b1; ++b) n += t < lengths[b];
+      if (packed && n > 0 && n < rows) {
+        // Some sequences have ended: the product runs on the rows still running only, gathered, so a
+        // padded batch costs its real steps (each row's result is the same as in the full product).
+        int* live = scratch.live.data() + b0;
+        Real* h_live = scratch.h_live.data() + int64_t(b0) * H;
+        Real* hp_live = scratch.hp_live.data() + int64_t(b0) * GH;
+        for (int b = b0, k = 0; b < b1; ++b)
+          if (t < lengths[b]) live[k++] = b;
+        for (int k = 0; k < n; ++k) std::copy_n(h_t + int64_t(live[k]) * H, H, h_live + int64_t(k) * H);
+        fill_rows(hp_live, n, GH, bhh);
+        gemm_packed(n, h_live, H, w_hh, hp_live, GH);
+        for (int k = 0; k < n; ++k) std::copy_n(hp_live + int64_t(k) * GH, GH, hp + int64_t(live[k] - b0) * GH);
+      } else if (n > 0) {
         // hp (rows, G*H) = b_hh + h_t[b0..b1) W_hh^T
-        fill_rows(hp.data(), rows, GH, bhh);
-        if (packed) gemm_packed(rows, h_t + int64_t(b0) * H, H, w_hh, hp.data(), GH);
-        else gemm(Trans::No, Trans::Yes, rows, GH, H, Real(1), h_t + int64_t(b0) * H, H, whh, H, Real(1), hp.data(), GH);
+        fill_rows(hp, rows, GH, bhh);
+        if (packed) gemm_packed(rows, h_t + int64_t(b0) * H, H, w_hh, hp, GH);
+        else gemm(Trans::No, Trans::Yes, rows, GH, H, Real(1), h_t + int64_t(b0) * H, H, whh, H, Real(1), hp, GH);
       }
-      step_rows(t, b0, b1, hp.data());
+      step_rows(t, b0, b1, hp);
     }
   });
 }
@@ -413,11 +420,12 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
                               RecurrentCache<Real>& cache, bool training, Rng* rng) const {
   const int H = config_.hidden_size, D = config_.directions(), L = config_.num_layers;
   const int64_t TB = int64_t(T) * B, BH = int64_t(B) * H;
-  require(T >= 0 && B >= 0, "negative batch dimensions T=" + std::to_string(T) + " B=" + std::to_string(B));
+  require(T >= 0 && B >= 0, [&] { return "negative batch dimensions T=" + std::to_string(T) + " B=" + std::to_string(B); });
   for (int b = 0; b < B; ++b)
-    require(lengths[b] >= 0 && lengths[b] <= T, "sequence " + std::to_string(b) + " has length " +
-                                                    std::to_string(lengths[b]) + ", outside [0, " +
-                                                    std::to_string(T) + "]");
+    require(lengths[b] >= 0 && lengths[b] <= T, [&] {
+      return "sequence " + std::to_string(b) + " has length " + std::to_string(lengths[b]) + ", outside [0, " +
+             std::to_string(T) + "]";
+    });
   const bool use_dropout = training && config_.dropout > 0.0 && L > 1;
   require(!use_dropout || rng, "recurrent dropout in training needs a random generator");
 
@@ -449,7 +457,7 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
       Real* y_d = d == 0 ? out : (cache.y_rev.resize(TB * H), cache.y_rev.data());
       const int64_t ld = d == 0 ? int64_t(D) * H : H;
       with_cell(config_.cell, [&](auto cell) {
-        direction_forward<decltype(cell)>(params, w, I, H, T, B, lengths, h0_ld, c0_ld, dc, cache.scratch.w_hh, y_d, ld);
+        direction_forward<decltype(cell)>(params, w, I, H, T, B, lengths, h0_ld, c0_ld, dc, cache.scratch, y_d, ld);
       });
       if (d == 1) reverse_in_lengths(cache.y_rev.data(), H, out + H, int64_t(D) * H, T, B, H, lengths);
       if (hn) std::copy_n(dc.h.data() + TB * H, BH, hn + int64_t(l * D + d) * BH);

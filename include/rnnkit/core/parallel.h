@@ -4,9 +4,32 @@
 // threads stay off, so no thread ever spins beside another: set_threads(n) means n threads in all.
 #pragma once
 
-#include <functional>
+#include <memory>
+#include <type_traits>
+#include <utility>
 
 namespace rnnkit {
+
+// A non-owning reference to a callable, valid while the callable lives (a call's argument). Unlike
+// std::function it never allocates, which keeps a streaming step allocation-free.
+template <typename Signature>
+class FunctionRef;
+template <typename R, typename... Args>
+class FunctionRef<R(Args...)> {
+ public:
+  template <typename F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, FunctionRef> && std::is_invocable_r_v<R, F&, Args...>)
+  FunctionRef(F&& f)  // NOLINT: implicit, like std::function
+      : object_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
+        call_([](void* object, Args... args) -> R {
+          return (*static_cast<std::remove_reference_t<F>*>(object))(std::forward<Args>(args)...);
+        }) {}
+  R operator()(Args... args) const { return call_(object_, std::forward<Args>(args)...); }
+
+ private:
+  void* object_;
+  R (*call_)(void*, Args...);
+};
 
 // Threads for BLAS and for the batch slices (1 = everything on the calling thread). Not to be called
 // while a parallel_slices is running.
@@ -18,6 +41,6 @@ int thread_count();
 // all are done. An exception thrown by fn is rethrown here (the first one). Called from inside a
 // slice, or while another thread's call holds the workers, it runs fn(0, n) on the calling thread:
 // several threads may call it at once (each gets the workers or runs alone), never deadlocking.
-void parallel_slices(int n, int min_slice, const std::function<void(int begin, int end)>& fn);
+void parallel_slices(int n, int min_slice, FunctionRef<void(int begin, int end)> fn);
 
 }  // namespace rnnkit

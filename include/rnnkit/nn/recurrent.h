@@ -63,6 +63,8 @@ struct RecurrentCache {
   std::vector<Real> y_rev;         // the reverse direction's output in its own time order (T*B, H)
   struct Scratch {
     std::vector<Real> dgi, dgh, dlayer[2], dy_rev, dx_rev;
+    std::vector<Real> hp, h_live, hp_live;  // forward: per-step recurrent products, live rows gathered
+    std::vector<int> live;
     PackedMatrix<Real> w_hh;  // a direction's W_hh^T (forward) or W_hh (backward), packed per call
   };
   mutable Scratch scratch;

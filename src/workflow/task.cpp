@@ -1,5 +1,5 @@
-// Shared pieces of the rnnkit commands.
-#include "common.h"
+// The task layer shared by the rnnkit command, the Python module and the server.
+#include "rnnkit/workflow/task.h"
 
 #include <algorithm>
 #include <cctype>
@@ -13,7 +13,7 @@
 #include "rnnkit/core/error.h"
 #include "rnnkit/train/metrics.h"
 
-namespace rnnkit::cli {
+namespace rnnkit::workflow {
 
 using nlohmann::json;
 
@@ -660,4 +660,4 @@ std::string learning_curve_svg(const std::vector<EpochRecord>& history) {
   return svg;
 }
 
-}  // namespace rnnkit::cli
+}  // namespace rnnkit::workflow
