@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "rnnkit/workflow/predictor.h"
 
 namespace rnnkit::cli {
 
@@ -22,87 +23,51 @@ struct PredictFlags {
   bool json = false;
 };
 
-// The most probable tag of each of `steps` softmax rows (steps, C), with its probability.
-std::vector<std::pair<int, float>> best_tags(const Model<float>& model, std::vector<float> logits, int steps) {
-  const int C = model.config().output_size;
-  model.apply_head(logits.data(), steps);
-  std::vector<std::pair<int, float>> out;
-  for (int t = 0; t < steps; ++t) {
-    const float* p = logits.data() + size_t(t) * size_t(C);
-    const int best = int(std::max_element(p, p + C) - p);
-    out.emplace_back(best, p[best]);
+void print_tags(const Prediction& p, bool json) {
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& t : p.tags) out.push_back({{"token", t.token}, {"tag", t.tag}, {"probability", t.probability}});
+    std::printf("%s\n", nlohmann::json({{"tokens", out}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return;
   }
-  return out;
+  for (size_t t = 0; t < p.tags.size(); ++t)
+    std::printf("%s%s/%s", t ? " " : "", p.tags[t].token.c_str(), p.tags[t].tag.c_str());
+  std::printf("\n");
 }
 
 // Tagging models. Text: each input line is a sentence of whitespace-separated tokens, printed back
 // as token/TAG pairs. Numeric: --data is a CSV with the training feature columns; every row gets a
 // tag, from consecutive windows of the trained length (the last one aligned to the end).
-void run_predict_tags(LoadedTaskModel& m, const PredictFlags& f, std::istream& in) {
-  const TaskState& st = m.state;
-  ModelCache<float> cache;
+void run_predict_tags(const Predictor& predictor, const PredictFlags& f, std::istream& in) {
+  const TaskState& st = predictor.state();
   if (!st.text_input) {
     require(!f.data.empty(), "predict for a numeric tagging model needs --data SERIES.csv");
     const NumericTable table = read_numeric_csv(f.data);
-    const size_t N = table.rows, F = st.features.size(), W = size_t(st.window);
-    require(N >= 1, f.data + ": no rows");
-    std::vector<double> x = table.select(st.features);
-    st.scaler.transform(x.data(), N);
-    std::vector<std::pair<int, float>> tags(N);
-    for (size_t begin = 0; begin < N; begin += W) {
-      const size_t start = N >= W ? std::min(begin, N - W) : 0, len = std::min(W, N);
-      std::vector<float> window(x.begin() + std::ptrdiff_t(start * F), x.begin() + std::ptrdiff_t((start + len) * F));
-      const TagSource one({window}, {std::vector<int32_t>(len, 0)}, int(F));
-      m.model.forward(one.batch({0}), cache, false, nullptr);
-      const auto best = best_tags(m.model, cache.logits, int(len));
-      for (size_t r = begin; r < std::min(N, start + len); ++r) tags[r] = best[r - start];
-    }
+    require(table.rows >= 1, f.data + ": no rows");
+    const Prediction p = predictor.tag_series(table.select(st.features), table.rows);
     std::printf(f.json ? "" : "row,tag,probability\n");
-    for (size_t r = 0; r < N; ++r) {
-      const std::string& tag = st.labels[size_t(tags[r].first)];
-      if (f.json) std::printf("{\"row\":%zu,\"tag\":\"%s\",\"probability\":%.4f}\n", r + 1, tag.c_str(), tags[r].second);
-      else std::printf("%zu,%s,%.4f\n", r + 1, tag.c_str(), tags[r].second);
+    for (size_t r = 0; r < p.tags.size(); ++r) {
+      const TokenTag& t = p.tags[r];
+      if (f.json) std::printf("{\"row\":%zu,\"tag\":\"%s\",\"probability\":%.4f}\n", r + 1, t.tag.c_str(), t.probability);
+      else std::printf("%zu,%s,%.4f\n", r + 1, t.tag.c_str(), t.probability);
     }
     return;
   }
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> tokens;
-    std::istringstream words(line);
-    for (std::string w; words >> w;) tokens.push_back(w);
-    if (tokens.empty()) {
-      std::printf("\n");
-      continue;
-    }
-    std::vector<int32_t> ids;
-    for (const auto& t : tokens) ids.push_back(st.text.vocab().id(st.text.clean(t)));
-    const int T = int(ids.size());
-    const TextTagSource one({ids}, {std::vector<int32_t>(size_t(T), 0)}, st.text.vocab().pad_id());
-    m.model.forward(one.batch({0}), cache, false, nullptr);
-    const auto best = best_tags(m.model, cache.logits, T);
-    if (f.json) {
-      nlohmann::json out = nlohmann::json::array();
-      for (int t = 0; t < T; ++t)
-        out.push_back({{"token", tokens[size_t(t)]}, {"tag", st.labels[size_t(best[size_t(t)].first)]},
-                       {"probability", best[size_t(t)].second}});
-      std::printf("%s\n", nlohmann::json({{"tokens", out}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-    } else {
-      for (int t = 0; t < T; ++t)
-        std::printf("%s%s/%s", t ? " " : "", tokens[size_t(t)].c_str(), st.labels[size_t(best[size_t(t)].first)].c_str());
-      std::printf("\n");
-    }
+  for (std::string line; std::getline(in, line);) {
+    print_tags(predictor.predict_texts({line})[0], f.json);
     std::fflush(stdout);
   }
 }
 
 void run_predict(const PredictFlags& f) {
-  LoadedTaskModel m = load_task_model(f.model);
-  require(m.state.task == Task::Classify || m.state.task == Task::Regress || m.state.task == Task::Tag,
+  const Predictor predictor(f.model);
+  const TaskState& st = predictor.state();
+  require(st.task == Task::Classify || st.task == Task::Regress || st.task == Task::Tag,
           f.model + ": predict labels texts, audio or tagged sequences (use generate for lm, forecast for series)");
   require(f.top_k >= 1, "--top-k must be >= 1");
   std::ifstream file;
   std::istringstream listed;  // audio: the files of --data when it is an audio file or a folder
-  if (m.state.audio_input && !f.data.empty() && (is_audio_file(f.data) || std::filesystem::is_directory(f.data))) {
+  if (st.audio_input && !f.data.empty() && (is_audio_file(f.data) || std::filesystem::is_directory(f.data))) {
     std::vector<std::string> paths;
     if (is_audio_file(f.data)) paths.push_back(f.data);
     else
@@ -112,47 +77,33 @@ void run_predict(const PredictFlags& f) {
     std::string all;
     for (const auto& p : paths) all += p + "\n";
     listed.str(all);
-  } else if (!f.data.empty() && !(m.state.task == Task::Tag && !m.state.text_input)) {
+  } else if (!f.data.empty() && !(st.task == Task::Tag && !st.text_input)) {
     file.open(f.data, std::ios::binary);
     require(file.good(), f.data + ": cannot open");
   }
   std::istream& in = f.data.empty() ? std::cin : listed.str().empty() ? static_cast<std::istream&>(file) : listed;
-  if (m.state.task == Task::Tag) return run_predict_tags(m, f, in);
-  const int C = m.model.config().output_size, k = std::min(f.top_k, C);
-  ModelCache<float> cache;
+  if (st.task == Task::Tag) return run_predict_tags(predictor, f, in);
   std::string line;
   while (std::getline(in, line)) {
-    if (m.state.audio_input) {  // each line names an audio file
-      if (line.empty()) continue;
-      const AudioSource one({m.state.audio_frames(read_audio(line))}, {0}, m.state.audio_feature_count());
-      m.model.forward(one.batch({0}), cache, false, nullptr);
-    } else {
-      const ClassifySource one({m.state.encode_text(line)}, {0}, m.state.text.vocab().pad_id());
-      m.model.forward(one.batch({0}), cache, false, nullptr);
-    }
-    if (m.state.task == Task::Regress) {
-      const double v = m.state.scaler.inverse_one(cache.logits[0], 0);
-      if (f.json) std::printf("{\"value\":%.6g}\n", v);
-      else std::printf("%.6g\n", v);
+    if (st.audio_input && line.empty()) continue;  // each line names an audio file
+    const Prediction p = st.audio_input ? predictor.predict_audio({line}, f.top_k)[0]
+                                        : predictor.predict_texts({line}, f.top_k)[0];
+    if (p.value) {
+      if (f.json) std::printf("{\"value\":%.6g}\n", *p.value);
+      else std::printf("%.6g\n", *p.value);
       std::fflush(stdout);
       continue;
     }
-    std::vector<float> p = cache.logits;
-    m.model.apply_head(p.data(), 1);
-    std::vector<int> order(static_cast<size_t>(C));
-    for (int c = 0; c < C; ++c) order[size_t(c)] = c;
-    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int a, int b) { return p[size_t(a)] > p[size_t(b)]; });
     if (f.json) {
       nlohmann::json out = nlohmann::json::array();
-      for (int i = 0; i < k; ++i) out.push_back({{"label", m.state.labels[size_t(order[size_t(i)])]},
-                                                 {"probability", p[size_t(order[size_t(i)])]}});
+      for (const auto& l : p.labels) out.push_back({{"label", l.label}, {"probability", float(l.probability)}});
       nlohmann::json record = {{"predictions", out}};
-      if (m.state.audio_input) record["file"] = line;
+      if (st.audio_input) record["file"] = line;
       std::printf("%s\n", record.dump().c_str());
     } else {
-      if (m.state.audio_input) std::printf("%s\t", line.c_str());  // which file each line is about
-      for (int i = 0; i < k; ++i)
-        std::printf("%s%s %.4f", i ? " " : "", m.state.labels[size_t(order[size_t(i)])].c_str(), p[size_t(order[size_t(i)])]);
+      if (st.audio_input) std::printf("%s\t", line.c_str());  // which file each line is about
+      for (size_t i = 0; i < p.labels.size(); ++i)
+        std::printf("%s%s %.4f", i ? " " : "", p.labels[i].label.c_str(), p.labels[i].probability);
       std::printf("\n");
     }
     std::fflush(stdout);
