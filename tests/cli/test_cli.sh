@@ -189,6 +189,26 @@ expect_error "bad.ft:2: no label" "$rnnkit" train --train "$tmp/bad.ft" --output
 printf '__label__a fine\n__label__b bad\n__label__a good\n' > "$tmp/tiny.ft"
 expect_error "validation hold-out of 3 examples is empty" "$rnnkit" train --train "$tmp/tiny.ft" --output "$tmp/x.safetensors"
 expect_error "unknown cell 'lstmm'" "$rnnkit" train --train "$tmp/train.ft" --output "$tmp/x.safetensors" --cell lstmm
+# stream: the state carries from line to line. A text fed in two lines gets what predict gives it
+# whole; --state-out / --state-in continue a stream in another process; rows of a series get the
+# tags predict gives them.
+whole=$(echo "awful rude service 3 terrible" | "$rnnkit" predict --model "$tmp/s.safetensors" -k 2)
+streamed=$(printf 'awful rude\nservice 3 terrible\n' | "$rnnkit" stream --model "$tmp/s.safetensors" -k 2 | tail -1)
+[ "$whole" = "$streamed" ] || fail "stream in two lines ($streamed) differs from predict ($whole)"
+[ "$(printf 'great\n\nawful rude service 3 terrible\n' | "$rnnkit" stream --model "$tmp/s.safetensors" -k 2 | tail -1)" = "$whole" ] \
+  || fail "an empty line does not reset the stream"
+one=$(printf 'Call me Ishmael\n' | "$rnnkit" stream --model "$tmp/lm.safetensors" -k 3)
+printf 'Call me\n' | "$rnnkit" stream --model "$tmp/lm.safetensors" --state-out "$tmp/lm.state" > /dev/null
+two=$(printf ' Ishmael\n' | "$rnnkit" stream --model "$tmp/lm.safetensors" -k 3 --state-in "$tmp/lm.state")
+[ "$one" = "$two" ] || fail "a saved stream state continues differently: '$two' vs '$one'"
+echo "$one" | grep -q '^".*" 0\.[0-9]* ".*" 0\.[0-9]* ".*" 0\.[0-9]*$' || fail "lm stream prints no next tokens: $one"
+tail -n +2 "$tmp/tags.csv" | head -25 | cut -d, -f2 | "$rnnkit" stream --model "$tmp/t.safetensors" | cut -d' ' -f1 \
+  > "$tmp/t.stream"
+diff -q "$tmp/t.stream" <(sed -n 2,26p "$tmp/t.pred" | cut -d, -f2) > /dev/null || fail "streamed tags differ from predict"
+expect_error "stdin line 2: 'x' is not a number" sh -c "printf '1\nx\n' | '$rnnkit' stream --model '$tmp/t.safetensors'"
+expect_error "use forecast" sh -c "echo 1 | '$rnnkit' stream --model '$tmp/f.safetensors'"
+expect_error "another architecture" sh -c "echo a | '$rnnkit' stream --model '$tmp/s.safetensors' --state-in '$tmp/lm.state'"
+
 head -c 100 "$tmp/s.safetensors" > "$tmp/cut.safetensors"
 expect_error "cut.safetensors" "$rnnkit" predict --model "$tmp/cut.safetensors"
 expect_error "use generate for lm" "$rnnkit" predict --model "$tmp/lm.safetensors"

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "rnnkit/workflow/predictor.h"
 
 namespace rnnkit::cli {
 
@@ -18,37 +19,31 @@ struct GenerateFlags {
 };
 
 void run_generate(const GenerateFlags& f) {
-  LoadedTaskModel m = load_task_model(f.model);
-  require(m.state.task == Task::Lm, f.model + ": generate needs a language model");
-  require(!m.model.config().bidirectional, f.model + ": a bidirectional model cannot generate step by step");
+  const Predictor predictor(f.model);
+  const TaskState& st = predictor.state();
+  require(st.task == Task::Lm, f.model + ": generate needs a language model");
   require(f.temperature > 0, "--temperature must be > 0");
   require(f.top_p > 0 && f.top_p <= 1, "--top-p must lie in (0, 1]");
-  const Vocabulary& vocab = m.state.text.vocab();
-  const Tokenizer& tok = m.state.text.tokenizer();
+  const Vocabulary& vocab = st.text.vocab();
+  const Tokenizer& tok = st.text.tokenizer();
   Rng rng(f.seed);
-  ModelState<float> state;
-  ModelCache<float> cache;
-  std::vector<float> probs;
-  auto feed = [&](int32_t id) {
-    Batch<float> step;
-    step.T = 1, step.B = 1, step.lengths = {1}, step.tokens = {id};
-    ModelState<float> next;
-    m.model.forward(step, cache, false, nullptr, state.h.empty() ? nullptr : &state, &next);
-    state = std::move(next);
-    probs = cache.logits;
-  };
-  std::vector<int32_t> prime = m.state.text.encode(f.prime);
+  Stream<float> stream = predictor.stream();  // says so when the model is bidirectional
+  std::vector<int32_t> prime = st.text.encode(f.prime);
   if (prime.empty()) prime.push_back(vocab.id(vocab.tokens().back()));  // any start when no prime is given
-  for (int32_t id : prime) feed(id);
+  // The prime as one chunk; the next-token distribution is the output of its last step.
+  const std::vector<float>& primed = stream.chunk(prime.data(), int(prime.size()));
+  const size_t C = size_t(predictor.model().config().output_size);
+  std::vector<float> probs(primed.end() - std::ptrdiff_t(C), primed.end());
   std::vector<std::string> out;
   for (int i = 0; i < f.length; ++i) {
     // Temperature, then top-k and top-p (nucleus) filtering, then a draw.
+    // p^(1/T), relative to the largest (the softmax of logits / T).
     const float mx = *std::max_element(probs.begin(), probs.end());
     std::vector<std::pair<double, int>> w;
     double total = 0;
     for (size_t c = 0; c < probs.size(); ++c) {
       if (int(c) == vocab.pad_id()) continue;
-      const double v = std::exp((double(probs[c]) - mx) / f.temperature);
+      const double v = std::pow(double(probs[c]) / double(mx), 1.0 / f.temperature);
       w.emplace_back(v, int(c));
       total += v;
     }
@@ -75,7 +70,8 @@ void run_generate(const GenerateFlags& f) {
         break;
       }
     out.push_back(vocab.token(pick));
-    feed(pick);
+    const std::vector<float>& next = stream.step(pick);
+    probs.assign(next.begin(), next.end());
   }
   std::printf("%s%s\n", f.prime.c_str(), tok.detokenize(out).c_str());
 }

@@ -11,5 +11,6 @@ void add_predict(CLI::App& app);
 void add_generate(CLI::App& app);
 void add_info(CLI::App& app);
 void add_forecast(CLI::App& app);
+void add_stream(CLI::App& app);
 
 }  // namespace rnnkit::cli
