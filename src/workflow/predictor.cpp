@@ -12,7 +12,33 @@ namespace rnnkit::workflow {
 
 using nlohmann::json;
 
-Predictor::Predictor(const std::string& model_path) : Predictor(load_task_model(model_path)) {}
+namespace {
+
+// A task model, or a bare one (no "task" in its preprocessing) with a default state.
+std::pair<LoadedTaskModel, bool> load_any(const std::string& path) {
+  LoadedModel<float> m = load_model<float>(path);
+  const json prep = json::parse(m.preprocessing, nullptr, false);
+  if (prep.is_object() && prep.contains("task")) return {task_model(std::move(m), path), true};
+  return {LoadedTaskModel{std::move(m.model), TaskState(), std::move(m.metadata)}, false};
+}
+
+}  // namespace
+
+Predictor::Predictor(const std::string& model_path) : Predictor(load_any(model_path), model_path) {}
+
+Predictor::Predictor(std::pair<LoadedTaskModel, bool> loaded, const std::string& source)
+    : Predictor(std::move(loaded.first)) {
+  has_task_ = loaded.second;
+  source_ = source;
+}
+
+void Predictor::require_task() const {
+  require(has_task_, [&] {
+    return (source_.empty() ? std::string("this model") : source_) +
+           " has no task preprocessing (a bare model, e.g. converted from PyTorch): use forward or a stream on "
+           "token ids or features";
+  });
+}
 
 Predictor::Predictor(LoadedTaskModel loaded)
     : model_(std::make_shared<const Model<float>>(std::move(loaded.model))),
@@ -49,6 +75,7 @@ std::vector<Prediction> Predictor::answer(const std::vector<float>& logits, size
 }
 
 std::vector<Prediction> Predictor::predict_texts(const std::vector<std::string>& texts, int k, int batch_size) const {
+  require_task();
   require(!state_.audio_input, "this model reads audio files, not texts");
   require(state_.task == Task::Classify || state_.task == Task::Regress || (state_.task == Task::Tag && state_.text_input),
           std::string("a ") + task_name(state_.task) + " model " +
@@ -102,6 +129,7 @@ std::vector<Prediction> Predictor::predict_texts(const std::vector<std::string>&
 }
 
 std::vector<Prediction> Predictor::predict_audio(const std::vector<std::string>& paths, int k) const {
+  require_task();
   require(state_.audio_input, "this model reads texts or series, not audio files");
   std::vector<Prediction> out;
   ModelCache<float> cache;
@@ -114,6 +142,7 @@ std::vector<Prediction> Predictor::predict_audio(const std::vector<std::string>&
 }
 
 Prediction Predictor::tag_series(const std::vector<double>& rows, size_t N) const {
+  require_task();
   require(state_.task == Task::Tag && !state_.text_input, "this model does not tag numeric series");
   const size_t F = state_.features.size(), W = size_t(state_.window);
   require(N >= 1, "a series needs at least one row");
@@ -144,6 +173,7 @@ Prediction Predictor::tag_series(const std::vector<double>& rows, size_t N) cons
 }
 
 std::vector<double> Predictor::forecast(const NumericTable& table, size_t horizon) const {
+  require_task();
   const TaskState& st = state_;
   require(st.task == Task::Forecast, "forecast needs a model trained with --task forecast");
   const size_t H = size_t(st.horizon), W = size_t(st.window);
@@ -256,14 +286,19 @@ std::vector<float> Predictor::forward_features(const float* x, int batch, int st
 std::string Predictor::describe_json() const {
   const ModelConfig& c = model_->config();
   json d;
-  d["task"] = task_name(state_.task);
-  d["input"] = state_.audio_input ? "audio"
+  if (!has_task_) {
+    d["task"] = nullptr;
+    d["input"] = c.uses_embedding() ? "token_ids" : "features";
+  } else {
+    d["task"] = task_name(state_.task);
+  }
+  if (has_task_) d["input"] = state_.audio_input ? "audio"
                : (state_.task == Task::Forecast || (state_.task == Task::Tag && !state_.text_input)) ? "series"
                                                                                                       : "text";
   d["config"] = json::parse(config_to_json(c));
   d["parameters"] = model_->params().size();
   if (!state_.labels.empty()) d["labels"] = state_.labels;
-  if (d["input"] == "text") {
+  if (has_task_ && d["input"] == "text") {
     d["vocabulary_size"] = state_.text.vocab().size();
     d["max_length"] = state_.text.config().max_length;
   }

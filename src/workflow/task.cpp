@@ -207,8 +207,9 @@ TaskState TaskState::from_json(const std::string& text, const std::string& where
   return s;
 }
 
-LoadedTaskModel load_task_model(const std::string& path) {
-  LoadedModel<float> m = load_model<float>(path);
+LoadedTaskModel load_task_model(const std::string& path) { return task_model(load_model<float>(path), path); }
+
+LoadedTaskModel task_model(LoadedModel<float> m, const std::string& path) {
   TaskState state = TaskState::from_json(m.preprocessing, path);
   if (state.task == Task::Classify || state.task == Task::Tag)
     require(int(state.labels.size()) == m.model.config().output_size,

@@ -11,7 +11,9 @@
 #include "rnnkit/deploy/stream.h"
 #include "rnnkit/rnnkit.h"
 
-// Counts heap allocations while `counting` is set (this test binary replaces operator new).
+// Counts heap allocations while `counting` is set (this test binary replaces operator new and
+// delete with malloc and free, which GCC cannot see match).
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 static std::atomic<bool> counting{false};
 static std::atomic<long> allocations{0};
 #include <execinfo.h>

@@ -34,6 +34,8 @@ struct Prediction {
 
 class Predictor {
  public:
+  // A model file from `rnnkit train`, or a bare model (converted from PyTorch, no task
+  // preprocessing): a bare model runs forward and streams on model inputs only.
   explicit Predictor(const std::string& model_path);
   explicit Predictor(LoadedTaskModel loaded);
 
@@ -63,6 +65,7 @@ class Predictor {
   const Model<float>& model() const { return *model_; }
   std::shared_ptr<const Model<float>> shared_model() const { return model_; }
   const TaskState& state() const { return state_; }
+  bool has_task() const { return has_task_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // {"task", "labels", "config", "parameters", "input": "text" | "audio" | "series", ...} as JSON.
   std::string describe_json() const;
@@ -75,6 +78,10 @@ class Predictor {
   std::shared_ptr<const Model<float>> model_;
   TaskState state_;
   std::map<std::string, std::string> metadata_;
+  bool has_task_ = true;
+  std::string source_;  // the file, for messages
+  void require_task() const;
+  Predictor(std::pair<LoadedTaskModel, bool> loaded, const std::string& source);
 };
 
 }  // namespace rnnkit::workflow

@@ -70,6 +70,8 @@ struct LoadedTaskModel {
   std::map<std::string, std::string> metadata;
 };
 LoadedTaskModel load_task_model(const std::string& path);
+// The same from a model already read (`path` names it in errors).
+LoadedTaskModel task_model(LoadedModel<float> m, const std::string& path);
 
 // Classification data from a folder per class, fastText lines (.ft, .fasttext, or lines with
 // __label__), JSON lines (.jsonl) or a table (.csv, .tsv): columns by name or 0-based position.

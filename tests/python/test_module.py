@@ -1,0 +1,152 @@
+"""The Python module (`import rnnkit`): train, save, reload, predict, stream, and a model converted
+from PyTorch giving PyTorch's outputs. Run by ctest (python_module) with the module on PYTHONPATH:
+  PYTHONPATH=build/python /usr/bin/python3 -m pytest -q tests/python/test_module.py"""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import rnnkit
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+LOOMINGS = os.path.join(ROOT, "examples", "quickstart", "data", "loomings.txt")
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    d = tmp_path_factory.mktemp("classify")
+    with open(d / "train.ft", "w") as f:
+        for i in range(40):
+            f.write(f"__label__pos great tasty food {i} lovely\n__label__pos good kind staff {i} wonderful\n")
+            f.write(f"__label__neg awful rude service {i} terrible\n__label__neg bad cold food {i} horrible\n")
+    path = str(d / "m.safetensors")
+    model = rnnkit.train(task="classify", train=str(d / "train.ft"), output=path, embedding_dim=8, hidden=8,
+                         epochs=6, patience=0, lr=0.02, batch_size=16, seed=3)
+    return model, path
+
+
+def test_train_returns_the_model_with_its_history(classifier):
+    model, path = classifier
+    assert model.task == "classify"
+    assert model.labels == ["neg", "pos"]
+    assert len(model.history) == 6
+    assert model.history[-1]["train_loss"] < model.history[0]["train_loss"]
+    assert model.info["parameters"] > 0
+
+
+def test_predictions_are_right_and_survive_a_reload(classifier):
+    model, path = classifier
+    texts = ["great tasty food 7 lovely", "awful rude service 2 terrible", "good kind staff", "bad cold food"]
+    got = model.predict(texts, top_k=2)
+    assert [p["label"] for p in got] == ["pos", "neg", "pos", "neg"]
+    for p in got:
+        assert p["probability"] > 0.5
+        assert abs(sum(prob for _, prob in p["top"]) - 1.0) < 1e-5
+    again = rnnkit.load(path).predict(texts, top_k=2)
+    assert again == got
+    # One text alone gets what it gets in a padded batch.
+    alone = model.predict(texts[1], top_k=2)
+    assert alone["label"] == got[1]["label"]
+    assert alone["probability"] == pytest.approx(got[1]["probability"], abs=1e-6)
+
+
+def test_bad_input_raises_rnnkit_error(classifier, tmp_path):
+    model, _ = classifier
+    with pytest.raises(rnnkit.Error, match="top_k"):
+        model.predict("good", top_k=0)
+    with pytest.raises(rnnkit.Error, match="cannot open"):
+        rnnkit.load(str(tmp_path / "missing.safetensors"))
+    with pytest.raises(rnnkit.Error, match="nope"):
+        rnnkit.train(task="classify", train=str(tmp_path / "x.ft"), output=str(tmp_path / "y"), nope=3)
+
+
+@pytest.fixture(scope="module")
+def language_model(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("lm") / "lm.safetensors")
+    return rnnkit.train(task="lm", train=LOOMINGS, output=path, embedding_dim=16, hidden=32, seq_len=32, epochs=1,
+                        batch_size=16, patience=0, layers=2)
+
+
+def test_stream_step_by_step_equals_the_whole_sequence(language_model):
+    ids = np.array([5, 9, 3, 12, 7, 7, 2, 30], dtype=np.int32)
+    whole = language_model.forward(ids)  # (T, O)
+    s = language_model.stream()
+    for t, token in enumerate(ids):
+        np.testing.assert_allclose(s.step(int(token)), whole[t], rtol=1e-5, atol=1e-6)
+    assert s.steps == len(ids)
+    s.reset()
+    np.testing.assert_allclose(s.chunk(ids[:5]), whole[:5], rtol=1e-5, atol=1e-6)
+    branch = s.copy()
+    saved = s.save_state()
+    np.testing.assert_allclose(s.chunk(ids[5:]), whole[5:], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(branch.chunk(ids[5:]), whole[5:], rtol=1e-5, atol=1e-6)
+    restored = language_model.stream()
+    restored.load_state(saved)
+    assert restored.steps == 5
+    np.testing.assert_allclose(restored.chunk(ids[5:]), whole[5:], rtol=1e-5, atol=1e-6)
+    state = restored.state
+    assert state["h"].shape == (2 * 32,) and state["c"].shape == (2 * 32,) and state["steps"] == 8
+    fresh = language_model.stream()
+    fresh.state = state
+    np.testing.assert_array_equal(fresh.step(4), restored.step(4))
+    probs = language_model.stream().feed("Call me Ishmael")
+    assert probs.shape[1] == len(language_model.info["labels"]) if "labels" in language_model.info else True
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_outputs_are_numpy_arrays_owning_no_copy(language_model):
+    out = language_model.forward(np.zeros((2, 3), dtype=np.int32))
+    assert out.shape == (2, 3, language_model.info["config"]["output_size"])
+    assert out.dtype == np.float32
+    assert not out.flags.owndata  # the result vector itself, handed over
+
+
+def test_a_model_converted_from_pytorch_gives_pytorchs_outputs(tmp_path):
+    torch = pytest.importorskip("torch")
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from torch_to_rnnkit import convert_module
+
+    torch.manual_seed(0)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(30, 8, padding_idx=0)
+            self.lstm = torch.nn.LSTM(8, 12, num_layers=2)
+            self.out = torch.nn.Linear(12, 4)
+
+        def forward(self, tokens):  # (T, B) -> (B, 4): the last step
+            y, _ = self.lstm(self.emb(tokens))
+            return torch.softmax(self.out(y[-1]), dim=1)
+
+    net = Net().eval()
+    path = str(tmp_path / "converted.safetensors")
+    convert_module(net, path, head="softmax", output="last")
+    tokens = torch.randint(1, 30, (5, 7))  # (B, T)
+    with torch.no_grad():
+        want = net(tokens.t()).numpy()
+    got = rnnkit.load(path).forward(tokens.numpy().astype(np.int32))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+    class Tagger(torch.nn.Module):  # features in, a sigmoid per step
+        def __init__(self):
+            super().__init__()
+            self.gru = torch.nn.GRU(3, 6)
+            self.fc = torch.nn.Linear(6, 2)
+
+        def forward(self, x):  # (T, B, 3) -> (T, B, 2)
+            return torch.sigmoid(self.fc(self.gru(x)[0]))
+
+    tagger = Tagger().eval()
+    path = str(tmp_path / "tagger.safetensors")
+    convert_module(tagger, path, head="sigmoid", output="per_step")
+    x = torch.randn(4, 9, 3)  # (B, T, I)
+    with torch.no_grad():
+        want = tagger(x.transpose(0, 1)).transpose(0, 1).numpy()
+    model = rnnkit.load(path)
+    np.testing.assert_allclose(model.forward(x.numpy()), want, rtol=1e-5, atol=1e-6)
+    # and streamed, one step at a time
+    s = model.stream()
+    for t in range(9):
+        np.testing.assert_allclose(s.step(x[0, t].numpy()), want[0, t], rtol=1e-5, atol=1e-6)
