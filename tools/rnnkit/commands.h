@@ -12,5 +12,6 @@ void add_generate(CLI::App& app);
 void add_info(CLI::App& app);
 void add_forecast(CLI::App& app);
 void add_stream(CLI::App& app);
+void add_serve(CLI::App& app);
 
 }  // namespace rnnkit::cli

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   rnnkit::cli::add_forecast(app);
   rnnkit::cli::add_info(app);
   rnnkit::cli::add_stream(app);
+  rnnkit::cli::add_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
