@@ -1,0 +1,205 @@
+// The HTTP server on a free loopback port: real requests, good and bad, from many threads at once,
+// beside a slow client; answers equal the Predictor's own.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "rnnkit/workflow/server.h"
+
+namespace rnnkit::workflow {
+namespace {
+
+using nlohmann::json;
+
+// A classifier over a small vocabulary with random weights: deterministic answers to compare.
+std::shared_ptr<const Predictor> make_predictor() {
+  TaskState st;
+  st.task = Task::Classify;
+  st.text.fit({"the food is good", "the service was awful", "great tasty lovely food", "rude cold bad service"});
+  st.labels = {"negative", "positive", "neutral"};
+  ModelConfig mc;
+  mc.vocab_size = st.text.vocab().size(), mc.embedding_dim = 6, mc.hidden_size = 8, mc.cell = CellKind::Gru;
+  mc.output_size = 3;
+  Model<float> model(mc);
+  Rng rng(4);
+  model.init(rng);
+  return std::make_shared<const Predictor>(LoadedTaskModel{std::move(model), std::move(st), {}});
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    predictor_ = make_predictor();
+    ServerConfig c;
+    c.port = 0;  // any free port
+    c.http_threads = 8, c.max_body_bytes = 4096, c.max_inputs = 8, c.max_input_bytes = 200, c.timeout_s = 2;
+    server_ = std::make_unique<Server>(predictor_, c);
+    port_ = server_->bind();
+    thread_ = std::thread([this] { server_->run(); });
+    httplib::Client probe("127.0.0.1", port_);
+    for (int i = 0; i < 200 && !probe.Get("/healthz"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  void TearDown() override {
+    server_->stop();
+    thread_.join();
+  }
+  httplib::Result post(const std::string& body) {
+    httplib::Client c("127.0.0.1", port_);
+    return c.Post("/v1/predict", body, "application/json");
+  }
+  // The status and the error message of a request that must fail.
+  void expect_error(const std::string& body, int status, const std::string& fragment) {
+    auto r = post(body);
+    ASSERT_TRUE(r) << body;
+    EXPECT_EQ(r->status, status) << body << " -> " << r->body;
+    const json j = json::parse(r->body, nullptr, false);
+    ASSERT_TRUE(j.is_object() && j.contains("error")) << r->body;
+    EXPECT_NE(j["error"].get<std::string>().find(fragment), std::string::npos) << r->body;
+  }
+
+  std::shared_ptr<const Predictor> predictor_;
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+TEST_F(ServerTest, AnswersEqualThePredictorsOwn) {
+  const std::vector<std::string> texts = {"the food is good", "awful rude service", "lovely", "zzz unknown words"};
+  auto r = post(json{{"inputs", texts}, {"top_k", 2}}.dump());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+  const json j = json::parse(r->body);
+  const auto want = predictor_->predict_texts(texts, 2);
+  ASSERT_EQ(j["predictions"].size(), texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const json& p = j["predictions"][i];
+    EXPECT_EQ(p["label"], want[i].labels[0].label);
+    EXPECT_NEAR(p["probability"].get<double>(), want[i].labels[0].probability, 1e-6);
+    ASSERT_EQ(p["top"].size(), 2u);
+    EXPECT_EQ(p["top"][1]["label"], want[i].labels[1].label);
+  }
+  // One input, "input" instead of "inputs".
+  r = post(R"({"input": "the food is good"})");
+  ASSERT_TRUE(r && r->status == 200);
+  EXPECT_EQ(json::parse(r->body)["predictions"][0]["label"], want[0].labels[0].label);
+
+  httplib::Client c("127.0.0.1", port_);
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health && health->status == 200);
+  EXPECT_EQ(json::parse(health->body)["status"], "ok");
+  auto model = c.Get("/v1/model");
+  ASSERT_TRUE(model && model->status == 200);
+  const json m = json::parse(model->body);
+  EXPECT_EQ(m["task"], "classify");
+  EXPECT_EQ(m["labels"], json({"negative", "positive", "neutral"}));
+  EXPECT_EQ(m["config"]["cell"], "gru");
+}
+
+TEST_F(ServerTest, BadRequestsGetJsonErrorsWithTheirStatus) {
+  expect_error(R"({"inputs": ["unterminated)", 400, "malformed JSON");
+  expect_error("[1, 2]", 422, "JSON object");
+  expect_error(R"({"texts": ["a"]})", 422, "no \"inputs\"");
+  expect_error(R"({"inputs": "a"})", 422, "must be an array");
+  expect_error(R"({"inputs": []})", 422, "empty");
+  expect_error(R"({"inputs": ["a", 3]})", 422, "input 1 is number");
+  expect_error(R"({"inputs": ["a"], "top_k": 9})", 422, "top_k");
+  expect_error(json{{"inputs", std::vector<std::string>(9, "a")}}.dump(), 422, "limit is 8");
+  expect_error(json{{"input", std::string(201, 'a')}}.dump(), 422, "201 bytes; the limit is 200");
+  expect_error(json{{"input", std::string(5000, 'a')}}.dump(), 413, "larger than 4096 bytes");
+  httplib::Client c("127.0.0.1", port_);
+  auto r = c.Get("/v1/predict");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->get_header_value("Allow"), "POST");
+  r = c.Get("/v2/anything");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_TRUE(json::parse(r->body).contains("error"));
+  // The server still answers after all that.
+  auto ok = post(R"({"input": "good"})");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+}
+
+TEST_F(ServerTest, ConcurrentRequestsAreBatchedAndEachGetsItsOwnAnswer) {
+  const std::vector<std::string> words = {"the", "food", "is", "good", "service", "was", "awful", "great", "rude"};
+  std::vector<std::thread> clients;
+  std::atomic<int> wrong{0}, failed{0};
+  for (int c = 0; c < 12; ++c)
+    clients.emplace_back([&, c] {
+      std::mt19937 gen(static_cast<uint32_t>(c));
+      httplib::Client client("127.0.0.1", port_);
+      for (int i = 0; i < 15; ++i) {
+        std::vector<std::string> texts(1 + gen() % 3);
+        for (auto& t : texts)
+          for (size_t w = 0; w < 1 + gen() % 8; ++w) t += (t.empty() ? "" : " ") + words[gen() % words.size()];
+        auto r = client.Post("/v1/predict", json{{"inputs", texts}, {"top_k", 3}}.dump(), "application/json");
+        if (!r || r->status != 200) {
+          ++failed;
+          continue;
+        }
+        const json j = json::parse(r->body);
+        const auto want = predictor_->predict_texts(texts, 3);
+        for (size_t k = 0; k < texts.size(); ++k)
+          for (size_t l = 0; l < 3; ++l)
+            if (j["predictions"][k]["top"][l]["label"] != want[k].labels[l].label ||
+                std::abs(j["predictions"][k]["top"][l]["probability"].get<double>() - want[k].labels[l].probability) > 1e-5)
+              ++wrong;
+      }
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST_F(ServerTest, ASlowClientDoesNotHoldUpOthers) {
+  // A client that sends half a request and stalls (slowloris) holds one connection only.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(uint16_t(port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string partial = "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"inp";
+  ASSERT_EQ(send(fd, partial.data(), partial.size(), 0), ssize_t(partial.size()));
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    auto r = post(R"({"input": "the food is good"})");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));  // well before its timeout
+  // The stalled connection is dropped after the read timeout (2 s here).
+  char buf[256];
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+  EXPECT_LE(n, ssize_t(sizeof(buf)));  // closed (0) or an error response, not a hang
+  close(fd);
+}
+
+TEST(ServerParse, HostileBodiesNeverCrash) {
+  Server server(make_predictor(), ServerConfig{});
+  std::mt19937 gen(9);
+  const std::vector<std::string> seeds = {R"({"inputs": ["a"]})", R"({"input": null})", R"({"inputs": [[1,2]]})",
+                                          R"({"inputs": [{"a": 1}], "top_k": -1})", "\xff\xfe{", ""};
+  for (int i = 0; i < 3000; ++i) {
+    std::string body = seeds[gen() % seeds.size()];
+    for (int m = 0; m < 3 && !body.empty(); ++m) body[gen() % body.size()] = char(gen() % 256);
+    const auto [status, out] = server.predict(body);
+    EXPECT_TRUE(status == 200 || status == 400 || status == 422) << status << " " << body;
+    EXPECT_TRUE(json::parse(out, nullptr, false).is_object()) << out;
+  }
+}
+
+}  // namespace
+}  // namespace rnnkit::workflow
