@@ -2,6 +2,7 @@
 # Load test of `rnnkit serve` with wrk (Debian package wrk): the sentiment example's model, one text
 # per request, at a few concurrency levels; prints one JSON line per level (requests/s, latency
 # percentiles, errors). Usage: bench/serve/load.sh [SECONDS] [CONCURRENCY...]   (default: 10 s; 1 8 32 64)
+# RNNKIT_BODY='{"inputs": [...]}' sends another body.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-10}
@@ -20,7 +21,8 @@ for _ in $(seq 200); do
   sleep 0.05
 done
 [ -n "$port" ] || { cat build/serve-load.err; exit 1; }
-echo "# $(nproc) cores; wrk -t2 for ${seconds}s per level; body: $(grep -o "'{.*}'" bench/serve/post.lua)"
+body=${RNNKIT_BODY:-$(grep -o "'{.*}'" bench/serve/post.lua | tr -d "'")}
+echo "# $(nproc) cores; wrk -t2 for ${seconds}s per level; body: $body"
 for c in "${levels[@]}"; do
   printf '{"concurrency": %d, ' "$c"
   wrk -t "$(( c < 2 ? 1 : 2 ))" -c "$c" -d "${seconds}s" --latency -s bench/serve/post.lua "http://127.0.0.1:$port/v1/predict" |
