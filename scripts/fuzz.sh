@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(model_file table fasttext jsonl conll numeric_csv audio)
+[ ${#targets[@]} -gt 0 ] || targets=(model_file table fasttext jsonl conll numeric_csv audio request)
 scripts/setup.sh --deps-only >&2
 if ! command -v clang++ > /dev/null; then
   sudo_cmd=; [ "$(id -u)" -eq 0 ] || sudo_cmd=sudo

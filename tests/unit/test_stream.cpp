@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <new>
+#include <thread>
 #include <tuple>
 
 #include "rnnkit/deploy/stream.h"
@@ -160,6 +161,32 @@ TEST(Stream, CopyBranchesSaveRestoreAndReset) {
   EXPECT_THROW(c.step(99), Error);
   EXPECT_EQ(c.state().h, before.h);
   EXPECT_EQ(c.steps(), before.steps);
+}
+
+TEST(Stream, ManyThreadsStreamOverOneModel) {
+  // One immutable model, a stream per thread, each on its own sequence: every thread gets what a
+  // lone stream gets.
+  auto model = make_model(CellKind::Lstm, OutputMode::PerStep, true);
+  const int threads = 4, T = 50;
+  std::vector<std::vector<double>> want(threads), got(threads);
+  for (int k = 0; k < threads; ++k) {
+    Stream<double> s(model);
+    for (int t = 0; t < T; ++t) {
+      const auto& y = s.step(int32_t(1 + (t * (k + 3)) % 10));
+      want[size_t(k)].insert(want[size_t(k)].end(), y.begin(), y.end());
+    }
+  }
+  std::vector<std::thread> pool;
+  for (int k = 0; k < threads; ++k)
+    pool.emplace_back([&, k] {
+      Stream<double> s(model);
+      for (int t = 0; t < T; ++t) {
+        const auto& y = s.step(int32_t(1 + (t * (k + 3)) % 10));
+        got[size_t(k)].insert(got[size_t(k)].end(), y.begin(), y.end());
+      }
+    });
+  for (auto& t : pool) t.join();
+  EXPECT_EQ(got, want);
 }
 
 TEST(Stream, NoAllocationPerStep) {
