@@ -182,8 +182,28 @@ class PyModel {
     return l;
   }
 
-  py::array_t<double> forecast(const std::string& csv, size_t horizon) const {
-    const std::vector<double> f = p_->forecast(read_numeric_csv(csv), horizon);
+  // A CSV path, or a dict {column: 1-D array} with the training columns.
+  py::array_t<double> forecast(const py::object& data, size_t horizon) const {
+    NumericTable table;
+    if (py::isinstance<py::str>(data)) {
+      table = read_numeric_csv(data.cast<std::string>());
+    } else {
+      const py::dict columns = data.cast<py::dict>();
+      std::vector<std::vector<double>> values;
+      for (const auto& [name, column] : columns) {
+        table.columns.push_back(name.cast<std::string>());
+        auto a = column.cast<py::array_t<double, py::array::c_style | py::array::forcecast>>();
+        require(a.ndim() == 1, "column '" + table.columns.back() + "' must be a 1-D array");
+        values.emplace_back(a.data(), a.data() + a.size());
+        require(values.back().size() == values.front().size(), "the columns have different lengths");
+      }
+      require(!values.empty(), "forecast needs the series' columns");
+      table.rows = values.front().size();
+      table.source = "the columns given";
+      for (size_t r = 0; r < table.rows; ++r)
+        for (const auto& c : values) table.values.push_back(c[r]);
+    }
+    const std::vector<double> f = p_->forecast(table, horizon);
     const py::ssize_t K = py::ssize_t(p_->state().targets.size());
     return to_numpy(f, {py::ssize_t(f.size()) / K, K});
   }
@@ -281,8 +301,8 @@ PYBIND11_MODULE(rnnkit, m) {
            "A text (or audio path) -> a dict; a list of them -> a list of dicts (label, probability, top; "
            "value for regression; tags for taggers). Lists run as padded batches.")
       .def("tag_series", &PyModel::tag_series, py::arg("rows"), "(rows, features) -> [(tag, probability)] per row")
-      .def("forecast", &PyModel::forecast, py::arg("csv"), py::arg("horizon") = 0,
-           "The next rows of the targets after a CSV series, (horizon, targets)")
+      .def("forecast", &PyModel::forecast, py::arg("data"), py::arg("horizon") = 0,
+           "The next rows of the targets after a series (a CSV path or {column: array}), (horizon, targets)")
       .def("forward", &PyModel::forward, py::arg("inputs"), "The head's outputs for raw model inputs")
       .def("stream", &PyModel::stream, "A new stream (state kept between calls)")
       .def_property_readonly("info", &PyModel::info)

@@ -266,7 +266,7 @@ struct Server::Impl {
       json body;
       try {
         body = json::parse(text);
-      } catch (const json::parse_error& e) {
+      } catch (const json::exception& e) {  // a syntax error, or a number out of range (out_of_range)
         throw HttpError{400, std::string("malformed JSON: ") + e.what()};
       }
       const json inputs = inputs_of(body);

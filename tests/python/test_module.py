@@ -150,3 +150,17 @@ def test_a_model_converted_from_pytorch_gives_pytorchs_outputs(tmp_path):
     s = model.stream()
     for t in range(9):
         np.testing.assert_allclose(s.step(x[0, t].numpy()), want[0, t], rtol=1e-5, atol=1e-6)
+
+
+def test_forecast_and_series_tags_from_numpy(tmp_path):
+    rows = ["day,dow,value"] + [f"{i},{i % 7},{100 + i // 4 + (i % 7) * 10}" for i in range(300)]
+    (tmp_path / "series.csv").write_text("\n".join(rows) + "\n")
+    model = rnnkit.train(task="forecast", train=str(tmp_path / "series.csv"), target="value", features="value",
+                         window=14, output=str(tmp_path / "f.safetensors"), hidden=8, epochs=3, patience=0)
+    from_csv = model.forecast(str(tmp_path / "series.csv"), horizon=3)
+    values = np.array([100 + i // 4 + (i % 7) * 10 for i in range(300)], dtype=np.float64)
+    from_arrays = model.forecast({"value": values}, horizon=3)
+    assert from_csv.shape == (3, 1)
+    np.testing.assert_allclose(from_arrays, from_csv)
+    with pytest.raises(rnnkit.Error, match="value"):
+        model.forecast({"other": values})

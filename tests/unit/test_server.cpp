@@ -105,6 +105,7 @@ TEST_F(ServerTest, AnswersEqualThePredictorsOwn) {
 
 TEST_F(ServerTest, BadRequestsGetJsonErrorsWithTheirStatus) {
   expect_error(R"({"inputs": ["unterminated)", 400, "malformed JSON");
+  expect_error("66666E1666", 400, "malformed JSON");  // a number out of range (found by fuzzing: was a 500)
   expect_error("[1, 2]", 422, "JSON object");
   expect_error(R"({"texts": ["a"]})", 422, "no \"inputs\"");
   expect_error(R"({"inputs": "a"})", 422, "must be an array");
