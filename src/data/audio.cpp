@@ -35,6 +35,10 @@ AudioClip read_audio(const std::string& path) {
     double s = 0;
     for (int c = 0; c < info.channels; ++c) s += interleaved[i * size_t(info.channels) + size_t(c)];
     clip.samples[i] = float(s / info.channels);
+    require(std::isfinite(clip.samples[i]), [&] {
+      return path + ": sample " + std::to_string(i) + " (" + std::to_string(double(i) / info.samplerate) +
+             " s) is not a finite number";
+    });
   }
   return clip;
 }

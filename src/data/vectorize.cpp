@@ -211,6 +211,11 @@ std::vector<float> load_word_vectors(const std::string& path, const Vocabulary& 
                   std::to_string(dim) + " floats");
       std::memcpy(vec.data(), bytes.data() + pos, size_t(dim) * 4);
       pos += size_t(dim) * 4;
+      for (int k = 0; k < dim; ++k)
+        require(std::isfinite(vec[size_t(k)]), [&] {
+          return path + ": word " + std::to_string(w + 1) + " ('" + word + "'): value " + std::to_string(k + 1) +
+                 " is " + std::to_string(vec[size_t(k)]) + ", not a finite number";
+        });
       offer(word, vec.data(), dim);
       ++words;
     }
@@ -237,8 +242,8 @@ std::vector<float> load_word_vectors(const std::string& path, const Vocabulary& 
         if (q == p) break;
         float v = 0;
         const auto r = std::from_chars(s.data() + p, s.data() + q, v);
-        require(r.ec == std::errc() && r.ptr == s.data() + q,
-                where + ": expected a number, got '" + std::string(s.substr(p, q - p)) + "' (word '" + word + "')");
+        require(r.ec == std::errc() && r.ptr == s.data() + q && std::isfinite(v),
+                where + ": expected a finite number, got '" + std::string(s.substr(p, q - p)) + "' (word '" + word + "')");
         vec.push_back(v);
         p = q;
       }

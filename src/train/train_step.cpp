@@ -57,6 +57,34 @@ bool all_finite(const std::vector<Real>& v) {
   return std::all_of(v.begin(), v.end(), [](Real x) { return std::isfinite(x); });
 }
 
+// Where a non-finite loss or gradient came from: an input feature, a target, a parameter, or the
+// arithmetic. `what` names it ("training loss", "gradient norm").
+template <typename Real>
+std::string non_finite(const Model<Real>& model, const Batch<Real>& batch, const char* what, double value) {
+  const std::string head = std::string(what) + " is " + std::to_string(value) + ": ";
+  const int I = model.config().input_size;
+  for (size_t k = 0; k < batch.features.size(); ++k)
+    if (!std::isfinite(batch.features[k])) {
+      const size_t row = k / size_t(I), t = row / size_t(batch.B), b = row % size_t(batch.B);
+      return head + "input feature " + std::to_string(k % size_t(I)) + " of step " + std::to_string(t) +
+             " of sequence " + std::to_string(b) + " in the batch is " + std::to_string(batch.features[k]) +
+             " (check the data for missing or infinite values)";
+    }
+  for (size_t k = 0; k < batch.values.size(); ++k)
+    if (!std::isfinite(batch.values[k]))
+      return head + "target value " + std::to_string(k) + " of the batch is " + std::to_string(batch.values[k]) +
+             " (check the data for missing or infinite values)";
+  for (const ParamInfo& p : model.params().infos()) {
+    const Real* v = model.params().values().data() + p.offset;
+    for (size_t i = 0; i < p.size; ++i)
+      if (!std::isfinite(v[i]))
+        return head + "parameter " + p.name + " holds " + std::to_string(v[i]) +
+               " (an earlier update diverged: lower the learning rate or clip gradients)";
+  }
+  return head + "the inputs and parameters are finite, the arithmetic overflowed: lower the learning rate, "
+                "clip gradients, or scale the inputs";
+}
+
 // Forward, loss, backward, clip and update on one (sub-)batch.
 template <typename Real>
 StepResult step_once(Model<Real>& model, Optimizer<Real>& optimizer, const Batch<Real>& batch,
@@ -72,12 +100,11 @@ StepResult step_once(Model<Real>& model, Optimizer<Real>& optimizer, const Batch
   StepResult r;
   r.loss = model.loss(batch, cache, dlogits.data());
   r.targets = count_targets(model.config(), batch);
-  require(std::isfinite(r.loss), "training loss is not finite (" + std::to_string(r.loss) +
-                                     "): lower the learning rate, clip gradients, or check the inputs");
+  if (!std::isfinite(r.loss)) throw Error(non_finite(model, batch, "training loss", r.loss));
   model.params().zero_grad();
   model.backward(batch, cache, dlogits.data());
   r.grad_norm = grad_norm(model.params());
-  require(std::isfinite(r.grad_norm), "gradient norm is not finite: lower the learning rate or clip gradients");
+  if (!std::isfinite(r.grad_norm)) throw Error(non_finite(model, batch, "gradient norm", r.grad_norm));
   if (options.clip_value > 0.0) clip_grad_value(model.params(), options.clip_value);
   if (options.clip_norm > 0.0) clip_grad_norm(model.params(), options.clip_norm);
   optimizer.step(model.params());

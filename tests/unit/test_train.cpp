@@ -1,6 +1,8 @@
 // Training steps: learning a task, truncated BPTT semantics, stateful training and failure modes.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <cmath>
 
 #include "rnnkit/rnnkit.h"
@@ -155,11 +157,41 @@ TEST(Train, NonFiniteLossStopsBeforeAnyUpdate) {
     train_step(model, *opt, lm_batch(rng, 3, 2, {3, 3}), TrainOptions{}, rng);
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("not finite"), std::string::npos);
+    // It says where the NaN came from: the output bias.
+    EXPECT_NE(std::string(e.what()).find("parameter fc.bias holds nan"), std::string::npos) << e.what();
   }
   for (size_t i = 0; i < before.size(); ++i) {
     if (std::isnan(before[i])) continue;
     EXPECT_EQ(model.params().values()[i], before[i]);
+  }
+  EXPECT_EQ(opt->steps(), 0);
+}
+
+TEST(Train, NonFiniteInputsAreReportedWithTheirPosition) {
+  Rng rng(8);
+  Model<double> model(ModelConfig{.input_size = 3, .hidden_size = 4, .output_size = 1, .head = Head::Identity});
+  model.init(rng);
+  auto opt = make_optimizer<double>(OptimizerConfig::defaults_for(OptimizerKind::Adam));
+  Batch<double> b;
+  b.T = 4, b.B = 2, b.lengths = {4, 4};
+  b.features.assign(size_t(4 * 2 * 3), 0.5);
+  b.values = {1.0, 2.0};
+  b.features[(2 * 2 + 1) * 3 + 1] = std::numeric_limits<double>::infinity();  // step 2, sequence 1, feature 1
+  try {
+    train_step(model, *opt, b, TrainOptions{}, rng);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("input feature 1 of step 2 of sequence 1 in the batch is inf"),
+              std::string::npos)
+        << e.what();
+  }
+  b.features[(2 * 2 + 1) * 3 + 1] = 0.5;
+  b.values[1] = std::nan("");
+  try {
+    train_step(model, *opt, b, TrainOptions{}, rng);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("target value 1 of the batch is nan"), std::string::npos) << e.what();
   }
   EXPECT_EQ(opt->steps(), 0);
 }
