@@ -12,19 +12,32 @@
 
 namespace rnnkit {
 
-double evaluate_loss(const Model<float>& model, const BatchSource& data, int batch_size) {
+double evaluate_loss(const Model<float>& model, const BatchSource& data, int batch_size, int chunk_steps) {
+  const ModelConfig& c = model.config();
+  const bool chunked = chunk_steps > 0 && c.output == OutputMode::PerStep && !c.bidirectional;
   double total = 0;
   int64_t targets = 0;
   ModelCache<float> cache;
+  ModelState<float> state, next;
+  const auto add = [&](const Batch<float>& batch, const ModelState<float>* init, ModelState<float>* final_state) {
+    model.forward(batch, cache, false, nullptr, init, final_state);
+    const int64_t n = count_targets(c, batch);
+    if (n == 0) return;
+    total += model.loss(batch, cache, nullptr) * double(n);
+    targets += n;
+  };
   for (size_t start = 0; start < data.size(); start += size_t(batch_size)) {
     std::vector<size_t> idx(std::min(data.size(), start + size_t(batch_size)) - start);
     std::iota(idx.begin(), idx.end(), start);
     const Batch<float> batch = data.batch(idx);
-    model.forward(batch, cache, false, nullptr);
-    const int64_t n = count_targets(model.config(), batch);
-    if (n == 0) continue;
-    total += model.loss(batch, cache, nullptr) * double(n);
-    targets += n;
+    if (!chunked || batch.T <= chunk_steps) {
+      add(batch, nullptr, nullptr);
+      continue;
+    }
+    for (int t0 = 0; t0 < batch.T; t0 += chunk_steps) {
+      add(slice_steps(c, batch, t0, std::min(chunk_steps, batch.T - t0)), t0 == 0 ? nullptr : &state, &next);
+      std::swap(state, next);
+    }
   }
   return targets ? total / double(targets) : 0.0;
 }
@@ -92,7 +105,7 @@ TrainResult fit(Model<float>& model, const BatchSource& train, const BatchSource
     rec.epoch = epoch;
     rec.steps = step;
     rec.train_loss = loss_n ? loss_sum / double(loss_n) : 0.0;
-    rec.valid_loss = evaluate_loss(model, valid, std::max(config.batch_size, 64));
+    rec.valid_loss = evaluate_loss(model, valid, std::max(config.batch_size, 64), config.step.bptt);
     rec.lr = optimizer->lr();
     rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rec.sequences_per_second = rec.seconds > 0 ? double(sequences) / rec.seconds : 0.0;

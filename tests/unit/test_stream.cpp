@@ -12,26 +12,10 @@
 #include "rnnkit/deploy/stream.h"
 #include "rnnkit/rnnkit.h"
 
-// Counts heap allocations while `counting` is set (this test binary replaces operator new and
-// delete with malloc and free, which GCC cannot see match).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-static std::atomic<bool> counting{false};
-static std::atomic<long> allocations{0};
-#include <execinfo.h>
-void* operator new(size_t n) {
-  if (counting && ++allocations < 12) { counting = false; void* bt[8]; int k = backtrace(bt, 8); backtrace_symbols_fd(bt, k, 2); fprintf(stderr, "----\n"); counting = true; }
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(size_t n, std::align_val_t a) {
-  if (counting) ++allocations;
-  if (void* p = std::aligned_alloc(size_t(a), (n + size_t(a) - 1) / size_t(a) * size_t(a))) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, size_t, std::align_val_t) noexcept { std::free(p); }
+#include "support/alloc_counter.h"
+
+using rnnkit::testing_alloc::allocations;
+using rnnkit::testing_alloc::counting;
 
 namespace rnnkit {
 namespace {

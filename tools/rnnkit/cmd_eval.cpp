@@ -79,7 +79,7 @@ void run_eval(const EvalFlags& f) {
   if (m.state.task == Task::Lm) {
     const LmSource data(m.state.text.encode(read_text(f.data)), m.state.seq_len);
     require(data.size() > 0, f.data + ": shorter than one window of " + std::to_string(m.state.seq_len) + " tokens");
-    const double loss = evaluate_loss(m.model, data, f.batch_size);
+    const double loss = evaluate_loss(m.model, data, f.batch_size, 1024);  // long sequences in bounded memory
     j.update({{"loss", loss}, {"perplexity", perplexity(loss)}, {"bits_per_token", bits_per_token(loss)},
               {"tokens", data.size() * size_t(m.state.seq_len)}});
     if (m.state.text.tokenizer().config().kind == TokenizerKind::Chars) j["bits_per_char"] = bits_per_token(loss);

@@ -566,7 +566,7 @@ void run_train(const TrainFlags& f) {
       std::printf("  tag %s: precision %.4f, recall %.4f, F1 %.4f, support %lld\n", data.state.labels[c].c_str(),
                   r.precision[c], r.recall[c], r.f1[c], (long long)r.support[c]);
   } else if (data.test) {
-    const double test_loss = evaluate_loss(result.best, *data.test, 64);
+    const double test_loss = evaluate_loss(result.best, *data.test, 64, 1024);
     if (task == Task::Lm) {
       std::printf("test: loss %.4f, perplexity %.3f, %.4f bits per token\n", test_loss, perplexity(test_loss),
                   bits_per_token(test_loss));

@@ -86,8 +86,11 @@ struct TrainResult {
   bool interrupted = false;
 };
 
-// Mean loss per target over a whole split (batches weighted by their number of targets).
-double evaluate_loss(const Model<float>& model, const BatchSource& data, int batch_size);
+// Mean loss per target over a whole split (batches weighted by their number of targets). With
+// chunk_steps > 0 and a unidirectional per-step model, each batch runs in chunks of that many steps
+// with the state carried across (the same result; memory bounded by the chunk, not the sequence):
+// training with truncated BPTT evaluates this way.
+double evaluate_loss(const Model<float>& model, const BatchSource& data, int batch_size, int chunk_steps = 0);
 
 // Trains `model` in place and returns the history and a copy of the best model by validation loss.
 // Throws Error (from train_step) on a non-finite loss; the caller still has the last on_epoch's best.
