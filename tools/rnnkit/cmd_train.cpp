@@ -511,12 +511,15 @@ void run_train(const TrainFlags& f) {
   };
   cb.on_epoch = [&](const EpochRecord& r, const std::vector<EpochRecord>& h, const Model<float>& best) {
     if (tty) std::fprintf(stderr, "\n");
+    if (r.best) save_model(f.output, best, pre_json, meta(h));  // atomic: a failure keeps the previous file
     std::fprintf(stderr, "epoch %d: train loss %.4f, valid loss %.4f%s, %.1f s, %.0f seq/s%s\n", r.epoch, r.train_loss,
                  r.valid_loss, task == Task::Lm ? (" (" + std::to_string(bits_per_token(r.valid_loss)).substr(0, 5) +
                                                    " bits/token)").c_str() : "",
                  r.seconds, r.sequences_per_second, r.best ? ", best so far: saved" : "");
-    if (r.best) save_model(f.output, best, pre_json, meta(h));  // atomic: a crash keeps the previous best
-    std::ofstream(log_path, std::ios::app) << nlohmann::json::parse(history_json({r}))[0].dump() << "\n";
+    std::ofstream log(log_path, std::ios::app);
+    log << nlohmann::json::parse(history_json({r}))[0].dump() << "\n";
+    log.flush();
+    require(log.good(), log_path + ": cannot append the epoch's record (disk full or not writable?)");
     write_text_atomically(svg_path, learning_curve_svg(h));
   };
   const std::string ckpt_path = f.output + ".ckpt.safetensors";
@@ -534,8 +537,8 @@ void run_train(const TrainFlags& f) {
     try {
       return fit(model, *data.train, *data.valid, tc, cb, resume.get());
     } catch (const Error& e) {
-      throw Error(std::string(e.what()) + "; training stopped, the best model so far (if any epoch finished) is in " +
-                  f.output);
+      throw Error(std::string(e.what()) + "; training stopped: " + f.output +
+                  " holds the last model saved (if any), intact");
     }
   };
   TrainResult result = train();
