@@ -189,6 +189,21 @@ expect_error "bad.ft:2: no label" "$rnnkit" train --train "$tmp/bad.ft" --output
 printf '__label__a fine\n__label__b bad\n__label__a good\n' > "$tmp/tiny.ft"
 expect_error "validation hold-out of 3 examples is empty" "$rnnkit" train --train "$tmp/tiny.ft" --output "$tmp/x.safetensors"
 expect_error "unknown cell 'lstmm'" "$rnnkit" train --train "$tmp/train.ft" --output "$tmp/x.safetensors" --cell lstmm
+# A config file (TOML or JSON) sets any train flag; the command line wins; unknown keys are errors.
+printf 'embedding-dim = 6\nhidden = 7\nepochs = 1\npatience = 0\nbidirectional = true\n' > "$tmp/train.toml"
+"$rnnkit" train --config "$tmp/train.toml" --train "$tmp/train.ft" --output "$tmp/cfg.safetensors" --hidden 5 \
+  2> /dev/null || fail "train with a TOML config"
+"$rnnkit" info --model "$tmp/cfg.safetensors" | grep -q '"bidirectional":true.*"embedding_dim":6.*"hidden_size":5' \
+  || fail "TOML config not applied (or the flag did not win): $("$rnnkit" info --model "$tmp/cfg.safetensors")"
+printf '{"train": "%s", "output": "%s", "embedding-dim": 9, "epochs": 1}' "$tmp/train.ft" "$tmp/cfg.safetensors" \
+  > "$tmp/train.json"
+"$rnnkit" train --config "$tmp/train.json" 2> /dev/null || fail "train with a JSON config"
+"$rnnkit" info --model "$tmp/cfg.safetensors" | grep -q '"embedding_dim":9' || fail "JSON config not applied"
+printf 'epochz = 3\n' > "$tmp/bad.toml"
+expect_error "bad.toml: unknown setting 'epochz'" "$rnnkit" train --config "$tmp/bad.toml" --train "$tmp/train.ft" \
+  --output "$tmp/x.safetensors"
+expect_error "--train is required" "$rnnkit" train --output "$tmp/x.safetensors"
+
 # stream: the state carries from line to line. A text fed in two lines gets what predict gives it
 # whole; --state-out / --state-in continue a stream in another process; rows of a series get the
 # tags predict gives them.

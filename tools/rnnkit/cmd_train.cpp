@@ -407,6 +407,9 @@ Prepared prepare_lm(const TrainFlags& f, TextPreprocessorConfig pc) {
 }
 
 void run_train(const TrainFlags& f) {
+  // Checked here, not by CLI11: they may come from --config, which is read after CLI11's checks.
+  require(!f.train.empty(), "--train is required (on the command line or in --config)");
+  require(!f.output.empty(), "--output is required (on the command line or in --config)");
   require(!f.output.empty(), "--output MODEL.safetensors is required");
   set_threads(f.threads);
   const Task task = parse_task(f.task);
@@ -586,17 +589,63 @@ void run_train(const TrainFlags& f) {
   }
 }
 
+// Settings from a config file for every flag the command line did not give: TOML (or INI) through
+// CLI11's reader, JSON through nlohmann-json. Keys are flag names without the dashes; an unknown key
+// is an error naming the file.
+void apply_config_file(CLI::App& c, const std::string& path) {
+  std::vector<CLI::ConfigItem> items;
+  if (ends_with(path, ".json")) {
+    std::ifstream in(path);
+    require(in.good(), path + ": cannot open");
+    const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    require(j.is_object(), path + ": expected a JSON object of settings ({\"epochs\": 5, ...})");
+    for (const auto& [key, value] : j.items()) {
+      CLI::ConfigItem item;
+      item.name = key;
+      const auto text = [&](const nlohmann::json& v) {
+        require(v.is_primitive() && !v.is_null(), path + ": '" + key + "' must be a string, number or boolean");
+        return v.is_string() ? v.get<std::string>() : v.dump();
+      };
+      if (value.is_array())
+        for (const auto& v : value) item.inputs.push_back(text(v));
+      else
+        item.inputs.push_back(text(value));
+      items.push_back(std::move(item));
+    }
+  } else {
+    try {
+      items = CLI::ConfigTOML().from_file(path);
+    } catch (const CLI::Error& e) {
+      throw Error(path + ": " + e.what());
+    }
+  }
+  for (const auto& item : items) {
+    if (item.name == "++" || item.name == "--") continue;  // section markers of CLI11's reader
+    CLI::Option* o = c.get_option_no_throw("--" + item.name);
+    require(o != nullptr && item.name != "config", path + ": unknown setting '" + item.name + "' (settings are the flags of `rnnkit train --help`, without the dashes)");
+    if (o->count() > 0) continue;  // the command line wins
+    o->add_result(item.inputs);
+    o->run_callback();
+  }
+}
+
 }  // namespace
 
 void add_train(CLI::App& app) {
   auto f = std::make_shared<TrainFlags>();
   CLI::App* c = app.add_subcommand("train", "train a model on data files");
-  c->set_config("--config", "", "TOML or INI file with these flags (flags on the command line win)");
+  // Not CLI11's set_config: CLI11 2.1 reads config files for the main app only, never a subcommand's.
+  auto config = std::make_shared<std::string>();
+  c->add_option("--config", *config, "TOML (key = value) or JSON ({\"key\": value}) file with these flags; "
+                                     "flags on the command line win");
+  c->parse_complete_callback([c, config] {
+    if (!config->empty()) apply_config_file(*c, *config);
+  });
   c->add_option("--task", f->task, "classify, tag, lm, regress or forecast")->capture_default_str();
-  c->add_option("--train", f->train, "training data: folder per class, .ft, .csv/.tsv, .jsonl; text for lm")->required();
+  c->add_option("--train", f->train, "training data: folder per class, .ft, .csv/.tsv, .jsonl; text for lm (required)");
   c->add_option("--valid", f->valid, "validation data (default: a seeded, stratified hold-out of --train)");
   c->add_option("--test", f->test, "test data, evaluated with the best model at the end");
-  c->add_option("--output,-o", f->output, "model file to write (.safetensors)")->required();
+  c->add_option("--output,-o", f->output, "model file to write (.safetensors) (required)");
   c->add_option("--valid-fraction", f->valid_fraction, "hold-out fraction without --valid")->capture_default_str();
   c->add_option("--test-fraction", f->test_fraction,
                 "classify without --test: a seeded, stratified test hold-out, evaluated at the end")
