@@ -106,6 +106,10 @@ TrainResult fit(Model<float>& model, const BatchSource& train, const BatchSource
     rec.steps = step;
     rec.train_loss = loss_n ? loss_sum / double(loss_n) : 0.0;
     rec.valid_loss = evaluate_loss(model, valid, std::max(config.batch_size, 64), config.step.bptt);
+    if (cb.valid_metric) {
+      rec.valid_metric = cb.valid_metric(model, rec.valid_loss);
+      rec.metric = cb.metric_name;
+    }
     rec.lr = optimizer->lr();
     rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rec.sequences_per_second = rec.seconds > 0 ? double(sequences) / rec.seconds : 0.0;

@@ -608,15 +608,19 @@ void write_text_atomically(const std::string& path, const std::string& text) {
 
 std::string history_json(const std::vector<EpochRecord>& history) {
   json a = json::array();
-  for (const auto& r : history)
-    a.push_back({{"epoch", r.epoch}, {"steps", r.steps}, {"train_loss", r.train_loss}, {"valid_loss", r.valid_loss},
-                 {"lr", r.lr}, {"seconds", r.seconds}, {"sequences_per_second", r.sequences_per_second},
-                 {"best", r.best}});
+  for (const auto& r : history) {
+    json e = {{"epoch", r.epoch}, {"steps", r.steps}, {"train_loss", r.train_loss}, {"valid_loss", r.valid_loss},
+              {"lr", r.lr}, {"seconds", r.seconds}, {"sequences_per_second", r.sequences_per_second},
+              {"best", r.best}};
+    if (!r.metric.empty()) e["metric"] = r.metric, e["valid_metric"] = r.valid_metric;
+    a.push_back(std::move(e));
+  }
   return a.dump();
 }
 
 std::string learning_curve_svg(const std::vector<EpochRecord>& history) {
-  const double W = 640, H = 360, L = 60, R = 20, T = 30, B = 40;
+  const bool metric = !history.empty() && !history.back().metric.empty();
+  const double W = 640, H = 360, L = 60, R = metric ? 70 : 20, T = 30, B = 40;
   double lo = 1e300, hi = -1e300;
   for (const auto& r : history) {
     lo = std::min({lo, r.train_loss, r.valid_loss});
@@ -634,8 +638,27 @@ std::string learning_curve_svg(const std::vector<EpochRecord>& history) {
                 "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
                 W, H);
   svg += buf;
-  std::snprintf(buf, sizeof buf, "<text x=\"%.0f\" y=\"18\">loss per epoch: training (blue), validation (orange)</text>\n", L);
+  std::snprintf(buf, sizeof buf, "<text x=\"%.0f\" y=\"18\">loss per epoch: training (blue), validation (orange)%s%s%s</text>\n",
+                L, metric ? "; validation " : "", metric ? history.back().metric.c_str() : "",
+                metric ? " (green, right axis)" : "");
   svg += buf;
+  if (metric) {  // the validation metric on its own scale, labelled on the right
+    double mlo = 1e300, mhi = -1e300;
+    for (const auto& r : history) mlo = std::min(mlo, r.valid_metric), mhi = std::max(mhi, r.valid_metric);
+    if (mhi - mlo < 1e-9) mhi = mlo + 1e-3, mlo -= 1e-3;
+    auto ym = [&](double v) { return T + (H - T - B) * (mhi - v) / (mhi - mlo); };
+    for (int k = 0; k <= 4; ++k) {
+      const double v = mlo + (mhi - mlo) * k / 4.0;
+      std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#2ca02c\">%.4g</text>\n", W - R + 6, ym(v) + 4, v);
+      svg += buf;
+    }
+    svg += "<polyline fill=\"none\" stroke-width=\"2\" stroke-dasharray=\"6,3\" stroke=\"#2ca02c\" points=\"";
+    for (size_t i = 0; i < history.size(); ++i) {
+      std::snprintf(buf, sizeof buf, "%.1f,%.1f ", x(i), ym(history[i].valid_metric));
+      svg += buf;
+    }
+    svg += "\"/>\n";
+  }
   for (int k = 0; k <= 4; ++k) {
     const double v = lo + (hi - lo) * k / 4.0;
     std::snprintf(buf, sizeof buf,

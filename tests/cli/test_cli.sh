@@ -21,6 +21,8 @@ grep -q "best so far: saved" "$tmp/train.err" || fail "no checkpoint line"
 [ -s "$tmp/s.safetensors.log.jsonl" ] || fail "no JSON-lines log"
 [ "$(wc -l < "$tmp/s.safetensors.log.jsonl")" -eq 6 ] || fail "log should have 6 epochs"
 grep -q "<svg" "$tmp/s.safetensors.curve.svg" || fail "no learning curve"
+grep -q '"metric":"accuracy","seconds".*"valid_metric":' "$tmp/s.safetensors.log.jsonl" || fail "no validation metric in the log"
+grep -q "validation accuracy (green" "$tmp/s.safetensors.curve.svg" || fail "no validation metric on the curve"
 
 # Resume: 2 epochs, then --resume to 5, must give the same model as 5 epochs straight.
 common=(--task classify --train "$tmp/train.ft" --embedding-dim 8 --hidden 8 --patience 0 --lr 0.02 --batch-size 16

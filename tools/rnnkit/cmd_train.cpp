@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -108,6 +109,8 @@ TrainState read_checkpoint(const std::string& path, const Model<float>& model, c
     e.epoch = r.at("epoch"), e.steps = r.at("steps"), e.train_loss = r.at("train_loss");
     e.valid_loss = r.at("valid_loss"), e.lr = r.at("lr"), e.seconds = r.at("seconds");
     e.sequences_per_second = r.at("sequences_per_second"), e.best = r.at("best");
+    e.valid_metric = r.value("valid_metric", 0.0);
+    e.metric = r.value("metric", std::string());
     st.history.push_back(e);
   }
   return st;
@@ -515,16 +518,43 @@ void run_train(const TrainFlags& f) {
   cb.on_epoch = [&](const EpochRecord& r, const std::vector<EpochRecord>& h, const Model<float>& best) {
     if (tty) std::fprintf(stderr, "\n");
     if (r.best) save_model(f.output, best, pre_json, meta(h));  // atomic: a failure keeps the previous file
-    std::fprintf(stderr, "epoch %d: train loss %.4f, valid loss %.4f%s, %.1f s, %.0f seq/s%s\n", r.epoch, r.train_loss,
-                 r.valid_loss, task == Task::Lm ? (" (" + std::to_string(bits_per_token(r.valid_loss)).substr(0, 5) +
-                                                   " bits/token)").c_str() : "",
-                 r.seconds, r.sequences_per_second, r.best ? ", best so far: saved" : "");
+    std::fprintf(stderr, "epoch %d: train loss %.4f, valid loss %.4f, valid %s %.4f, %.1f s, %.0f seq/s%s\n", r.epoch,
+                 r.train_loss, r.valid_loss, r.metric.c_str(), r.valid_metric, r.seconds, r.sequences_per_second,
+                 r.best ? ", best so far: saved" : "");
     std::ofstream log(log_path, std::ios::app);
     log << nlohmann::json::parse(history_json({r}))[0].dump() << "\n";
     log.flush();
     require(log.good(), log_path + ": cannot append the epoch's record (disk full or not writable?)");
     write_text_atomically(svg_path, learning_curve_svg(h));
   };
+  // The task's validation metric, every epoch: into the log, the history and the curve.
+  if (task == Task::Classify || task == Task::Tag) {
+    cb.metric_name = "accuracy";
+    cb.valid_metric = [&](const Model<float>& m, double) {
+      std::vector<int32_t> predicted, gold;
+      if (task == Task::Tag) {
+        predict_tags(m, *data.valid, predicted, gold);
+      } else {
+        predicted = predict_classes(m, *data.valid);
+        if (const auto* c = dynamic_cast<const ClassifySource*>(data.valid.get())) gold = c->labels();
+        else if (const auto* a = dynamic_cast<const AudioSource*>(data.valid.get())) gold = a->labels();
+      }
+      size_t right = 0;
+      for (size_t i = 0; i < std::min(predicted.size(), gold.size()); ++i) right += predicted[i] == gold[i];
+      return gold.empty() ? 0.0 : double(right) / double(gold.size());
+    };
+  } else if (task == Task::Lm) {
+    cb.metric_name = "bits_per_token";
+    cb.valid_metric = [](const Model<float>&, double loss) { return bits_per_token(loss); };
+  } else if (task == Task::Regress) {
+    cb.metric_name = "rmse";  // in the target's units
+    cb.valid_metric = [&](const Model<float>& m, double) {
+      return regress_report(m, data.state, dynamic_cast<const RegressSource&>(*data.valid), data.baseline).rmse;
+    };
+  } else {
+    cb.metric_name = "rmse_standardised";  // over the scaled targets: the square root of the MSE loss
+    cb.valid_metric = [](const Model<float>&, double loss) { return std::sqrt(loss); };
+  }
   const std::string ckpt_path = f.output + ".ckpt.safetensors";
   cb.on_checkpoint = [&](const TrainState& st) { write_checkpoint(ckpt_path, model, st, pre_json); };
   cb.should_stop = [] { return g_interrupted.load(); };

@@ -44,6 +44,8 @@ struct EpochRecord {
   int epoch = 0;
   int64_t steps = 0;
   double train_loss = 0.0, valid_loss = 0.0;
+  double valid_metric = 0.0;  // the task's validation metric (TrainCallbacks::valid_metric), when given
+  std::string metric;         // its name ("accuracy", "bits_per_token", "rmse", ...); empty when none
   double lr = 0.0;
   double seconds = 0.0, sequences_per_second = 0.0;
   bool best = false;
@@ -76,6 +78,10 @@ struct TrainCallbacks {
   std::function<bool()> should_stop;
   // After every completed epoch, with the state to resume from (for checkpoints).
   std::function<void(const TrainState&)> on_checkpoint;
+  // The task's validation metric of the model after an epoch (accuracy, bits per token, RMSE, ...),
+  // recorded in EpochRecord::valid_metric; optional.
+  std::function<double(const Model<float>&, double valid_loss)> valid_metric;
+  std::string metric_name;
 };
 
 struct TrainResult {
