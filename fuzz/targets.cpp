@@ -11,6 +11,7 @@
 #include "rnnkit/io/model_file.h"
 #include "rnnkit/io/safetensors.h"
 #include "rnnkit/workflow/server.h"
+#include "../tests/support/task_models.h"
 
 namespace rnnkit::fuzz {
 namespace {
@@ -100,58 +101,13 @@ void audio(const uint8_t* data, size_t size) {
 
 namespace {
 
-using workflow::LoadedTaskModel;
-using workflow::Task;
-using workflow::TaskState;
-
-Model<float> random_model(ModelConfig c) {
-  Model<float> m(c);
-  Rng rng(7);
-  m.init(rng);
-  return m;
-}
-
 std::vector<std::unique_ptr<workflow::Server>> make_servers() {
   std::vector<std::unique_ptr<workflow::Server>> servers;
-  const auto serve = [&](Model<float> m, TaskState st) {
-    auto p = std::make_shared<const workflow::Predictor>(LoadedTaskModel{std::move(m), std::move(st), {}});
-    workflow::ServerConfig c;
-    c.max_inputs = 16, c.max_input_bytes = 2000, c.batch_wait_us = 0;
+  workflow::ServerConfig c;
+  c.max_inputs = 16, c.max_input_bytes = 2000, c.batch_wait_us = 0;
+  for (auto p : {test_models::classifier(), test_models::tagger(), test_models::forecaster(),
+                 test_models::language_model()})
     servers.push_back(std::make_unique<workflow::Server>(p, c));
-  };
-  {  // a text classifier
-    TaskState st;
-    st.task = Task::Classify;
-    st.text.fit({"the food is good", "the service was awful", "great food"});
-    st.labels = {"neg", "pos"};
-    ModelConfig c;
-    c.vocab_size = st.text.vocab().size(), c.embedding_dim = 4, c.hidden_size = 4, c.output_size = 2;
-    serve(random_model(c), std::move(st));
-  }
-  {  // a numeric tagger over two columns, windows of 8 rows
-    TaskState st;
-    st.task = Task::Tag;
-    st.features = {"x", "y"};
-    st.labels = {"0", "1"};
-    st.window = 8;
-    st.scaler = Scaler(ScalerKind::Standard);
-    st.scaler.fit({0, 1, 2, 3, 4, 5}, 2);
-    ModelConfig c;
-    c.input_size = 2, c.hidden_size = 4, c.output_size = 2, c.output = OutputMode::PerStep;
-    serve(random_model(c), std::move(st));
-  }
-  {  // a forecaster of one column from windows of 7 rows, one row ahead
-    TaskState st;
-    st.task = Task::Forecast;
-    st.features = {"v"};
-    st.targets = {"v"};
-    st.window = 7, st.horizon = 1;
-    st.scaler = Scaler(ScalerKind::Standard);
-    st.scaler.fit({1, 1, 2, 2, 3, 3}, 2);
-    ModelConfig c;
-    c.input_size = 1, c.hidden_size = 4, c.output_size = 1, c.head = Head::Identity;
-    serve(random_model(c), std::move(st));
-  }
   return servers;
 }
 

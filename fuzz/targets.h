@@ -21,7 +21,8 @@ void conll(const uint8_t* data, size_t size);        // CoNLL token / tag column
 void numeric_csv(const uint8_t* data, size_t size);  // numeric CSV with a header
 void audio(const uint8_t* data, size_t size);        // WAV (and whatever libsndfile detects), then log-mel
 // The server's POST /v1/predict body parser and dispatch; the first byte picks the model served:
-// a text classifier, a numeric tagger or a forecaster (small, random weights).
+// a text classifier, a numeric tagger, a forecaster or a character language model (small, random
+// weights, tests/support/task_models.h).
 void request(const uint8_t* data, size_t size);
 
 // The target of a name above ("model_file", ...), or null.

@@ -12,26 +12,14 @@
 #include <thread>
 
 #include "rnnkit/workflow/server.h"
+#include "support/task_models.h"
 
 namespace rnnkit::workflow {
 namespace {
 
 using nlohmann::json;
 
-// A classifier over a small vocabulary with random weights: deterministic answers to compare.
-std::shared_ptr<const Predictor> make_predictor() {
-  TaskState st;
-  st.task = Task::Classify;
-  st.text.fit({"the food is good", "the service was awful", "great tasty lovely food", "rude cold bad service"});
-  st.labels = {"negative", "positive", "neutral"};
-  ModelConfig mc;
-  mc.vocab_size = st.text.vocab().size(), mc.embedding_dim = 6, mc.hidden_size = 8, mc.cell = CellKind::Gru;
-  mc.output_size = 3;
-  Model<float> model(mc);
-  Rng rng(4);
-  model.init(rng);
-  return std::make_shared<const Predictor>(LoadedTaskModel{std::move(model), std::move(st), {}});
-}
+std::shared_ptr<const Predictor> make_predictor() { return test_models::classifier(); }
 
 class ServerTest : public ::testing::Test {
  protected:
@@ -186,6 +174,53 @@ TEST_F(ServerTest, ASlowClientDoesNotHoldUpOthers) {
   const ssize_t n = recv(fd, buf, sizeof(buf), 0);
   EXPECT_LE(n, ssize_t(sizeof(buf)));  // closed (0) or an error response, not a hang
   close(fd);
+}
+
+// The other kinds of model, through Server::predict (the same code the HTTP handler calls).
+TEST(ServerParse, TaggerForecasterAndLanguageModelAnswerAsThePredictor) {
+  const auto tagger = test_models::tagger();
+  Server tag_server(tagger, ServerConfig{});
+  auto [status, body] = tag_server.predict(R"({"inputs": [[[0, 1], [5, 2], [3, 3]], [[1, 1]]]})");
+  ASSERT_EQ(status, 200) << body;
+  json j = json::parse(body);
+  const Prediction want = tagger->tag_series({0, 1, 5, 2, 3, 3}, 3);
+  ASSERT_EQ(j["predictions"][0]["tags"].size(), 3u);
+  for (size_t r = 0; r < 3; ++r) {
+    EXPECT_EQ(j["predictions"][0]["tags"][r]["tag"], want.tags[r].tag);
+    EXPECT_NEAR(j["predictions"][0]["tags"][r]["probability"].get<double>(), want.tags[r].probability, 1e-6);
+  }
+  EXPECT_EQ(tag_server.predict(R"({"inputs": [[[0, 1, 2]]]})").first, 422);  // 3 values in a 2-column row
+  EXPECT_EQ(tag_server.predict(R"({"inputs": ["text"]})").first, 422);
+
+  const auto forecaster = test_models::forecaster();
+  Server fc_server(forecaster, ServerConfig{});
+  std::tie(status, body) = fc_server.predict(R"({"inputs": [{"v": [1, 2, 3, 1, 2, 3, 1, 2, 3]}], "horizon": 4})");
+  ASSERT_EQ(status, 200) << body;
+  NumericTable t;
+  t.columns = {"v"}, t.values = {1, 2, 3, 1, 2, 3, 1, 2, 3}, t.rows = 9;
+  const std::vector<double> f = forecaster->forecast(t, 4);
+  j = json::parse(body);
+  ASSERT_EQ(j["predictions"][0]["forecast"]["v"].size(), 4u);
+  for (size_t h = 0; h < 4; ++h) EXPECT_NEAR(j["predictions"][0]["forecast"]["v"][h].get<double>(), f[h], 1e-9);
+  std::tie(status, body) = fc_server.predict(R"({"inputs": [{"w": [1, 2]}]})");
+  EXPECT_EQ(status, 422);
+  EXPECT_NE(json::parse(body)["error"].get<std::string>().find("no column \"v\""), std::string::npos) << body;
+  EXPECT_EQ(fc_server.predict(R"({"inputs": [{"v": [1, 2]}]})").first, 422);  // shorter than the window
+
+  const auto lm = test_models::language_model();
+  Server lm_server(lm, ServerConfig{});
+  std::tie(status, body) = lm_server.predict(R"({"input": "call me", "top_k": 3})");
+  ASSERT_EQ(status, 200) << body;
+  j = json::parse(body);
+  Stream<float> s = lm->stream();
+  const std::vector<int32_t> ids = lm->state().text.vocab().encode(lm->state().text.tokens("call me"));
+  const std::vector<float>& y = s.chunk(ids.data(), int(ids.size()));
+  const auto top = lm->top_k(y.data() + y.size() - size_t(lm->model().config().output_size), 3);
+  ASSERT_EQ(j["predictions"][0]["next"].size(), 3u);
+  for (size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(j["predictions"][0]["next"][k]["token"], top[k].label);
+    EXPECT_NEAR(j["predictions"][0]["next"][k]["probability"].get<double>(), top[k].probability, 1e-6);
+  }
 }
 
 TEST(ServerParse, HostileBodiesNeverCrash) {
