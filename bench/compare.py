@@ -6,7 +6,8 @@ latency and peak memory.
 Usage: /usr/bin/python3 bench/compare.py [--threads 1,2] [--cells lstm,gru,rnn] [--rounds 2]
                                           [--reps 3] [--build build] [--out bench/RESULTS.md] [--quick]
 Each side runs in its own process per case (bench_train_step, bench_dnnl, bench/torch_case.py), so
-peak memory is per side and case; "peak MB" is the peak resident set minus the process's own
+peak memory is per side and case; "training peak MB" is the peak resident set right after the
+training-step timing (before any inference buffer) minus the process's own
 baseline before any buffer (the interpreter and libraries for PyTorch)."""
 import argparse
 import datetime
@@ -80,14 +81,14 @@ def main():
                       f"oneDNN {r['onednn']['train_ms']:.1f} ms, PyTorch {r['pytorch']['train_ms']:.1f} ms",
                       file=sys.stderr, flush=True)
 
-    def peak(r):
-        return r["max_rss_mb"] - r["base_rss_mb"]
+    def peak(r):  # of training: measured right after the training step's timing, before inference
+        return r.get("train_max_rss_mb", r["max_rss_mb"]) - r["base_rss_mb"]
 
     lines = [
         "| thr | cell | B, T, I, H, L, bi | rnnkit train ms | oneDNN fwd+bwd ms | PyTorch train ms "
         "| oneDNN / rnnkit | PyTorch / rnnkit | rnnkit % sgemm | oneDNN % sgemm "
         "| rnnkit infer ms | oneDNN infer ms | PyTorch infer ms | stream us rnnkit / PyTorch "
-        "| peak MB rnnkit / oneDNN / PyTorch |",
+        "| training peak MB rnnkit / oneDNN / PyTorch |",
         "| --- " * 15 + "|",
     ]
     for threads, cell, case, r, f in rows:

@@ -60,9 +60,12 @@ def main():
                 out, state = rnn(step, state)
                 fc(out)
 
-    result = {"train_ms": best_ms(train, reps), "infer_ms": best_ms(infer, reps),
+    train_ms = best_ms(train, reps)
+    train_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # training alone
+    result = {"train_ms": train_ms, "infer_ms": best_ms(infer, reps),
               "stream_us": best_ms(stream, reps) * 1e3 / steps,
               "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+              "train_max_rss_mb": train_peak,
               "base_rss_mb": base}
     print(json.dumps(result))
 
