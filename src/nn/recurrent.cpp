@@ -164,7 +164,8 @@ template <typename Cell, typename Real>
 void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w, int I, int H, int T, int B,
                        const int* lengths, const Real* h0, const Real* c0,
                        typename RecurrentCache<Real>::Direction& cache,
-                       typename RecurrentCache<Real>::Scratch& scratch, Real* y, int64_t ldy) {
+                       typename RecurrentCache<Real>::Scratch& scratch, Real* y, int64_t ldy,
+                       const std::vector<int64_t>& live_rows) {
   PackedMatrix<Real>& w_hh = scratch.w_hh;
   constexpr int G = Cell::kGates;
   const int GH = G * H;
@@ -173,10 +174,16 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   // act (T*B, G*H) first holds the input projection x W_ih^T + b_ih of every step, in one GEMM; each
   // step's gate kernel reads its rows and overwrites them with the activations backward needs.
   // (The bias goes in first and the GEMM adds to it: one pass over the rows instead of two.)
+  // With padding, cache.x holds the valid rows only (R of them): the GEMM fills act's first R rows,
+  // which then move to their time-major places (descending, so no row is overwritten before it moves).
+  const int64_t R = live_rows.empty() ? TB : int64_t(live_rows.size());
   cache.act.resize(TB * GH);
-  fill_rows(cache.act.data(), TB, GH, params.value(w.b_ih));
-  gemm(Trans::No, Trans::Yes, int(TB), GH, I, Real(1), cache.x.data(), I, params.value(w.w_ih), I, Real(1),
+  fill_rows(cache.act.data(), R, GH, params.value(w.b_ih));
+  gemm(Trans::No, Trans::Yes, int(R), GH, I, Real(1), cache.x.data(), I, params.value(w.w_ih), I, Real(1),
        cache.act.data(), GH);
+  for (int64_t k = R - 1; k >= 0 && !live_rows.empty(); --k)
+    if (live_rows[size_t(k)] != k)
+      std::copy_n(cache.act.data() + k * GH, GH, cache.act.data() + live_rows[size_t(k)] * GH);
 
   // Every row of h (T+1, B, H) and c after the first is written below: by the cell or by copying.
   cache.h.resize(TB * H + BH);
@@ -269,12 +276,14 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
 // BPTT over one direction, t = T-1..0 (on batch slices, one per thread, as in forward), then the
 // weight gradients for all steps in batched GEMMs. dy (T*B, row stride ldy) or null; dh_final,
 // dc_final (B, H) or null; dh0, dc0 (B, H) written or null. Leaves the pre-activation gradient for
-// W_ih and x in dgi (T*B, G*H); dgh is scratch.
+// W_ih and x in dgi: (T*B, G*H), or with padding (live_rows given) the valid rows only, (R, G*H) in
+// live_rows order; dgh is scratch.
 template <typename Cell, typename Real>
 void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int I, int H, int T, int B,
                         const int* lengths, const typename RecurrentCache<Real>::Direction& cache, const Real* dy,
                         int64_t ldy, const Real* dh_final, const Real* dc_final, Real* dh0, Real* dc0,
-                        std::vector<Real>& dgi_buf, std::vector<Real>& dgh_buf, PackedMatrix<Real>& w_hh) {
+                        std::vector<Real>& dgi_buf, std::vector<Real>& dgh_buf, PackedMatrix<Real>& w_hh,
+                        const std::vector<int64_t>& live_rows, std::vector<Real>& h_rows) {
   constexpr int G = Cell::kGates;
   const int GH = G * H;
   const int64_t TB = int64_t(T) * B, BH = int64_t(B) * H;
@@ -358,11 +367,27 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   if (packed && split_columns(B, GH, H)) run_slice(0, B, true);
   else parallel_slices(B, kMinRowsPerThread, [&](int b0, int b1) { run_slice(b0, b1, false); });
 
-  // dW_ih (G*H, I) += dgi^T x;  dW_hh (G*H, H) += dgh^T h_{0..T-1};  biases += column sums
-  gemm(Trans::Yes, Trans::No, GH, I, int(TB), Real(1), dgi, GH, cache.x.data(), I, Real(1), params.grad(w.w_ih), I);
-  gemm(Trans::Yes, Trans::No, GH, H, int(TB), Real(1), dgh, GH, cache.h.data(), H, Real(1), params.grad(w.w_hh), H);
-  add_column_sums(dgi, TB, GH, params.grad(w.b_ih));
-  add_column_sums(dgh, TB, GH, params.grad(w.b_hh));
+  // dW_ih (G*H, I) += dgi^T x;  dW_hh (G*H, H) += dgh^T h_{0..T-1};  biases += column sums. With
+  // padding, over the valid rows only: dgi (and dgh) move to their first R rows (ascending: each row
+  // moves down, never onto a row still to move), h's valid rows are gathered, x is already compact.
+  const Real* h_prev = cache.h.data();
+  int64_t R = TB;
+  if (!live_rows.empty()) {
+    R = int64_t(live_rows.size());
+    for (int64_t k = 0; k < R; ++k) {
+      const int64_t r = live_rows[size_t(k)];
+      if (r == k) continue;
+      std::copy_n(dgi + r * GH, GH, dgi + k * GH);
+      if (!Cell::kSharedGrad) std::copy_n(dgh + r * GH, GH, dgh + k * GH);
+    }
+    h_rows.resize(R * H);
+    for (int64_t k = 0; k < R; ++k) std::copy_n(cache.h.data() + live_rows[size_t(k)] * H, H, h_rows.data() + k * H);
+    h_prev = h_rows.data();
+  }
+  gemm(Trans::Yes, Trans::No, GH, I, int(R), Real(1), dgi, GH, cache.x.data(), I, Real(1), params.grad(w.w_ih), I);
+  gemm(Trans::Yes, Trans::No, GH, H, int(R), Real(1), dgh, GH, h_prev, H, Real(1), params.grad(w.w_hh), H);
+  add_column_sums(dgi, R, GH, params.grad(w.b_ih));
+  add_column_sums(dgh, R, GH, params.grad(w.b_hh));
 }
 
 // Dispatches a call templated on the cell to the configured cell.
@@ -431,6 +456,17 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
 
   cache.T = T, cache.B = B;
   cache.lengths.assign(lengths, lengths + B);
+  int64_t valid = 0;
+  for (int b = 0; b < B; ++b) valid += lengths[b];
+  cache.live_rows.clear();
+  if (valid < TB) {
+    cache.live_rows.reserve(size_t(valid));
+    for (int t = 0; t < T; ++t)
+      for (int b = 0; b < B; ++b)
+        if (t < lengths[b]) cache.live_rows.push_back(int64_t(t) * B + b);
+  }
+  const std::vector<int64_t>& live = cache.live_rows;
+  const int64_t R = live.empty() ? TB : int64_t(live.size());
   cache.dirs.resize(size_t(L) * D);
   cache.dropout_masks.resize(L);
   for (auto& m : cache.dropout_masks) m.clear();
@@ -446,9 +482,18 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
     for (int d = 0; d < D; ++d) {
       auto& dc = cache.dirs[size_t(l) * D + d];
       const Real* in = l == 0 ? x : input;
-      dc.x.resize(TB * I);
-      if (d == 0) std::copy_n(in, TB * I, dc.x.data());
-      else reverse_in_lengths(in, I, dc.x.data(), I, T, B, I, lengths);
+      dc.x.resize(R * I);
+      if (live.empty() && d == 0) {
+        std::copy_n(in, TB * I, dc.x.data());
+      } else if (live.empty()) {
+        reverse_in_lengths(in, I, dc.x.data(), I, T, B, I, lengths);
+      } else {  // the valid rows only; the reverse direction reads row (t, b) from step len_b - 1 - t
+        for (int64_t k = 0; k < R; ++k) {
+          const int64_t r = live[size_t(k)], t = r / B, b = r % B;
+          const int64_t src = d == 0 ? r : (lengths[b] - 1 - t) * B + b;
+          std::copy_n(in + src * I, I, dc.x.data() + k * I);
+        }
+      }
       const RecurrentWeights& w = weights_[size_t(l) * D + d];
       const Real* h0_ld = h0 ? h0 + int64_t(l * D + d) * BH : nullptr;
       const Real* c0_ld = c0 ? c0 + int64_t(l * D + d) * BH : nullptr;
@@ -457,7 +502,8 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
       Real* y_d = d == 0 ? out : (cache.y_rev.resize(TB * H), cache.y_rev.data());
       const int64_t ld = d == 0 ? int64_t(D) * H : H;
       with_cell(config_.cell, [&](auto cell) {
-        direction_forward<decltype(cell)>(params, w, I, H, T, B, lengths, h0_ld, c0_ld, dc, cache.scratch, y_d, ld);
+        direction_forward<decltype(cell)>(params, w, I, H, T, B, lengths, h0_ld, c0_ld, dc, cache.scratch, y_d, ld,
+                                          live);
       });
       if (d == 1) reverse_in_lengths(cache.y_rev.data(), H, out + H, int64_t(D) * H, T, B, H, lengths);
       if (hn) std::copy_n(dc.h.data() + TB * H, BH, hn + int64_t(l * D + d) * BH);
@@ -507,13 +553,28 @@ void Recurrent<Real>::backward(ParamStore<Real>& params, const RecurrentCache<Re
         direction_backward<decltype(cell)>(params, w, I, H, T, B, lengths, dc, dy_d, ld, dhn ? dhn + state : nullptr,
                                            dcn && lstm ? dcn + state : nullptr, dh0 ? dh0 + state : nullptr,
                                            dc0 && lstm ? dc0 + state : nullptr, scratch.dgi, scratch.dgh,
-                                           scratch.w_hh);
+                                           scratch.w_hh, cache.live_rows, scratch.h_rows);
       });
       if (!dinput) continue;
       // dinput (T*B, I) += dgi W_ih, back in input order for the reverse direction
       const int GH = gate_count(config_.cell) * H;
       const Real* w_ih = params.value(w.w_ih);
-      if (d == 0) {
+      if (!cache.live_rows.empty()) {
+        // dgi holds the valid rows only: their input gradients, added at their places (padded rows
+        // get none).
+        const std::vector<int64_t>& live = cache.live_rows;
+        const int64_t R = int64_t(live.size());
+        scratch.dx_rev.resize(R * I);
+        gemm(Trans::No, Trans::No, int(R), I, GH, Real(1), scratch.dgi.data(), GH, w_ih, I, Real(0),
+             scratch.dx_rev.data(), I);
+        if (dinput_empty) std::fill_n(dinput, TB * I, Real(0));
+        for (int64_t k = 0; k < R; ++k) {
+          const int64_t r = live[size_t(k)], t = r / B, b = r % B;
+          Real* out = dinput + (d == 0 ? r : (cache.lengths[size_t(b)] - 1 - t) * B + b) * I;
+          const Real* g = scratch.dx_rev.data() + k * I;
+          for (int j = 0; j < I; ++j) out[j] += g[j];
+        }
+      } else if (d == 0) {
         gemm(Trans::No, Trans::No, int(TB), I, GH, Real(1), scratch.dgi.data(), GH, w_ih, I,
              dinput_empty ? Real(0) : Real(1), dinput, I);
       } else {

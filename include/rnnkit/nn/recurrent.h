@@ -46,7 +46,7 @@ struct RecurrentWeights {
 template <typename Real>
 struct RecurrentCache {
   struct Direction {
-    std::vector<Real> x;    // (T*B, I_l) the input this direction read (time-reversed for d = 1)
+    std::vector<Real> x;    // (R, I_l) the input this direction read (time-reversed for d = 1), valid steps only
     std::vector<Real> h;    // (T+1, B, H) h_0 .. h_T
     std::vector<Real> c;    // (T+1, B, H) LSTM cell states
     std::vector<Real> act;  // (T, B, G*H) gate activations (RNN: unused pre-activations)
@@ -54,6 +54,10 @@ struct RecurrentCache {
   };
   int T = 0, B = 0;
   std::vector<int> lengths;                      // (B)
+  // The time-major rows t*B + b of the valid steps (t < lengths[b]), ascending: R of them. The
+  // batched GEMMs (input projection, weight and input gradients) run over these rows only, so a
+  // padded batch costs its real steps. Empty when every step is valid (R = T*B, no gathering).
+  std::vector<int64_t> live_rows;
   std::vector<Direction> dirs;                   // (L*D)
   std::vector<std::vector<Real>> dropout_masks;  // [l] (T*B, D*H) on layer l's input, l >= 1
 
@@ -64,6 +68,7 @@ struct RecurrentCache {
   struct Scratch {
     std::vector<Real> dgi, dgh, dlayer[2], dy_rev, dx_rev;
     std::vector<Real> hp, h_live, hp_live;  // forward: per-step recurrent products, live rows gathered
+    std::vector<Real> h_rows;               // backward: h_t of the valid rows, gathered (R, H)
     std::vector<int> live;
     PackedMatrix<Real> w_hh;  // a direction's W_hh^T (forward) or W_hh (backward), packed per call
   };
