@@ -119,25 +119,30 @@ struct Server::Impl {
         k = std::max(k, j->top_k);
       }
       std::vector<Prediction> out;
-      std::string error;
+      bool failed = false;
       try {
         out = predictor->predict_texts(texts, k, config.max_batch);
-      } catch (const std::exception& e) {
-        error = e.what();
+      } catch (const std::exception&) {
+        failed = true;  // one request's input: each is run alone below, so only it gets the error
       }
-      lock.lock();
       size_t at = 0;
       for (Job* j : jobs) {
-        if (error.empty()) {
+        if (!failed) {
           j->result.assign(std::make_move_iterator(out.begin() + std::ptrdiff_t(at)),
                            std::make_move_iterator(out.begin() + std::ptrdiff_t(at + j->texts->size())));
-          for (auto& p : j->result)
-            if (p.labels.size() > size_t(j->top_k)) p.labels.resize(size_t(j->top_k));
+        } else {
+          try {
+            j->result = predictor->predict_texts(*j->texts, k, config.max_batch);
+          } catch (const std::exception& e) {
+            j->error = e.what();
+          }
         }
-        j->error = error;
-        j->done = true;
+        for (auto& p : j->result)
+          if (p.labels.size() > size_t(j->top_k)) p.labels.resize(size_t(j->top_k));
         at += j->texts->size();
       }
+      lock.lock();
+      for (Job* j : jobs) j->done = true;
       answered.notify_all();
     }
   }
