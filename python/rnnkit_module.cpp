@@ -100,7 +100,7 @@ class PyStream {
   py::array_t<float> feed(const std::string& text) {
     const TaskState& st = p_->state();
     require(p_->model().config().uses_embedding(), "feed takes text; this model reads features (use rows or step)");
-    const std::vector<int32_t> ids = st.text.vocab().encode(st.text.tokens(text));
+    const std::vector<int32_t> ids = st.encode_steps(text);
     require(!ids.empty(), "the text has no tokens");
     return outputs(s_.chunk(ids.data(), int(ids.size())), int(ids.size()));
   }

@@ -286,7 +286,7 @@ struct Server::Impl {
       if (st.task == Task::Lm) {
         for (const auto& text : texts_of(inputs)) {
           Stream<float> s = p.stream();
-          const std::vector<int32_t> ids = st.text.vocab().encode(st.text.tokens(text));
+          const std::vector<int32_t> ids = st.encode_steps(text);
           if (ids.empty()) throw HttpError{422, "a text with no tokens has no next token"};
           const std::vector<float>& y = s.chunk(ids.data(), int(ids.size()));
           out.push_back({{"next", labels_json(p.top_k(y.data() + y.size() - size_t(p.model().config().output_size), k),

@@ -113,7 +113,7 @@ void run_stream(const StreamFlags& f) {
       std::printf("%s\n", f.json ? nlohmann::json({{"tokens", out}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str() : "");
     } else {
       // Every token of the line, untruncated (a stream has no maximum length).
-      const std::vector<int32_t> ids = st.text.vocab().encode(st.text.tokens(line));
+      const std::vector<int32_t> ids = st.encode_steps(line);
       if (ids.empty()) continue;
       const std::vector<float>& p = stream.chunk(ids.data(), int(ids.size()));
       if (st.task == Task::Regress) {

@@ -59,6 +59,8 @@ struct TaskState {
   std::vector<float> normalise_window(std::vector<float>& input, std::vector<float>* output) const;
   // Token ids of a raw text through the text pipeline; an empty text becomes <unk>, so it still predicts.
   std::vector<int32_t> encode_text(std::string_view raw) const;
+  // Every token id of a text, untruncated and possibly none: the next steps of a stream.
+  std::vector<int32_t> encode_steps(std::string_view raw) const { return text.vocab().encode(text.tokens(raw)); }
 
   std::string to_json() const;
   static TaskState from_json(const std::string& json, const std::string& where);
