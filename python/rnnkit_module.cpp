@@ -189,19 +189,16 @@ class PyModel {
       table = read_numeric_csv(data.cast<std::string>());
     } else {
       const py::dict columns = data.cast<py::dict>();
+      std::vector<std::string> names;
       std::vector<std::vector<double>> values;
       for (const auto& [name, column] : columns) {
-        table.columns.push_back(name.cast<std::string>());
+        names.push_back(name.cast<std::string>());
         auto a = column.cast<py::array_t<double, py::array::c_style | py::array::forcecast>>();
-        require(a.ndim() == 1, "column '" + table.columns.back() + "' must be a 1-D array");
+        require(a.ndim() == 1, "column '" + names.back() + "' must be a 1-D array");
         values.emplace_back(a.data(), a.data() + a.size());
-        require(values.back().size() == values.front().size(), "the columns have different lengths");
       }
       require(!values.empty(), "forecast needs the series' columns");
-      table.rows = values.front().size();
-      table.source = "the columns given";
-      for (size_t r = 0; r < table.rows; ++r)
-        for (const auto& c : values) table.values.push_back(c[r]);
+      table = NumericTable::from_columns(std::move(names), values, "the columns given");
     }
     const std::vector<double> f = p_->forecast(table, horizon);
     const py::ssize_t K = py::ssize_t(p_->state().targets.size());

@@ -315,6 +315,24 @@ std::vector<double> NumericTable::select(const std::vector<std::string>& names) 
   return out;
 }
 
+NumericTable NumericTable::from_columns(std::vector<std::string> names, const std::vector<std::vector<double>>& columns,
+                                       std::string source) {
+  require(names.size() == columns.size(), source + ": " + std::to_string(names.size()) + " column names for " +
+                                              std::to_string(columns.size()) + " columns");
+  NumericTable t;
+  t.rows = columns.empty() ? 0 : columns[0].size();
+  for (size_t c = 0; c < columns.size(); ++c)
+    require(columns[c].size() == t.rows, source + ": column '" + names[c] + "' has " +
+                                             std::to_string(columns[c].size()) + " values, column '" + names[0] +
+                                             "' has " + std::to_string(t.rows));
+  t.values.reserve(t.rows * columns.size());
+  for (size_t r = 0; r < t.rows; ++r)
+    for (const auto& c : columns) t.values.push_back(c[r]);
+  t.columns = std::move(names);
+  t.source = std::move(source);
+  return t;
+}
+
 NumericTable read_numeric_csv(const std::string& path, char delimiter) {
   const std::string text = to_utf8(read_file(path), InvalidUtf8::Error, path);
   CsvReader reader(text, delimiter ? delimiter : delimiter_for(path), path);

@@ -234,9 +234,6 @@ struct Server::Impl {
     for (const auto* list : {&st.features, &st.targets, &st.future})
       for (const auto& n : *list)
         if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
-    NumericTable t;
-    t.columns = names;
-    t.source = "input " + std::to_string(i);
     std::vector<std::vector<double>> cols;
     for (const auto& n : names) {
       if (!input.contains(n)) throw bad("no column \"" + n + "\" (the model reads " + [&] {
@@ -252,13 +249,9 @@ struct Server::Impl {
         if (!x.is_number()) throw bad("column \"" + n + "\" holds " + x.type_name() + ", not a number");
         v.push_back(x.get<double>());
       }
-      if (!cols.empty() && v.size() != cols[0].size()) throw bad("columns of different lengths");
       cols.push_back(std::move(v));
     }
-    t.rows = cols.empty() ? 0 : cols[0].size();
-    for (size_t r = 0; r < t.rows; ++r)
-      for (const auto& c : cols) t.values.push_back(c[r]);
-    return t;
+    return NumericTable::from_columns(std::move(names), cols, "input " + std::to_string(i));  // lengths: 422
   }
 
   std::pair<int, std::string> predict(std::string_view text) {

@@ -110,6 +110,11 @@ struct NumericTable {
   // The chosen columns of every row, (rows, names.size()) row-major: features or targets.
   std::vector<double> select(const std::vector<std::string>& names) const;
   double at(size_t row, int col) const { return values[row * columns.size() + size_t(col)]; }
+
+  // A table from whole columns (each names.size() of them, equally long); throws Error naming
+  // `source` and the column whose length differs.
+  static NumericTable from_columns(std::vector<std::string> names, const std::vector<std::vector<double>>& columns,
+                                   std::string source);
 };
 
 // A CSV with a header and numbers in every field. Bad numbers, empty fields and ragged rows are
