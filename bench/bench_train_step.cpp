@@ -8,6 +8,8 @@
 //                                                   with the state carried), ragged_train_ms (a
 //                                                   padded batch of about half real steps) and its
 //                                                   ragged_real_fraction, max_rss_mb
+//        bench_train_step CELL B T I H LAYERS BIDIR THREADS REPS train
+//                                                   the training step only (for a profiler)
 //        bench_train_step sgemm THREADS             the GEMM rate of a 2048^3 sgemm, JSON
 #include <algorithm>
 #include <chrono>
@@ -66,6 +68,10 @@ int one_case(int argc, char** argv) {
   auto opt = make_optimizer<float>(OptimizerConfig::defaults_for(OptimizerKind::Adam));
   const double train = bench::best_ms([&] { train_step(model, *opt, batch, TrainOptions{}, rng); }, reps);
   const double train_peak = bench::peak_rss_mb();  // training alone: before the inference buffers below
+  if (argc > 10 && std::string(argv[10]) == "train") {
+    std::printf("{\"train_ms\": %.3f, \"train_max_rss_mb\": %.1f}\n", train, train_peak);
+    return 0;
+  }
   ModelCache<float> cache;
   const double infer = bench::best_ms([&] { model.forward(batch, cache, false, nullptr); }, reps);
   // A padded batch: sequence b has (b + 1) * T / B steps, about half the padded length in all.

@@ -6,9 +6,11 @@
 #define HWY_TARGET_INCLUDE "src/core/packed_gemm.cpp"
 #include <hwy/foreach_target.h>  // must come before highway.h
 
+#include <hwy/cache_control.h>
 #include <hwy/highway.h>
 
 #include "rnnkit/core/packed_gemm.h"
+#include "rnnkit/core/parallel.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace rnnkit {
@@ -17,10 +19,12 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 constexpr int kNR = PackedMatrix<float>::kPanel;
 
-// C[0..MR) x [0..ncols) += A[0..MR) x K times the panel (K x 16).
-template <int MR, class D, typename T = hn::TFromD<D>>
+// C[0..MR) x [0..ncols) += A[0..MR) x K times the panel (K x 16). With a prefetch pointer (the next
+// panel, K x 16 as well), one cache line of it is requested per k: the next panel arrives from memory
+// while this one is computed (a large W_hh does not stay in cache from one step to the next).
+template <int MR, bool kPrefetch = false, class D, typename T = hn::TFromD<D>>
 HWY_INLINE void micro(D d, int K, const T* HWY_RESTRICT A, int lda, const T* HWY_RESTRICT panel, T* C, int ldc,
-                      int ncols) {
+                      int ncols, const T* prefetch = nullptr) {
   constexpr size_t L = hn::MaxLanes(D());
   constexpr int NV = kNR / int(L);
   using V = hn::Vec<D>;
@@ -28,6 +32,7 @@ HWY_INLINE void micro(D d, int K, const T* HWY_RESTRICT A, int lda, const T* HWY
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
   for (int k = 0; k < K; ++k) {
+    if constexpr (kPrefetch) hwy::Prefetch(prefetch + size_t(k) * kNR);
     V b[NV];
     for (int v = 0; v < NV; ++v) b[v] = hn::LoadU(d, panel + size_t(k) * kNR + size_t(v) * L);
     for (int r = 0; r < MR; ++r) {
@@ -71,6 +76,11 @@ void GemmPackedImpl(int M, int K, int N, const T* A, int lda, const T* packed, T
     const int ncols = N - p * kNR < kNR ? N - p * kNR : kNR;
     T* Cp = C + size_t(p) * kNR;
     int r = 0;
+    // The first row block brings the panel in (from memory when B is large) and asks for the next.
+    if (p + 1 < p1 && M >= MR) {
+      micro<MR, true>(d, K, A, lda, panel, Cp, ldc, ncols, panel + size_t(K) * kNR);
+      r = MR;
+    }
     for (; r + MR <= M; r += MR) micro<MR>(d, K, A + size_t(r) * lda, lda, panel, Cp + size_t(r) * ldc, ldc, ncols);
     if (r < M) tail_rows<MR - 1>(d, M - r, K, A + size_t(r) * lda, lda, panel, Cp + size_t(r) * ldc, ldc, ncols);
   }
@@ -99,16 +109,19 @@ template <typename Real>
 void PackedMatrix<Real>::pack(Trans trans, int K, int N, const Real* B, int ldb) {
   K_ = K, N_ = N;
   data_.resize(size_t(panels()) * size_t(K) * kPanel);
-  for (int p = 0; p < panels(); ++p) {
-    Real* out = data_.data() + size_t(p) * size_t(K) * kPanel;
-    const int n0 = p * kPanel, cols = N - n0 < kPanel ? N - n0 : kPanel;
-    for (int k = 0; k < K; ++k) {
-      Real* row = out + size_t(k) * kPanel;
-      for (int j = 0; j < cols; ++j)
-        row[j] = trans == Trans::No ? B[size_t(k) * ldb + n0 + j] : B[size_t(n0 + j) * ldb + k];
-      for (int j = cols; j < kPanel; ++j) row[j] = Real(0);
+  // Panels are independent: threads take whole panels (a large W_hh is re-packed after every update).
+  parallel_slices(panels(), 4, [&](int p0, int p1) {
+    for (int p = p0; p < p1; ++p) {
+      Real* out = data_.data() + size_t(p) * size_t(K) * kPanel;
+      const int n0 = p * kPanel, cols = N - n0 < kPanel ? N - n0 : kPanel;
+      for (int k = 0; k < K; ++k) {
+        Real* row = out + size_t(k) * kPanel;
+        for (int j = 0; j < cols; ++j)
+          row[j] = trans == Trans::No ? B[size_t(k) * ldb + n0 + j] : B[size_t(n0 + j) * ldb + k];
+        for (int j = cols; j < kPanel; ++j) row[j] = Real(0);
+      }
     }
-  }
+  });
 }
 
 template <>

@@ -1,0 +1,136 @@
+// Vectorised optimizer arithmetic (see kernels.h). Highway compiles this file once per instruction
+// set (foreach_target.h re-includes it) and HWY_DYNAMIC_DISPATCH picks the best the CPU supports.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "src/optim/kernels.cpp"
+#include <hwy/foreach_target.h>  // must come before highway.h
+
+#include <hwy/highway.h>
+
+#include "src/optim/kernels.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace rnnkit::optim_kernels {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Runs body(i, lanes) over [0, n) in whole vectors; the last partial vector goes through zero-padded
+// buffers (body reads and writes through the pointers it is given), so every element sees the same
+// instructions and the same rounding.
+template <class D, typename T, size_t kArrays, class Body>
+HWY_INLINE void for_vectors(D d, size_t n, T* const (&arrays)[kArrays], Body&& body) {
+  const size_t N = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    T* at[kArrays];
+    for (size_t a = 0; a < kArrays; ++a) at[a] = arrays[a] + i;
+    body(at);
+  }
+  if (i == n) return;
+  HWY_ALIGN T buf[kArrays][hn::MaxLanes(D())] = {};
+  T* at[kArrays];
+  for (size_t a = 0; a < kArrays; ++a) {
+    for (size_t k = 0; k < n - i; ++k) buf[a][k] = arrays[a][i + k];
+    at[a] = buf[a];
+  }
+  body(at);
+  for (size_t a = 0; a < kArrays; ++a)
+    for (size_t k = 0; k < n - i; ++k) arrays[a][i + k] = buf[a][k];
+}
+
+template <typename T>
+void AdamImpl(size_t n, T* p, const T* g, T* m, T* v, const AdamCoefficients& c) {
+  const hn::ScalableTag<T> d;
+  const auto beta1 = hn::Set(d, T(c.beta1)), one_minus_beta1 = hn::Set(d, T(1.0 - c.beta1));
+  const auto beta2 = hn::Set(d, T(c.beta2)), one_minus_beta2 = hn::Set(d, T(1.0 - c.beta2));
+  const auto neg_step = hn::Set(d, T(-c.step_size)), bc2_sqrt = hn::Set(d, T(c.bc2_sqrt));
+  const auto eps = hn::Set(d, T(c.eps)), wd = hn::Set(d, T(c.weight_decay)), decay = hn::Set(d, T(c.decay));
+  const bool l2 = c.weight_decay != 0.0, decoupled = c.decoupled;
+  // g is read only; the cast lets one helper walk all four arrays (it writes g's tail buffer only).
+  T* const arrays[4] = {p, const_cast<T*>(g), m, v};
+  for_vectors(d, n, arrays, [&](T* const* at) {
+    auto pv = hn::LoadU(d, at[0]);
+    auto gv = hn::LoadU(d, at[1]);
+    if (decoupled) pv = hn::Mul(pv, decay);  // param.mul_(1 - lr * wd)
+    if (l2) gv = hn::Add(gv, hn::Mul(pv, wd));  // grad.add(param, alpha=wd)
+    // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+    const auto mv = hn::Add(hn::Mul(hn::LoadU(d, at[2]), beta1), hn::Mul(gv, one_minus_beta1));
+    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    const auto vv = hn::Add(hn::Mul(hn::LoadU(d, at[3]), beta2), hn::Mul(hn::Mul(gv, gv), one_minus_beta2));
+    // denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps); param.addcdiv_(exp_avg, denom, value=-step_size)
+    const auto denom = hn::Add(hn::Div(hn::Sqrt(vv), bc2_sqrt), eps);
+    pv = hn::Add(pv, hn::Mul(neg_step, hn::Div(mv, denom)));
+    hn::StoreU(mv, d, at[2]);
+    hn::StoreU(vv, d, at[3]);
+    hn::StoreU(pv, d, at[0]);
+  });
+}
+
+void AdamF(size_t n, float* p, const float* g, float* m, float* v, const AdamCoefficients& c) {
+  AdamImpl(n, p, g, m, v, c);
+}
+void AdamD(size_t n, double* p, const double* g, double* m, double* v, const AdamCoefficients& c) {
+  AdamImpl(n, p, g, m, v, c);
+}
+
+double SumSquaresF(size_t n, const float* g) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> df;  // half-width float vectors, promoted to double
+  const size_t N = hn::Lanes(dd);
+  auto acc0 = hn::Zero(dd), acc1 = hn::Zero(dd);
+  size_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    const auto a = hn::PromoteTo(dd, hn::LoadU(df, g + i)), b = hn::PromoteTo(dd, hn::LoadU(df, g + i + N));
+    acc0 = hn::MulAdd(a, a, acc0);
+    acc1 = hn::MulAdd(b, b, acc1);
+  }
+  double sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) sum += double(g[i]) * double(g[i]);
+  return sum;
+}
+
+double SumSquaresD(size_t n, const double* g) {
+  const hn::ScalableTag<double> d;
+  const size_t N = hn::Lanes(d);
+  auto acc0 = hn::Zero(d), acc1 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    const auto a = hn::LoadU(d, g + i), b = hn::LoadU(d, g + i + N);
+    acc0 = hn::MulAdd(a, a, acc0);
+    acc1 = hn::MulAdd(b, b, acc1);
+  }
+  double sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) sum += g[i] * g[i];
+  return sum;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace rnnkit::optim_kernels
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace rnnkit::optim_kernels {
+
+HWY_EXPORT(AdamF);
+HWY_EXPORT(AdamD);
+HWY_EXPORT(SumSquaresF);
+HWY_EXPORT(SumSquaresD);
+
+template <>
+void adam<float>(size_t n, float* p, const float* g, float* m, float* v, const AdamCoefficients& c) {
+  HWY_DYNAMIC_DISPATCH(AdamF)(n, p, g, m, v, c);
+}
+template <>
+void adam<double>(size_t n, double* p, const double* g, double* m, double* v, const AdamCoefficients& c) {
+  HWY_DYNAMIC_DISPATCH(AdamD)(n, p, g, m, v, c);
+}
+template <>
+double sum_squares<float>(size_t n, const float* g) {
+  return HWY_DYNAMIC_DISPATCH(SumSquaresF)(n, g);
+}
+template <>
+double sum_squares<double>(size_t n, const double* g) {
+  return HWY_DYNAMIC_DISPATCH(SumSquaresD)(n, g);
+}
+
+}  // namespace rnnkit::optim_kernels
+#endif  // HWY_ONCE
