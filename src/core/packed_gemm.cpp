@@ -10,6 +10,8 @@
 #include <hwy/highway.h>
 
 #include "rnnkit/core/packed_gemm.h"
+
+#include <algorithm>
 #include "rnnkit/core/parallel.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -114,11 +116,14 @@ void PackedMatrix<Real>::pack(Trans trans, int K, int N, const Real* B, int ldb)
     for (int p = p0; p < p1; ++p) {
       Real* out = data_.data() + size_t(p) * size_t(K) * kPanel;
       const int n0 = p * kPanel, cols = N - n0 < kPanel ? N - n0 : kPanel;
-      for (int k = 0; k < K; ++k) {
-        Real* row = out + size_t(k) * kPanel;
-        for (int j = 0; j < cols; ++j)
-          row[j] = trans == Trans::No ? B[size_t(k) * ldb + n0 + j] : B[size_t(n0 + j) * ldb + k];
-        for (int j = cols; j < kPanel; ++j) row[j] = Real(0);
+      if (cols < kPanel) std::fill_n(out, size_t(K) * kPanel, Real(0));
+      if (trans == Trans::No) {  // panel row k: 16 consecutive values of B's row k
+        for (int k = 0; k < K; ++k) std::copy_n(B + size_t(k) * ldb + n0, cols, out + size_t(k) * kPanel);
+      } else {  // column j of the panel: row n0 + j of B, read in order
+        for (int j = 0; j < cols; ++j) {
+          const Real* src = B + size_t(n0 + j) * ldb;
+          for (int k = 0; k < K; ++k) out[size_t(k) * kPanel + j] = src[k];
+        }
       }
     }
   });
