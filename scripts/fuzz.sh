@@ -4,6 +4,9 @@
 # build-fuzz/corpus/; a crashing input lands in build-fuzz/crashes/<target>/ and the run fails; after
 # the fix, copy it to fuzz/regressions/<target>/ so that ctest (test_fuzz_regressions) keeps checking it.
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET ...]
+# FUZZ_TIMEOUT (seconds, default 10): an input running longer is a hang. libFuzzer measures it in wall
+# time, so a campaign that is paused now and then (SIGSTOP, to free the cores for a benchmark) needs
+# it longer than the longest pause.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -23,7 +26,7 @@ for t in "${targets[@]}"; do
   mkdir -p "build-fuzz/corpus/$t" "build-fuzz/crashes/$t"
   log="build-fuzz/$t.log"
   # A huge allocation is a bug too (a hostile size must be refused before allocating): 256 MB cap.
-  if ! "build-fuzz/fuzz_$t" "build-fuzz/corpus/$t" "fuzz/corpus/$t" -max_total_time="$seconds" -timeout=10 \
+  if ! "build-fuzz/fuzz_$t" "build-fuzz/corpus/$t" "fuzz/corpus/$t" -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-10}" \
       -rss_limit_mb=2048 -malloc_limit_mb=256 -artifact_prefix="build-fuzz/crashes/$t/" -print_final_stats=1 \
       > "$log" 2>&1; then
     status=1
