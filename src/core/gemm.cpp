@@ -20,17 +20,24 @@ void scale_rows(int M, int N, Real beta, Real* C, int ldc) {
 // One row of C (streaming inference at batch 1, the last step of a sequence): a matrix-vector product.
 // GEMM would pack all of B for the single row, which costs more than the product itself.
 // C (1, N) = alpha A (1, K) op(B) + beta C, A's row read with stride lda when transposed (A is K x 1).
+// Products this large (M*N*K) are split over the threads, each slice a single-threaded BLAS call:
+// below it, waking the workers costs more than it saves.
+constexpr double kParallelWork = 1 << 21;
+
+// Large ones are split over the threads by columns of C: the product reads all of B once, so it is
+// bound by memory bandwidth, which two cores draw more of than one.
 template <typename Real, typename Gemv>
 void row_times_matrix(Trans ta, Trans tb, int N, int K, Real alpha, const Real* A, int lda, const Real* B, int ldb,
                       Real beta, Real* C, Gemv gemv) {
   const int inc_a = ta == Trans::No ? 1 : lda;
   // op(B) = B (K, N): C = B^T a;  op(B) = B^T with B (N, K): C = B a.
-  if (tb == Trans::No) gemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, inc_a, beta, C, 1);
-  else gemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, inc_a, beta, C, 1);
+  auto columns = [&](int n0, int n1) {
+    if (tb == Trans::No) gemv(CblasRowMajor, CblasTrans, K, n1 - n0, alpha, B + n0, ldb, A, inc_a, beta, C + n0, 1);
+    else gemv(CblasRowMajor, CblasNoTrans, n1 - n0, K, alpha, B + int64_t(n0) * ldb, ldb, A, inc_a, beta, C + n0, 1);
+  };
+  if (thread_count() == 1 || double(N) * K < kParallelWork) return columns(0, N);
+  parallel_slices(N, 64, columns);
 }
-// Products this large (M*N*K) are split over the threads, each slice a single-threaded BLAS call:
-// below it, waking the workers costs more than it saves.
-constexpr double kParallelWork = 1 << 21;
 
 // C = alpha op(A) op(B) + beta C over thread_count() slices of C's rows (or columns, when C has few
 // rows): each slice reads its own rows of op(A) (columns of op(B)) and writes only its part of C.

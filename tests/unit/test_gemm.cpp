@@ -49,6 +49,17 @@ TEST(Gemm, SingleRowMatchesReference) {
     }
 }
 
+// A large single row is split over the threads by columns of C (each slice its own GEMV): same results.
+TEST(Gemm, LargeSingleRowOverThreadsMatchesReference) {
+  set_threads(3);
+  for (Trans ta : {Trans::No, Trans::Yes})
+    for (Trans tb : {Trans::No, Trans::Yes}) {
+      check_gemm<float>(ta, tb, 1, 2053, 1031, 1.0f, 0.0f);
+      check_gemm<double>(ta, tb, 1, 1037, 2049, -0.5, 0.25);
+    }
+  set_threads(1);
+}
+
 TEST(Gemm, EmptyInnerDimensionScalesC) {
   std::vector<float> C = {1, 2, 3, 4};
   gemm(Trans::No, Trans::No, 2, 2, 0, 1.0f, nullptr, 1, nullptr, 2, 0.5f, C.data(), 2);
