@@ -114,10 +114,25 @@ void fill_rows(Real* y, int64_t rows, int width, const Real* bias) {
   for (int64_t r = 0; r < rows; ++r) std::copy_n(bias, width, y + r * width);
 }
 
+// fill_rows over all steps' rows (the input projection's bias), the rows split over the threads.
 template <typename Real>
-void add_column_sums(const Real* x, int64_t rows, int width, Real* sums) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int k = 0; k < width; ++k) sums[k] += x[r * width + k];
+void fill_rows_parallel(Real* y, int64_t rows, int width, const Real* bias) {
+  parallel_slices(int(rows), 64, [&](int r0, int r1) { fill_rows(y + int64_t(r0) * width, r1 - r0, width, bias); });
+}
+
+// sums[k] += the sum of column k of x (rows, width), and sums2[k] as well when given (cells whose
+// two bias gradients are the same sums read x once). Column bands go to the threads; within a band
+// rows are added in order, so the result does not depend on the thread count.
+template <typename Real>
+void add_column_sums(const Real* x, int64_t rows, int width, Real* sums, Real* sums2 = nullptr) {
+  parallel_slices(width, 64, [&](int c0, int c1) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const Real* row = x + r * width;
+      for (int k = c0; k < c1; ++k) sums[k] += row[k];
+      if (sums2)
+        for (int k = c0; k < c1; ++k) sums2[k] += row[k];
+    }
+  });
 }
 
 // dst[t, b] = src[len_b - 1 - t, b] for t < len_b, src[t, b] otherwise (W values per row; row
@@ -178,7 +193,7 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   // which then move to their time-major places (descending, so no row is overwritten before it moves).
   const int64_t R = live_rows.empty() ? TB : int64_t(live_rows.size());
   cache.act.resize(TB * GH);
-  fill_rows(cache.act.data(), R, GH, params.value(w.b_ih));
+  fill_rows_parallel(cache.act.data(), R, GH, params.value(w.b_ih));
   gemm(Trans::No, Trans::Yes, int(R), GH, I, Real(1), cache.x.data(), I, params.value(w.w_ih), I, Real(1),
        cache.act.data(), GH);
   for (int64_t k = R - 1; k >= 0 && !live_rows.empty(); --k)
@@ -386,8 +401,12 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   }
   gemm(Trans::Yes, Trans::No, GH, I, int(R), Real(1), dgi, GH, cache.x.data(), I, Real(1), params.grad(w.w_ih), I);
   gemm(Trans::Yes, Trans::No, GH, H, int(R), Real(1), dgh, GH, h_prev, H, Real(1), params.grad(w.w_hh), H);
-  add_column_sums(dgi, R, GH, params.grad(w.b_ih));
-  add_column_sums(dgh, R, GH, params.grad(w.b_hh));
+  if (Cell::kSharedGrad) {
+    add_column_sums(dgi, R, GH, params.grad(w.b_ih), params.grad(w.b_hh));
+  } else {
+    add_column_sums(dgi, R, GH, params.grad(w.b_ih));
+    add_column_sums(dgh, R, GH, params.grad(w.b_hh));
+  }
 }
 
 // Dispatches a call templated on the cell to the configured cell.
@@ -484,7 +503,9 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
       const Real* in = l == 0 ? x : input;
       dc.x.resize(R * I);
       if (live.empty() && d == 0) {
-        std::copy_n(in, TB * I, dc.x.data());
+        parallel_slices(int(TB), 256, [&](int r0, int r1) {
+          std::copy_n(in + int64_t(r0) * I, int64_t(r1 - r0) * I, dc.x.data() + int64_t(r0) * I);
+        });
       } else if (live.empty()) {
         reverse_in_lengths(in, I, dc.x.data(), I, T, B, I, lengths);
       } else {  // the valid rows only; the reverse direction reads row (t, b) from step len_b - 1 - t
