@@ -8,8 +8,9 @@
 //                                                   with the state carried), ragged_train_ms (a
 //                                                   padded batch of about half real steps) and its
 //                                                   ragged_real_fraction, max_rss_mb
-//        bench_train_step CELL B T I H LAYERS BIDIR THREADS REPS train
-//                                                   the training step only (for a profiler)
+//        bench_train_step CELL B T I H LAYERS BIDIR THREADS REPS train|infer
+//                                                   the training step or the inference pass only
+//                                                   (for a profiler)
 //        bench_train_step sgemm THREADS             the GEMM rate of a 2048^3 sgemm, JSON
 #include <algorithm>
 #include <chrono>
@@ -66,9 +67,16 @@ int one_case(int argc, char** argv) {
   Model<float> model = make_model(cell, c, rng);
   const Batch<float> batch = make_batch(c, rng);
   auto opt = make_optimizer<float>(OptimizerConfig::defaults_for(OptimizerKind::Adam));
+  const std::string only = argc > 10 ? argv[10] : "";
+  if (only == "infer") {
+    ModelCache<float> cache;
+    const double infer = bench::best_ms([&] { model.forward(batch, cache, false, nullptr); }, reps);
+    std::printf("{\"infer_ms\": %.3f}\n", infer);
+    return 0;
+  }
   const double train = bench::best_ms([&] { train_step(model, *opt, batch, TrainOptions{}, rng); }, reps);
   const double train_peak = bench::peak_rss_mb();  // training alone: before the inference buffers below
-  if (argc > 10 && std::string(argv[10]) == "train") {
+  if (only == "train") {
     std::printf("{\"train_ms\": %.3f, \"train_max_rss_mb\": %.1f}\n", train, train_peak);
     return 0;
   }
