@@ -42,6 +42,52 @@ TEST(Optimizer, FirstAdamStepMovesEachWeightByTheLearningRate) {
   EXPECT_EQ(opt->state().count("exp_avg"), 1u);
 }
 
+// Adam's update and the gradient norm are spread over the threads for large parameters (vectorised,
+// with a tail shorter than a vector): the same bits at any thread count, and each element as the
+// scalar formula computes it in double, within float rounding.
+TEST(Optimizer, AdamAndClippingGiveTheSameBitsAtAnyThreadCount) {
+  auto run = [](int threads) {
+    set_threads(threads);
+    ParamStore<float> ps;
+    ps.add("big", {300001});
+    ps.add("small", {7});
+    Rng rng(5);
+    for (float& v : ps.values()) v = float(rng.uniform(-1, 1));
+    OptimizerConfig c = OptimizerConfig::defaults_for(OptimizerKind::AdamW);
+    c.lr = 0.01;
+    auto opt = make_optimizer<float>(c);
+    std::vector<double> norms;
+    for (int step = 0; step < 3; ++step) {
+      for (float& g : ps.grads()) g = float(rng.uniform(-2, 2));
+      norms.push_back(clip_grad_norm(ps, 100.0));
+      opt->step(ps);
+    }
+    set_threads(1);
+    return std::make_pair(ps.values(), norms);
+  };
+  const auto [one, norms_one] = run(1);
+  for (int threads : {2, 3}) {
+    const auto [many, norms_many] = run(threads);
+    EXPECT_EQ(norms_one, norms_many) << threads << " threads";
+    ASSERT_EQ(one, many) << threads << " threads";
+  }
+
+  // One AdamW step by hand, in double, for the last (tail) elements.
+  ParamStore<float> ps;
+  ps.add("w", {13});
+  for (int i = 0; i < 13; ++i) ps.values()[size_t(i)] = 0.1f * float(i) - 0.5f, ps.grads()[size_t(i)] = 0.3f - 0.05f * float(i);
+  const std::vector<float> p0 = ps.values(), g = ps.grads();
+  OptimizerConfig c = OptimizerConfig::defaults_for(OptimizerKind::AdamW);
+  c.lr = 0.01;
+  make_optimizer<float>(c)->step(ps);
+  for (int i = 0; i < 13; ++i) {
+    const double gi = g[size_t(i)], m = (1 - c.beta1) * gi, v = (1 - c.beta2) * gi * gi;
+    const double denom = std::sqrt(v) / std::sqrt(1 - c.beta2) + c.eps;
+    const double want = double(p0[size_t(i)]) * (1 - c.lr * c.weight_decay) - c.lr / (1 - c.beta1) * m / denom;
+    EXPECT_NEAR(ps.values()[size_t(i)], want, 1e-6 * (1 + std::abs(want))) << "element " << i;
+  }
+}
+
 TEST(Optimizer, RefusesBadHyperParameters) {
   OptimizerConfig c = OptimizerConfig::defaults_for(OptimizerKind::Sgd);
   c.nesterov = true;  // without momentum
