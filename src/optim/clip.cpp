@@ -49,11 +49,10 @@ double clip_grad_norm(ParamStore<Real>& params, double max_norm) {
 template <typename Real>
 void clip_grad_value(ParamStore<Real>& params, double limit) {
   const Real lo = static_cast<Real>(-limit), hi = static_cast<Real>(limit);
-  for (const ParamInfo& p : params.infos()) {
-    if (!p.trainable) continue;
-    Real* g = params.grads().data() + p.offset;
-    for (size_t i = 0; i < p.size; ++i) g[i] = std::clamp(g[i], lo, hi);
-  }
+  Real* g = params.grads().data();
+  optim_kernels::for_trainable_ranges(params, [&](size_t i, size_t n) {
+    for (size_t k = i; k < i + n; ++k) g[k] = std::clamp(g[k], lo, hi);
+  });
 }
 
 template double grad_norm<float>(const ParamStore<float>&);
