@@ -119,7 +119,7 @@ int sgemm_rate(int threads) {
   std::vector<float> a(size_t(n) * n, 0.5f), b(size_t(n) * n, 0.25f), c(size_t(n) * n);
   const double ms = bench::best_ms(
       [&] { gemm(Trans::No, Trans::No, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); }, 3);
-  std::printf("{\"sgemm_gflops\": %.1f}\n", 2.0 * n * n * n / ms / 1e6);
+  std::printf("{\"sgemm_gflops\": %.1f, \"blas_kernels\": \"%s\"}\n", 2.0 * n * n * n / ms / 1e6, blas_kernels());
   return 0;
 }
 

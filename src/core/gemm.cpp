@@ -1,13 +1,14 @@
-// The one file that includes <cblas.h>: every GEMM in rnnkit lands here.
+// Every GEMM in rnnkit lands here: single rows go to BLAS (GEMV), the rest to rnnkit's own blocked
+// GEMM (blocked_gemm.cpp); the one file that includes <cblas.h>.
 #include "rnnkit/core/gemm.h"
 
 #include <cblas.h>
 
 #include "rnnkit/core/parallel.h"
+#include "src/core/blocked_gemm.h"
 
 namespace rnnkit {
 namespace {
-CBLAS_TRANSPOSE to_cblas(Trans t) { return t == Trans::No ? CblasNoTrans : CblasTrans; }
 
 // op(A) op(B) is empty when K == 0: C = beta * C (some BLAS libraries reject K == 0).
 template <typename Real>
@@ -41,14 +42,17 @@ void row_times_matrix(Trans ta, Trans tb, int N, int K, Real alpha, const Real* 
 
 // C = alpha op(A) op(B) + beta C over thread_count() slices of C's rows (or columns, when C has few
 // rows): each slice reads its own rows of op(A) (columns of op(B)) and writes only its part of C.
-template <typename Real, typename Blas>
+// Each slice is a call of rnnkit's own blocked GEMM (blocked_gemm.h), not of BLAS: it runs the CPU's
+// widest vectors wherever it runs, while a BLAS library may be held to fewer (OpenBLAS 0.3.21 takes
+// its AVX2 kernels on CPUs newer than it knows, or when OPENBLAS_CORETYPE says so: half the rate of
+// an AVX-512 core).
+template <typename Real>
 void split_gemm(Trans ta, Trans tb, int M, int N, int K, Real alpha, const Real* A, int lda, const Real* B, int ldb,
-                Real beta, Real* C, int ldc, Blas blas) {
+                Real beta, Real* C, int ldc) {
   auto call = [&](int m0, int m1, int n0, int n1) {
     const Real* a = ta == Trans::No ? A + int64_t(m0) * lda : A + m0;
     const Real* b = tb == Trans::No ? B + n0 : B + int64_t(n0) * ldb;
-    blas(CblasRowMajor, to_cblas(ta), to_cblas(tb), m1 - m0, n1 - n0, K, alpha, a, lda, b, ldb, beta,
-         C + int64_t(m0) * ldc + n0, ldc);
+    gemm_blocked(ta, tb, m1 - m0, n1 - n0, K, alpha, a, lda, b, ldb, beta, C + int64_t(m0) * ldc + n0, ldc);
   };
   if (thread_count() == 1 || double(M) * N * K < kParallelWork) return call(0, M, 0, N);
   if (M >= N) parallel_slices(M, 16, [&](int m0, int m1) { call(m0, m1, 0, N); });
@@ -62,7 +66,7 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, 
   if (M == 0 || N == 0) return;
   if (K == 0) return scale_rows(M, N, beta, C, ldc);
   if (M == 1) return row_times_matrix(ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, cblas_sgemv);
-  split_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, cblas_sgemm);
+  split_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void gemm(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A, int lda,
@@ -70,7 +74,7 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A
   if (M == 0 || N == 0) return;
   if (K == 0) return scale_rows(M, N, beta, C, ldc);
   if (M == 1) return row_times_matrix(ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, cblas_dgemv);
-  split_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, cblas_dgemm);
+  split_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void set_blas_threads(int threads) {
@@ -78,6 +82,14 @@ void set_blas_threads(int threads) {
   openblas_set_num_threads(threads);
 #else
   (void)threads;
+#endif
+}
+
+const char* blas_kernels() {
+#ifdef RNNKIT_HAVE_OPENBLAS
+  return openblas_get_corename();
+#else
+  return "unknown";
 #endif
 }
 

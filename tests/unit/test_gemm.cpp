@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <limits>
+
+#include <hwy/targets.h>
 #include <thread>
 
 #include "rnnkit/core/error.h"
@@ -37,6 +40,30 @@ TEST(Gemm, MatchesReferenceForEveryTranspose) {
       check_gemm<double>(ta, tb, 7, 5, 9, 1.0, 0.0);
       check_gemm<double>(ta, tb, 13, 31, 3, -2.0, 0.25);
     }
+}
+
+// Sizes that cross every block of the blocked kernel: rows around its 6- and 12-row blocks, columns
+// over several column blocks and partial panels, the inner dimension over several k blocks.
+TEST(Gemm, BlockedKernelAcrossBlockEdges) {
+  for (Trans ta : {Trans::No, Trans::Yes})
+    for (Trans tb : {Trans::No, Trans::Yes}) {
+      check_gemm<float>(ta, tb, 25, 700, 800, 1.0f, 1.0f);
+      check_gemm<float>(ta, tb, 13, 33, 385, -0.5f, 0.5f);
+      check_gemm<double>(ta, tb, 11, 530, 450, 1.0, 0.0);
+      check_gemm<double>(ta, tb, 2, 17, 193, 2.0, -1.0);
+    }
+}
+
+// beta == 0 writes C without reading it, as BLAS does: NaN or Inf already in C does not survive.
+TEST(Gemm, ZeroBetaIgnoresWhatCHeld) {
+  for (int K : {5, 400}) {
+    const int M = 14, N = 40;
+    std::vector<float> A(size_t(M) * K, 0.5f), B(size_t(K) * N, 2.0f);
+    std::vector<float> C(size_t(M) * N, std::numeric_limits<float>::quiet_NaN());
+    C[3] = std::numeric_limits<float>::infinity();
+    gemm(Trans::No, Trans::No, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C.data(), N);
+    for (float c : C) ASSERT_FLOAT_EQ(c, float(K));
+  }
 }
 
 // One row goes through GEMV (with A's row strided when A is transposed): same results.
@@ -110,6 +137,23 @@ TEST(GemmPacked, RepackingReusesTheStorage) {
   p.pack(Trans::No, 4, 20, b2.data(), 20);
   gemm_packed(1, a.data(), 4, p, c.data(), 20);
   for (float x : c) EXPECT_FLOAT_EQ(x, 8.0f);
+}
+
+// The kernels are compiled for several instruction sets and the CPU's best runs; every one the CPU
+// supports gives the same products (AVX2 or SSE4 blocks of 6 rows, AVX-512 of 12, ...).
+TEST(Gemm, EveryInstructionSetMatchesReference) {
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(hwy::TargetName(target));
+    for (Trans ta : {Trans::No, Trans::Yes})
+      for (Trans tb : {Trans::No, Trans::Yes}) {
+        check_gemm<float>(ta, tb, 25, 70, 400, 1.0f, 1.0f);
+        check_gemm<double>(ta, tb, 13, 35, 200, -0.5, 0.0);
+      }
+    for (int M : {1, 5, 13})
+      for (int N : {15, 17}) check_packed<float>(Trans::Yes, M, N, 33);
+  }
+  hwy::SetSupportedTargetsForTest(0);
 }
 
 TEST(Parallel, SlicesCoverTheRangeOnceWithEveryThreadCount) {

@@ -1,4 +1,5 @@
-// Every matrix product in rnnkit goes through gemm(), a thin wrapper over CBLAS (row-major).
+// Every matrix product in rnnkit goes through gemm() (row-major): rnnkit's own cache-blocked kernel,
+// vectorised for the CPU it runs on, with BLAS (CBLAS) for single rows.
 #pragma once
 
 namespace rnnkit {
@@ -33,5 +34,9 @@ void gemm_reference(Trans ta, Trans tb, int M, int N, int K, Real alpha, const R
 // Threads the BLAS library itself may use (OpenBLAS); a no-op for other CBLAS libraries. set_threads
 // (parallel.h) keeps this at 1 and splits large products over rnnkit's own threads instead.
 void set_blas_threads(int threads);
+
+// The kernels the BLAS library runs ("SkylakeX", "Haswell", ... for OpenBLAS; "unknown" otherwise),
+// after rnnkit's own choice (gemm.cpp: AVX-512 kernels where OpenBLAS did not recognise the CPU).
+const char* blas_kernels();
 
 }  // namespace rnnkit
