@@ -3,10 +3,10 @@
 // widest vectors the CPU has whatever BLAS library rnnkit is linked with, or however it is configured.
 //
 // The loops are Goto's (as in OpenBLAS and BLIS): op(B) is packed block by block, kc rows by nc
-// columns, into panels of NR columns (kc x NR each, contiguous); op(A) is packed MR rows at a time
-// into a kc x MR micro-panel (contiguous, k-major); the micro-kernel keeps an MR x NR block of C in
-// registers while it runs over the kc values of k. The A micro-panel stays in L1 while it meets every
-// panel of the B block, which stays in L2.
+// columns, into panels of NR columns (kc x NR each, contiguous); op(A) is read where it lies, MR rows
+// by kc at a time (only a last partial block of rows is copied, zero-padded); the micro-kernel keeps
+// an MR x NR block of C in registers while it runs over the kc values of k. The A block stays in L1
+// while it meets every panel of the B block, which stays in L2.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "src/core/blocked_gemm.cpp"
 #include <hwy/foreach_target.h>  // must come before highway.h
@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 HWY_BEFORE_NAMESPACE();
 namespace rnnkit {
@@ -72,15 +73,23 @@ Buffers<T>& buffers() {
 // k * NR, zero beyond N. B is (K, N) with row stride ldb, or (N, K) when transposed.
 template <typename T>
 void PackB(bool trans, const T* B, int ldb, int k0, int kc, int n0, int nc, T* out) {
+  const Tag<T> d;
+  constexpr size_t L = hn::MaxLanes(Tag<T>());
   constexpr int NR = kNR<T>;
   for (int j0 = 0; j0 < nc; j0 += NR, out += size_t(kc) * NR) {
     const int cols = std::min(NR, nc - j0);
-    if (!trans) {
+    if (!trans && cols == NR) {  // whole rows of the panel: two vectors each
+      const T* src = B + size_t(k0) * ldb + n0 + j0;
+      for (int k = 0; k < kc; ++k, src += ldb) {
+        hn::Store(hn::LoadU(d, src), d, out + size_t(k) * NR);
+        hn::Store(hn::LoadU(d, src + L), d, out + size_t(k) * NR + L);
+      }
+    } else if (!trans) {
       for (int k = 0; k < kc; ++k) {
         const T* src = B + size_t(k0 + k) * ldb + n0 + j0;
         T* dst = out + size_t(k) * NR;
-        std::copy_n(src, cols, dst);
-        std::fill(dst + cols, dst + NR, T(0));
+        for (int j = 0; j < cols; ++j) dst[j] = src[j];
+        for (int j = cols; j < NR; ++j) dst[j] = T(0);
       }
     } else {  // column j of the panel is row n0 + j0 + j of B, read in order
       if (cols < NR) std::fill_n(out, size_t(kc) * NR, T(0));
@@ -92,32 +101,37 @@ void PackB(bool trans, const T* B, int ldb, int k0, int kc, int n0, int nc, T* o
   }
 }
 
-// Packs op(A)[m0 .. m0+rows) x [k0 .. k0+kc) as kc x MR, row k at k * MR, zero beyond `rows`.
-// A is (M, K) with row stride lda, or (K, M) when transposed.
+// op(A)[m0 .. m0+rows) x [k0 .. k0+kc) as kc x MR, row k at k * MR, zero beyond `rows`. A is (M, K)
+// with row stride lda, or (K, M) when transposed. Whole blocks of an untransposed A are read where
+// they lie instead; a transposed one is copied, as reading it in place would take a cache line per
+// k, lda apart (4 KB apart at 1024 columns, all in the same L1 sets).
 template <typename T>
 void PackA(bool trans, const T* A, int lda, int m0, int rows, int k0, int kc, T* out) {
   constexpr int MR = kMR;
-  if (!trans) {
-    if (rows < MR) std::fill_n(out, size_t(kc) * MR, T(0));
-    for (int r = 0; r < rows; ++r) {
-      const T* src = A + size_t(m0 + r) * lda + k0;
-      for (int k = 0; k < kc; ++k) out[size_t(k) * MR + r] = src[k];
+  if (trans && rows == MR) {  // MR consecutive values per k: whole vectors, then one at a time
+    const Tag<T> d;
+    constexpr int L = int(hn::MaxLanes(Tag<T>()));
+    const T* src = A + size_t(k0) * lda + m0;
+    for (int k = 0; k < kc; ++k, src += lda, out += MR) {
+      int r = 0;
+      for (; r + L <= MR; r += L) hn::StoreU(hn::LoadU(d, src + r), d, out + r);
+      for (; r < MR; ++r) out[r] = src[r];
     }
-  } else {  // row k of the micro-panel: MR consecutive values of A's row k0 + k
-    for (int k = 0; k < kc; ++k) {
-      const T* src = A + size_t(k0 + k) * lda + m0;
-      T* dst = out + size_t(k) * MR;
-      std::copy_n(src, rows, dst);
-      std::fill(dst + rows, dst + MR, T(0));
-    }
+    return;
   }
+  std::fill_n(out, size_t(kc) * MR, T(0));
+  for (int k = 0; k < kc; ++k)
+    for (int r = 0; r < rows; ++r)
+      out[size_t(k) * MR + r] = trans ? A[size_t(k0 + k) * lda + m0 + r] : A[size_t(m0 + r) * lda + k0 + k];
 }
 
-// C[0..rows) x [0..cols) = alpha * (packed A x packed B panel) + (first ? beta * C : C), where the
-// product runs over kc. beta == 0 on the first block writes C without reading it.
-template <class D, typename T = hn::TFromD<D>>
-HWY_INLINE void Micro(D d, int kc, const T* HWY_RESTRICT pa, const T* HWY_RESTRICT pb, T* HWY_RESTRICT C, int ldc,
-                      int rows, int cols, T alpha, T beta, bool first) {
+// C[0..rows) x [0..cols) = alpha * (A block x packed B panel) + (first ? beta * C : C), where the
+// product runs over kc. beta == 0 on the first block writes C without reading it. The MR x kc block
+// of A is either packed (kPackedA: element (r, k) at a[k * MR + r]) or read where it lies in an
+// untransposed A (a[r * lda + k]). It stays in L1 while it meets every panel of the B block.
+template <bool kPackedA, class D, typename T = hn::TFromD<D>>
+HWY_NOINLINE void Micro(D d, int kc, const T* HWY_RESTRICT pa, size_t lda, const T* HWY_RESTRICT pb,
+                      T* HWY_RESTRICT C, int ldc, int rows, int cols, T alpha, T beta, bool first) {
   constexpr int MR = kMR;
   constexpr size_t L = hn::MaxLanes(D());
   using V = hn::Vec<D>;
@@ -126,9 +140,8 @@ HWY_INLINE void Micro(D d, int kc, const T* HWY_RESTRICT pa, const T* HWY_RESTRI
   for (int k = 0; k < kc; ++k) {
     const V b0 = hn::Load(d, pb + size_t(k) * 2 * L);
     const V b1 = hn::Load(d, pb + size_t(k) * 2 * L + L);
-    const T* a = pa + size_t(k) * MR;
     for (int r = 0; r < MR; ++r) {
-      const V av = hn::Set(d, a[r]);
+      const V av = hn::Set(d, kPackedA ? pa[size_t(k) * MR + r] : pa[size_t(r) * lda + k]);
       acc0[r] = hn::MulAdd(av, b0, acc0[r]);
       acc1[r] = hn::MulAdd(av, b1, acc1[r]);
     }
@@ -179,10 +192,18 @@ void GemmBlockedImpl(bool ta, bool tb, int M, int N, int K, T alpha, const T* A,
       PackB(tb, B, ldb, k0, kc, n0, nc, pb);
       for (int m0 = 0; m0 < M; m0 += MR) {
         const int rows = std::min(MR, M - m0);
-        PackA(ta, A, lda, m0, rows, k0, kc, pa);
         T* c_row = C + size_t(m0) * ldc + n0;
-        for (int j0 = 0; j0 < nc; j0 += NR)
-          Micro(d, kc, pa, pb + size_t(j0) * kc, c_row + j0, ldc, rows, std::min(NR, nc - j0), alpha, beta, first);
+        auto panels = [&](auto trans_a, const T* a, size_t ld) {
+          for (int j0 = 0; j0 < nc; j0 += NR)
+            Micro<decltype(trans_a)::value>(d, kc, a, ld, pb + size_t(j0) * kc, c_row + j0, ldc, rows,
+                                            std::min(NR, nc - j0), alpha, beta, first);
+        };
+        if (rows < MR || ta) {  // copied (the last rows zero-padded to a whole block)
+          PackA(ta, A, lda, m0, rows, k0, kc, pa);
+          panels(std::true_type{}, pa, 0);
+        } else {
+          panels(std::false_type{}, A + size_t(m0) * lda + k0, lda);
+        }
       }
     }
   }
