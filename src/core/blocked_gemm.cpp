@@ -1,17 +1,23 @@
-// gemm_blocked: rnnkit's own cache-blocked GEMM (see blocked_gemm.h). Highway compiles it once per
-// instruction set (foreach_target.h re-includes this file) and dispatches at run time, so it runs the
-// widest vectors the CPU has whatever BLAS library rnnkit is linked with, or however it is configured.
+// rnnkit's own GEMM kernels (see blocked_gemm.h and packed_gemm.h). Highway compiles this file once
+// per instruction set (foreach_target.h re-includes it) and dispatches at run time, so the products
+// run the widest vectors the CPU has, whatever BLAS library rnnkit is linked with or however it is
+// configured.
 //
-// The loops are Goto's (as in OpenBLAS and BLIS): op(B) is packed block by block, kc rows by nc
-// columns, into panels of NR columns (kc x NR each, contiguous); op(A) is read where it lies, MR rows
-// by kc at a time (only a last partial block of rows is copied, zero-padded); the micro-kernel keeps
-// an MR x NR block of C in registers while it runs over the kc values of k. The A block stays in L1
-// while it meets every panel of the B block, which stays in L2.
+// Both products share one micro-kernel: it keeps an MR x W block of C in registers (W = two vectors)
+// while it runs over k, reading B from a panel of kPanel = 32 columns (row k of the panel at
+// k * kPanel) and A either where it lies (row r at r * lda) or from a packed micro-panel (kc x MR,
+// k-major). A panel wider than W (narrower vectors) takes several passes.
+//
+// gemm_blocked follows Goto's loops (as OpenBLAS and BLIS do): op(B) is packed kc rows by nc columns
+// at a time into kc x 32 panels; each panel then stays in L1 while the row blocks of an mc x kc block
+// of A, in L2, pass over it. gemm_packed multiplies a few rows by a matrix packed once into K x 32
+// panels (W_hh, reused by every step).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "src/core/blocked_gemm.cpp"
 #include <hwy/foreach_target.h>  // must come before highway.h
 
 #include <hwy/aligned_allocator.h>
+#include <hwy/cache_control.h>
 #include <hwy/highway.h>
 
 #include "src/core/blocked_gemm.h"
@@ -19,7 +25,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <type_traits>
 
 HWY_BEFORE_NAMESPACE();
 namespace rnnkit {
@@ -29,26 +34,95 @@ namespace hn = hwy::HWY_NAMESPACE;
 // Arrays of vectors need a fixed-size vector type: at most 512 bits (x86's widest).
 template <typename T>
 using Tag = hn::CappedTag<T, 64 / sizeof(T)>;
+template <typename T>
+constexpr int kLanes = int(hn::MaxLanes(Tag<T>()));
+template <typename T>
+constexpr int kW = 2 * kLanes<T>;  // columns of C per micro-kernel call
+constexpr int kPanel = kGemmPanel;  // columns per packed panel (a multiple of every kW)
 
-// NR = two vectors; MR x 2 accumulators, two B vectors and a broadcast must fit the register file:
-// 32 registers with AVX-512 (12 x 2 + 3 = 27), 16 elsewhere (6 x 2 + 3 = 15).
+// MR x 2 accumulators, two B vectors and a broadcast must fit the register file: 32 registers with
+// AVX-512 (8 x 2 + 3), 16 elsewhere (6 x 2 + 3). Eight rows divide the batch slices the recurrent
+// step multiplies (16, 32, 64 rows) and ran as fast as twelve (215-240 GFLOP/s on one Zen 5 core).
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3_ZEN4 || \
     HWY_TARGET == HWY_AVX3_SPR
-constexpr int kMR = 12;
+constexpr int kMR = 8;
 #else
 constexpr int kMR = 6;
 #endif
 
+// Block sizes of gemm_blocked: a kc x 32 panel of B fills at most 32 KB (L1), an mc x kc block of A
+// at most 240 KB and the kc x nc block of B 512 KB (L2 holds both on current x86 cores).
 template <typename T>
-constexpr int kNR = 2 * int(hn::MaxLanes(Tag<T>()));
-
-// Block sizes: the packed B block (kc x nc) is kept near 384 KB, a size that stays in the L2 of
-// current x86 cores (512 KB to 2 MB) with room for the A micro-panel and C.
-constexpr size_t kBlockBytes = 384 * 1024;
+constexpr int kMaxKc = 1024 / int(sizeof(T));  // 256 floats, 128 doubles
+constexpr int kMaxMc = 240;                    // a multiple of every kMR
 template <typename T>
-constexpr int kMaxKc = 384 * 4 / int(sizeof(T));
+constexpr int kMaxNc = 512 * 1024 / int(sizeof(T)) / kMaxKc<T> / kPanel * kPanel;  // 512 columns
 
-// Scratch per thread: the packed B block and A micro-panel, grown to the largest sizes seen.
+// C[0..rows) x [0..cols) (cols <= kW) = alpha * (A block x panel columns) + (first ? beta * C : C),
+// over kc values of k. beta == 0 on a first block writes C without reading it. A's element (r, k) is
+// pa[k * MR + r] (kPackedA) or pa[r * lda + k]. With kPrefetch, one cache line of `prefetch` is
+// requested per k: the next panel, from memory when B is too large to stay in cache between calls.
+// Kept out of line: inlined into its callers, the compiler ran out of registers and spilled a B vector.
+template <bool kPackedA, bool kPrefetch, class D, typename T = hn::TFromD<D>>
+HWY_NOINLINE void Micro(D d, int kc, const T* HWY_RESTRICT pa, size_t lda, const T* HWY_RESTRICT panel,
+                        T* HWY_RESTRICT C, size_t ldc, int rows, int cols, T alpha, T beta, bool first,
+                        const T* prefetch) {
+  constexpr int MR = kMR;
+  constexpr size_t L = hn::MaxLanes(D());
+  using V = hn::Vec<D>;
+  V acc0[MR], acc1[MR];
+  HWY_UNROLL(16) for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = hn::Zero(d);
+  for (int k = 0; k < kc; ++k) {
+    if constexpr (kPrefetch) hwy::Prefetch(prefetch + size_t(k) * kPanel);
+    const V b0 = hn::LoadU(d, panel + size_t(k) * kPanel);  // PackedMatrix storage: 16-byte aligned
+    const V b1 = hn::LoadU(d, panel + size_t(k) * kPanel + L);
+    HWY_UNROLL(16) for (int r = 0; r < MR; ++r) {
+      const V av = hn::Set(d, kPackedA ? pa[size_t(k) * MR + r] : pa[size_t(r) * lda + k]);
+      acc0[r] = hn::MulAdd(av, b0, acc0[r]);
+      acc1[r] = hn::MulAdd(av, b1, acc1[r]);
+    }
+  }
+  const V va = hn::Set(d, alpha), vb = hn::Set(d, beta);
+  const bool overwrite = first && beta == T(0), scale = first && beta != T(1);
+  auto update = [&](T* c, V acc) {
+    if (overwrite) return hn::StoreU(hn::Mul(va, acc), d, c);
+    const V old = hn::LoadU(d, c);
+    hn::StoreU(hn::MulAdd(va, acc, scale ? hn::Mul(vb, old) : old), d, c);
+  };
+  if (rows == MR && cols == int(2 * L)) {
+    HWY_UNROLL(16) for (int r = 0; r < MR; ++r) {
+      update(C + size_t(r) * ldc, acc0[r]);
+      update(C + size_t(r) * ldc + L, acc1[r]);
+    }
+    return;
+  }
+  // A partial block: all MR rows to a buffer first (constant indices keep every accumulator in a
+  // register; a loop over `rows` would put them all in memory), then the part that exists.
+  HWY_ALIGN T tile[MR][2 * L];
+  HWY_UNROLL(16) for (int r = 0; r < MR; ++r) {
+    hn::Store(acc0[r], d, tile[r]);
+    hn::Store(acc1[r], d, tile[r] + L);
+  }
+  for (int r = 0; r < rows; ++r) {
+    T* c = C + size_t(r) * ldc;
+    for (int j = 0; j < cols; ++j) {
+      const T prod = alpha * tile[r][j];
+      c[j] = overwrite ? prod : prod + (scale ? beta * c[j] : c[j]);
+    }
+  }
+}
+
+// One block of rows against one panel of `ncols` (<= kPanel) columns, in passes of kW columns.
+template <bool kPackedA, bool kPrefetch = false, typename T>
+HWY_INLINE void MicroPanel(int kc, const T* pa, size_t lda, const T* panel, T* C, size_t ldc, int rows, int ncols,
+                           T alpha, T beta, bool first, const T* prefetch = nullptr) {
+  const Tag<T> d;
+  for (int j = 0; j < ncols; j += kW<T>)
+    Micro<kPackedA, kPrefetch>(d, kc, pa, lda, panel + j, C + j, ldc, rows, std::min(kW<T>, ncols - j), alpha, beta,
+                               first, prefetch ? prefetch + j : nullptr);
+}
+
+// Scratch per thread, grown to the largest sizes seen (nothing is allocated once they settle).
 template <typename T>
 struct Buffers {
   hwy::AlignedFreeUniquePtr<T[]> b, a;
@@ -69,48 +143,45 @@ Buffers<T>& buffers() {
   return b;
 }
 
-// Packs op(B)[k0 .. k0+kc) x [n0 .. n0+nc) into panels of NR columns, each kc x NR with row k at
-// k * NR, zero beyond N. B is (K, N) with row stride ldb, or (N, K) when transposed.
+// Packs op(B)[k0 .. k0+kc) x [n0 .. n0+nc) into panels of kPanel columns, each kc x kPanel with row k
+// at k * kPanel, zero beyond N. B is (K, N) with row stride ldb, or (N, K) when transposed.
 template <typename T>
-void PackB(bool trans, const T* B, int ldb, int k0, int kc, int n0, int nc, T* out) {
+void PackB(bool trans, const T* B, size_t ldb, int k0, int kc, int n0, int nc, T* out) {
   const Tag<T> d;
-  constexpr size_t L = hn::MaxLanes(Tag<T>());
-  constexpr int NR = kNR<T>;
-  for (int j0 = 0; j0 < nc; j0 += NR, out += size_t(kc) * NR) {
-    const int cols = std::min(NR, nc - j0);
-    if (!trans && cols == NR) {  // whole rows of the panel: two vectors each
+  constexpr int L = kLanes<T>;
+  for (int j0 = 0; j0 < nc; j0 += kPanel, out += size_t(kc) * kPanel) {
+    const int cols = std::min(kPanel, nc - j0);
+    if (!trans && cols == kPanel) {  // whole rows of the panel, a vector at a time
       const T* src = B + size_t(k0) * ldb + n0 + j0;
-      for (int k = 0; k < kc; ++k, src += ldb) {
-        hn::Store(hn::LoadU(d, src), d, out + size_t(k) * NR);
-        hn::Store(hn::LoadU(d, src + L), d, out + size_t(k) * NR + L);
-      }
+      for (int k = 0; k < kc; ++k, src += ldb)
+        for (int j = 0; j < kPanel; j += L) hn::Store(hn::LoadU(d, src + j), d, out + size_t(k) * kPanel + j);
     } else if (!trans) {
       for (int k = 0; k < kc; ++k) {
         const T* src = B + size_t(k0 + k) * ldb + n0 + j0;
-        T* dst = out + size_t(k) * NR;
+        T* dst = out + size_t(k) * kPanel;
         for (int j = 0; j < cols; ++j) dst[j] = src[j];
-        for (int j = cols; j < NR; ++j) dst[j] = T(0);
+        for (int j = cols; j < kPanel; ++j) dst[j] = T(0);
       }
     } else {  // column j of the panel is row n0 + j0 + j of B, read in order
-      if (cols < NR) std::fill_n(out, size_t(kc) * NR, T(0));
+      if (cols < kPanel) std::fill_n(out, size_t(kc) * kPanel, T(0));
       for (int j = 0; j < cols; ++j) {
         const T* src = B + size_t(n0 + j0 + j) * ldb + k0;
-        for (int k = 0; k < kc; ++k) out[size_t(k) * NR + j] = src[k];
+        for (int k = 0; k < kc; ++k) out[size_t(k) * kPanel + j] = src[k];
       }
     }
   }
 }
 
-// op(A)[m0 .. m0+rows) x [k0 .. k0+kc) as kc x MR, row k at k * MR, zero beyond `rows`. A is (M, K)
-// with row stride lda, or (K, M) when transposed. Whole blocks of an untransposed A are read where
-// they lie instead; a transposed one is copied, as reading it in place would take a cache line per
-// k, lda apart (4 KB apart at 1024 columns, all in the same L1 sets).
+// op(A)[m0 .. m0+rows) x [k0 .. k0+kc) (rows <= MR) as a kc x MR micro-panel, row k at k * MR, zero
+// beyond `rows`. A is (M, K) with row stride lda, or (K, M) when transposed. Whole blocks of an
+// untransposed A are read where they lie; a transposed one is copied, as reading it in place would
+// take a cache line per k, lda apart (4 KB apart at 1024 columns, all in the same L1 sets).
 template <typename T>
-void PackA(bool trans, const T* A, int lda, int m0, int rows, int k0, int kc, T* out) {
+void PackA(bool trans, const T* A, size_t lda, int m0, int rows, int k0, int kc, T* out) {
   constexpr int MR = kMR;
   if (trans && rows == MR) {  // MR consecutive values per k: whole vectors, then one at a time
     const Tag<T> d;
-    constexpr int L = int(hn::MaxLanes(Tag<T>()));
+    constexpr int L = kLanes<T>;
     const T* src = A + size_t(k0) * lda + m0;
     for (int k = 0; k < kc; ++k, src += lda, out += MR) {
       int r = 0;
@@ -125,97 +196,92 @@ void PackA(bool trans, const T* A, int lda, int m0, int rows, int k0, int kc, T*
       out[size_t(k) * MR + r] = trans ? A[size_t(k0 + k) * lda + m0 + r] : A[size_t(m0 + r) * lda + k0 + k];
 }
 
-// C[0..rows) x [0..cols) = alpha * (A block x packed B panel) + (first ? beta * C : C), where the
-// product runs over kc. beta == 0 on the first block writes C without reading it. The MR x kc block
-// of A is either packed (kPackedA: element (r, k) at a[k * MR + r]) or read where it lies in an
-// untransposed A (a[r * lda + k]). It stays in L1 while it meets every panel of the B block.
-template <bool kPackedA, class D, typename T = hn::TFromD<D>>
-HWY_NOINLINE void Micro(D d, int kc, const T* HWY_RESTRICT pa, size_t lda, const T* HWY_RESTRICT pb,
-                      T* HWY_RESTRICT C, int ldc, int rows, int cols, T alpha, T beta, bool first) {
-  constexpr int MR = kMR;
-  constexpr size_t L = hn::MaxLanes(D());
-  using V = hn::Vec<D>;
-  V acc0[MR], acc1[MR];
-  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = hn::Zero(d);
-  for (int k = 0; k < kc; ++k) {
-    const V b0 = hn::Load(d, pb + size_t(k) * 2 * L);
-    const V b1 = hn::Load(d, pb + size_t(k) * 2 * L + L);
-    for (int r = 0; r < MR; ++r) {
-      const V av = hn::Set(d, kPackedA ? pa[size_t(k) * MR + r] : pa[size_t(r) * lda + k]);
-      acc0[r] = hn::MulAdd(av, b0, acc0[r]);
-      acc1[r] = hn::MulAdd(av, b1, acc1[r]);
-    }
-  }
-  const V va = hn::Set(d, alpha), vb = hn::Set(d, beta);
-  const bool overwrite = first && beta == T(0), scale = first && beta != T(1);
-  auto update = [&](T* c, V acc) {
-    if (overwrite) return hn::StoreU(hn::Mul(va, acc), d, c);
-    const V old = hn::LoadU(d, c);
-    hn::StoreU(hn::MulAdd(va, acc, scale ? hn::Mul(vb, old) : old), d, c);
-  };
-  if (rows == MR && cols == int(2 * L)) {
-    for (int r = 0; r < MR; ++r) {
-      update(C + size_t(r) * ldc, acc0[r]);
-      update(C + size_t(r) * ldc + L, acc1[r]);
-    }
-    return;
-  }
-  HWY_ALIGN T buf[2 * L];
-  for (int r = 0; r < rows; ++r) {
-    hn::Store(acc0[r], d, buf);
-    hn::Store(acc1[r], d, buf + L);
-    T* c = C + size_t(r) * ldc;
-    for (int j = 0; j < cols; ++j) {
-      const T prod = alpha * buf[j];
-      c[j] = overwrite ? prod : prod + (scale ? beta * c[j] : c[j]);
-    }
-  }
-}
-
 template <typename T>
-void GemmBlockedImpl(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
-                     T beta, T* C, int ldc) {
-  const Tag<T> d;
-  constexpr int MR = kMR, NR = kNR<T>;
-  // kc: K in equal blocks of at most kMaxKc; nc: as many NR panels as fit the block size with that kc.
-  const int kblocks = (K + kMaxKc<T> - 1) / kMaxKc<T>;
-  const int kc_max = (K + kblocks - 1) / kblocks;
-  const int nc_max = std::max(NR, int(kBlockBytes / (sizeof(T) * size_t(kc_max))) / NR * NR);
+void GemmBlockedImpl(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, size_t lda, const T* B, size_t ldb,
+                     T beta, T* C, size_t ldc) {
+  constexpr int MR = kMR;
+  // K, M and N in equal blocks of at most the maximum sizes (no thin last block).
+  auto balanced = [](int n, int max_block, int multiple) {
+    const int blocks = (n + max_block - 1) / max_block;
+    const int size = (n + blocks - 1) / blocks;
+    return (size + multiple - 1) / multiple * multiple;
+  };
+  const int kc_max = balanced(K, kMaxKc<T>, 1), mc_max = balanced(M, kMaxMc, MR);
+  const int nc_max = balanced(N, kMaxNc<T>, kPanel);
   Buffers<T>& buf = buffers<T>();
-  T* pb = buf.get_b(size_t(kc_max) * size_t(std::min(nc_max, (N + NR - 1) / NR * NR)));
-  T* pa = buf.get_a(size_t(kc_max) * MR);
+  T* pb = buf.get_b(size_t(kc_max) * size_t(nc_max));
+  // A transposed: the whole mc x kc block packed (micro-panels of MR rows); otherwise only the last,
+  // partial block of rows.
+  T* pa = buf.get_a(size_t(kc_max) * size_t(ta ? mc_max : MR));
   for (int n0 = 0; n0 < N; n0 += nc_max) {
     const int nc = std::min(nc_max, N - n0);
     for (int k0 = 0; k0 < K; k0 += kc_max) {
       const int kc = std::min(kc_max, K - k0);
       const bool first = k0 == 0;
       PackB(tb, B, ldb, k0, kc, n0, nc, pb);
-      for (int m0 = 0; m0 < M; m0 += MR) {
-        const int rows = std::min(MR, M - m0);
-        T* c_row = C + size_t(m0) * ldc + n0;
-        auto panels = [&](auto trans_a, const T* a, size_t ld) {
-          for (int j0 = 0; j0 < nc; j0 += NR)
-            Micro<decltype(trans_a)::value>(d, kc, a, ld, pb + size_t(j0) * kc, c_row + j0, ldc, rows,
-                                            std::min(NR, nc - j0), alpha, beta, first);
-        };
-        if (rows < MR || ta) {  // copied (the last rows zero-padded to a whole block)
-          PackA(ta, A, lda, m0, rows, k0, kc, pa);
-          panels(std::true_type{}, pa, 0);
-        } else {
-          panels(std::false_type{}, A + size_t(m0) * lda + k0, lda);
+      for (int m0 = 0; m0 < M; m0 += mc_max) {
+        const int mc = std::min(mc_max, M - m0);
+        if (ta)
+          for (int r = 0; r < mc; r += MR) PackA(true, A, lda, m0 + r, std::min(MR, mc - r), k0, kc, pa + size_t(r) * kc);
+        else if (mc % MR)
+          PackA(false, A, lda, m0 + mc / MR * MR, mc % MR, k0, kc, pa);
+        for (int j0 = 0; j0 < nc; j0 += kPanel) {
+          const T* panel = pb + size_t(j0) * kc;
+          const int ncols = std::min(kPanel, nc - j0);
+          for (int r = 0; r < mc; r += MR) {
+            const int rows = std::min(MR, mc - r);
+            T* c = C + size_t(m0 + r) * ldc + n0 + j0;
+            if (ta) MicroPanel<true>(kc, pa + size_t(r) * kc, 0, panel, c, ldc, rows, ncols, alpha, beta, first);
+            else if (rows < MR) MicroPanel<true>(kc, pa, 0, panel, c, ldc, rows, ncols, alpha, beta, first);
+            else MicroPanel<false>(kc, A + size_t(m0 + r) * lda + k0, lda, panel, c, ldc, rows, ncols, alpha, beta, first);
+          }
         }
       }
     }
   }
 }
 
+// C (M, N) += A (M, K) times the panels [p0, p1) of B packed into K x kPanel panels. Each panel stays
+// in L1 while the row blocks pass over it; the first row block asks for the next panel.
+template <typename T>
+void GemmPackedImpl(int M, int K, int N, const T* A, size_t lda, const T* packed, T* C, size_t ldc, int p0, int p1) {
+  constexpr int MR = kMR;
+  T* tail = nullptr;  // the last rows (fewer than MR), zero-padded to a micro-panel
+  const int full = M / MR * MR;
+  if (full < M) {
+    tail = buffers<T>().get_a(size_t(K) * MR);
+    PackA(false, A, lda, full, M - full, 0, K, tail);
+  }
+  for (int p = p0; p < p1; ++p) {
+    const T* panel = packed + size_t(p) * size_t(K) * kPanel;
+    const int ncols = std::min(kPanel, N - p * kPanel);
+    T* Cp = C + size_t(p) * kPanel;
+    int r = 0;
+    if (p + 1 < p1 && full > 0) {  // brings the panel in (from memory when B is large), asks for the next
+      MicroPanel<false, true>(K, A, lda, panel, Cp, ldc, MR, ncols, T(1), T(1), false, panel + size_t(K) * kPanel);
+      r = MR;
+    }
+    for (; r < full; r += MR)
+      MicroPanel<false>(K, A + size_t(r) * lda, lda, panel, Cp + size_t(r) * ldc, ldc, MR, ncols, T(1), T(1), false);
+    if (tail) MicroPanel<true>(K, tail, 0, panel, Cp + size_t(full) * ldc, ldc, M - full, ncols, T(1), T(1), false);
+  }
+}
+
 void GemmBlockedF(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
                   int ldb, float beta, float* C, int ldc) {
-  GemmBlockedImpl(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  GemmBlockedImpl(ta, tb, M, N, K, alpha, A, size_t(lda), B, size_t(ldb), beta, C, size_t(ldc));
 }
 void GemmBlockedD(bool ta, bool tb, int M, int N, int K, double alpha, const double* A, int lda, const double* B,
                   int ldb, double beta, double* C, int ldc) {
-  GemmBlockedImpl(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  GemmBlockedImpl(ta, tb, M, N, K, alpha, A, size_t(lda), B, size_t(ldb), beta, C, size_t(ldc));
+}
+void GemmPackedF(int M, int K, int N, const float* A, int lda, const float* packed, float* C, int ldc, int p0,
+                 int p1) {
+  GemmPackedImpl(M, K, N, A, size_t(lda), packed, C, size_t(ldc), p0, p1);
+}
+void GemmPackedD(int M, int K, int N, const double* A, int lda, const double* packed, double* C, int ldc, int p0,
+                 int p1) {
+  GemmPackedImpl(M, K, N, A, size_t(lda), packed, C, size_t(ldc), p0, p1);
 }
 
 }  // namespace HWY_NAMESPACE
@@ -227,6 +293,8 @@ namespace rnnkit {
 
 HWY_EXPORT(GemmBlockedF);
 HWY_EXPORT(GemmBlockedD);
+HWY_EXPORT(GemmPackedF);
+HWY_EXPORT(GemmPackedD);
 
 void gemm_blocked(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
                   int ldb, float beta, float* C, int ldc) {
@@ -238,6 +306,16 @@ void gemm_blocked(Trans ta, Trans tb, int M, int N, int K, double alpha, const d
                   int ldb, double beta, double* C, int ldc) {
   HWY_DYNAMIC_DISPATCH(GemmBlockedD)(ta == Trans::Yes, tb == Trans::Yes, M, N, K, alpha, A, lda, B, ldb, beta, C,
                                      ldc);
+}
+
+void gemm_packed_panels(int M, int K, int N, const float* A, int lda, const float* packed, float* C, int ldc, int p0,
+                        int p1) {
+  HWY_DYNAMIC_DISPATCH(GemmPackedF)(M, K, N, A, lda, packed, C, ldc, p0, p1);
+}
+
+void gemm_packed_panels(int M, int K, int N, const double* A, int lda, const double* packed, double* C, int ldc,
+                        int p0, int p1) {
+  HWY_DYNAMIC_DISPATCH(GemmPackedD)(M, K, N, A, lda, packed, C, ldc, p0, p1);
 }
 
 }  // namespace rnnkit

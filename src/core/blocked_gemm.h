@@ -1,10 +1,14 @@
-// rnnkit's own single-threaded GEMM, vectorised with Highway for the CPU it runs on (blocked_gemm.cpp).
-// gemm() (gemm.h) sends its products here; BLAS keeps the single rows (GEMV).
+// rnnkit's own single-threaded GEMM kernels, vectorised with Highway for the CPU they run on
+// (blocked_gemm.cpp). gemm() (gemm.h) sends its products here, BLAS keeping the single rows (GEMV);
+// gemm_packed (packed_gemm.h) multiplies by a matrix packed once.
 #pragma once
 
 #include "rnnkit/core/gemm.h"
 
 namespace rnnkit {
+
+// Columns per panel of a packed B, in both kernels (PackedMatrix::kPanel).
+constexpr int kGemmPanel = 32;
 
 // C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C, row-major with strides lda, ldb, ldc;
 // M, N, K > 0. beta == 0 writes C without reading it (as BLAS does: NaN in C does not survive).
@@ -12,5 +16,11 @@ void gemm_blocked(Trans ta, Trans tb, int M, int N, int K, float alpha, const fl
                   int ldb, float beta, float* C, int ldc);
 void gemm_blocked(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A, int lda, const double* B,
                   int ldb, double beta, double* C, int ldc);
+
+// C (M, N) += A (M, K) times panels [p0, p1) of B packed by PackedMatrix (K x kGemmPanel each).
+void gemm_packed_panels(int M, int K, int N, const float* A, int lda, const float* packed, float* C, int ldc, int p0,
+                        int p1);
+void gemm_packed_panels(int M, int K, int N, const double* A, int lda, const double* packed, double* C, int ldc,
+                        int p0, int p1);
 
 }  // namespace rnnkit

@@ -182,17 +182,18 @@ void Model<Real>::forward(const Batch<Real>& batch, ModelCache<Real>& cache, boo
     for (int b = 0; b < B; ++b)
       if (batch.lengths[size_t(b)] > 0)
         for (int k = 0; k < DH; ++k) cache.features[size_t(b) * DH + k] /= Real(batch.lengths[size_t(b)]);
-  } else {
-    cache.features = cache.rnn_out;
   }
+  const bool output_dropout = training && config_.output_dropout > 0.0;
+  cache.features_are_rnn_out = config_.output == OutputMode::PerStep && !output_dropout;
+  if (config_.output == OutputMode::PerStep && output_dropout) cache.features = cache.rnn_out;
   cache.dropout_mask.clear();
-  if (training && config_.output_dropout > 0.0) {
+  if (output_dropout) {
     require(rng != nullptr, "output dropout in training needs a random generator");
     dropout_forward(cache.features.data(), int64_t(cache.features.size()), config_.output_dropout, *rng,
                     cache.dropout_mask);
   }
   cache.logits.resize(size_t(cache.rows) * config_.output_size);
-  fc_->forward(params_, cache.features.data(), cache.rows, cache.logits.data());
+  fc_->forward(params_, cache.dense_input(), cache.rows, cache.logits.data());
 }
 
 template <typename Real>
@@ -233,11 +234,12 @@ void Model<Real>::backward(const Batch<Real>& batch, const ModelCache<Real>& cac
   const size_t S = state_size(B);
   const bool lstm = config_.cell == CellKind::Lstm;
 
-  std::vector<Real> dfeatures(size_t(cache.rows) * DH, Real(0));
-  fc_->backward(params_, cache.features.data(), cache.rows, dlogits, dfeatures.data());
+  std::vector<Real>& dfeatures = cache.dfeatures;
+  dfeatures.assign(size_t(cache.rows) * DH, Real(0));
+  fc_->backward(params_, cache.dense_input(), cache.rows, dlogits, dfeatures.data());
   if (!cache.dropout_mask.empty()) dropout_backward(dfeatures.data(), cache.dropout_mask);
 
-  std::vector<Real> drnn_out;
+  std::vector<Real>& drnn_out = cache.drnn_out;
   if (config_.output == OutputMode::Last) {
     drnn_out.assign(TB * DH, Real(0));
     scatter_last(dfeatures.data(), T, B, D, H, batch.lengths.data(), drnn_out.data());
@@ -276,7 +278,7 @@ void Model<Real>::backward(const Batch<Real>& batch, const ModelCache<Real>& cac
     }
   }
 
-  std::vector<Real> dx;
+  std::vector<Real>& dx = cache.dembedded;
   Real* dx_ptr = nullptr;
   if (embedding_ && !config_.freeze_embedding) {
     dx.assign(TB * config_.embedding_dim, Real(0));

@@ -102,7 +102,8 @@ TEST(Gemm, EmptyOutputIsANoOp) {
 
 
 // C += A op(B) with op(B) packed once, against the reference, for row counts around the kernel's
-// row block, column counts around the 16-column panel, and both layouts of B.
+// row blocks (6 or 8 rows), column counts around the vector pairs and the 32-column panel, and both
+// layouts of B.
 template <typename Real>
 void check_packed(Trans tb, int M, int N, int K) {
   Rng rng(uint64_t(M * 1000 + N * 10 + K));
@@ -122,8 +123,8 @@ void check_packed(Trans tb, int M, int N, int K) {
 
 TEST(GemmPacked, MatchesReference) {
   for (Trans tb : {Trans::No, Trans::Yes})
-    for (int M : {1, 2, 5, 6, 7, 12, 13, 33})
-      for (int N : {1, 15, 16, 17, 40})
+    for (int M : {1, 2, 5, 6, 7, 8, 9, 12, 13, 17, 33})
+      for (int N : {1, 15, 16, 17, 31, 32, 33, 70})
         for (int K : {1, 9, 64}) {
           check_packed<float>(tb, M, N, K);
           check_packed<double>(tb, M, N, K);

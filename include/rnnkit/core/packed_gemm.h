@@ -4,6 +4,7 @@
 // the CPU's best instruction set at run time.
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 #include "rnnkit/core/gemm.h"
@@ -13,7 +14,7 @@ namespace rnnkit {
 template <typename Real>
 class PackedMatrix {
  public:
-  static constexpr int kPanel = 16;  // columns per panel
+  static constexpr int kPanel = 32;  // columns per panel
 
   // Packs op(B) (K, N): B is (K, N) with row stride ldb when trans is No, (N, K) when Yes. The
   // storage is reused when the sizes repeat, so re-packing after every update allocates nothing.
@@ -22,7 +23,7 @@ class PackedMatrix {
   int rows() const { return K_; }  // K
   int cols() const { return N_; }  // N
   // Panel p: K rows of kPanel values (columns p*kPanel ..), zero beyond N.
-  const Real* panel(int p) const { return data_.data() + size_t(p) * size_t(K_) * kPanel; }
+  const Real* panel(int p) const { return data_.data() + std::size_t(p) * std::size_t(K_) * kPanel; }
   int panels() const { return (N_ + kPanel - 1) / kPanel; }
 
  private:

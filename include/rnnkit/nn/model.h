@@ -83,10 +83,17 @@ struct ModelCache {
   std::vector<Real> embedded;         // (T*B, E)
   RecurrentCache<Real> rnn;
   std::vector<Real> rnn_out;          // (T*B, D*H)
-  std::vector<Real> features;         // dense input (N, D*H): last steps or rnn_out, after dropout
+  std::vector<Real> features;         // dense input (N, D*H): last steps, means, or rnn_out with dropout
   std::vector<Real> dropout_mask;
   std::vector<Real> logits;           // (N, O); N = B (last, mean) or T*B (per step)
   int rows = 0;                       // N
+  // Per-step output without output dropout: the dense layer reads rnn_out itself (no copy).
+  bool features_are_rnn_out = false;
+  const Real* dense_input() const { return features_are_rnn_out ? rnn_out.data() : features.data(); }
+
+  // Backward's buffers, kept from call to call (a kept cache allocates and page-faults nothing once
+  // the sizes settle): the gradients of the dense input, of rnn_out, and of the embedded inputs.
+  mutable std::vector<Real> dfeatures, drnn_out, dembedded;
 };
 
 template <typename Real>
