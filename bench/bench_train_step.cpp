@@ -70,6 +70,7 @@ int one_case(int argc, char** argv) {
   const std::string only = argc > 10 ? argv[10] : "";
   if (only == "infer") {
     ModelCache<float> cache;
+    cache.inference = true;
     const double infer = bench::best_ms([&] { model.forward(batch, cache, false, nullptr); }, reps);
     std::printf("{\"infer_ms\": %.3f}\n", infer);
     return 0;
@@ -81,6 +82,7 @@ int one_case(int argc, char** argv) {
     return 0;
   }
   ModelCache<float> cache;
+  cache.inference = true;
   const double infer = bench::best_ms([&] { model.forward(batch, cache, false, nullptr); }, reps);
   // A padded batch: sequence b has (b + 1) * T / B steps, about half the padded length in all.
   Batch<float> ragged = batch;
@@ -141,6 +143,7 @@ int main(int argc, char** argv) {
       auto opt = make_optimizer<float>(OptimizerConfig::defaults_for(OptimizerKind::Adam));
       const double train = bench::best_ms([&] { train_step(model, *opt, batch, TrainOptions{}, rng); }, 5);
       ModelCache<float> cache;
+      cache.inference = true;
       const double infer = bench::best_ms([&] { model.forward(batch, cache, false, nullptr); }, 5);
       const double f = flops(c, cell);
       std::printf("%-5s %-3d %-3d %-4d %-4d %d %-2s | %8.1f %8.1f | %8.1f %8.1f\n", cell_name(cell), c.B, c.T, c.I,

@@ -179,9 +179,9 @@ void PackB(bool trans, const T* B, size_t ldb, int k0, int kc, int n0, int nc, T
 template <typename T>
 void PackA(bool trans, const T* A, size_t lda, int m0, int rows, int k0, int kc, T* out) {
   constexpr int MR = kMR;
-  if (trans && rows == MR) {  // MR consecutive values per k: whole vectors, then one at a time
-    const Tag<T> d;
-    constexpr int L = kLanes<T>;
+  if (trans && rows == MR) {  // MR consecutive values per k: vectors of MR lanes, or of fewer
+    const hn::CappedTag<T, MR> d;
+    const int L = int(hn::Lanes(d));
     const T* src = A + size_t(k0) * lda + m0;
     for (int k = 0; k < kc; ++k, src += lda, out += MR) {
       int r = 0;

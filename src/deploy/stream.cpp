@@ -19,6 +19,7 @@ Stream<Real>::Stream(std::shared_ptr<const Model<Real>> model) : model_(std::mov
   require(!model_->config().bidirectional,
           "a bidirectional model reads each sequence backwards too, so it cannot stream step by step; "
           "run it over whole sequences (predict) instead");
+  cache_.inference = true;  // no backward: the forward pass keeps no activations
   reset();
 }
 

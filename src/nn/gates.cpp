@@ -66,13 +66,27 @@ HWY_INLINE V<D> TanhV(D d, V<D> x) {
   return keep_nan(x, hn::Tanh(d, x));
 }
 
+// The forward kernels run over `rows` consecutive rows of one step: gate rows (xp, hp, act) G*H values
+// apart, state rows (c, h, h_next, c_next, aux) H apart, output rows (y) ldy apart. hp may be null
+// (the recurrent product and its bias already added into xp); act, aux and y may be null (inference
+// keeps no activations; no output copy). act may be xp itself (written in place).
 template <class D, typename T>
-HWY_INLINE void RnnForward(D d, int H, bool relu, const T* xp, const T* hp, T* h_next) {
-  for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
-    const V<D> a = hn::Add(k.load(xp), k.load(hp));
-    // relu keeps a NaN: only a < 0 becomes 0.
-    k.store(relu ? hn::IfThenZeroElse(hn::Lt(a, hn::Zero(d)), a) : TanhV(d, a), h_next);
-  });
+HWY_INLINE V<D> Pre(const Chunk<D>& k, const T* xp, const T* hp, size_t off) {
+  return hp ? hn::Add(k.load(xp + off), k.load(hp + off)) : k.load(xp + off);
+}
+
+template <class D, typename T>
+HWY_INLINE void RnnForward(D d, int rows, int H, bool relu, const T* xp, const T* hp, T* h_next, T* y, int64_t ldy) {
+  for (int r = 0; r < rows; ++r) {
+    const size_t g = size_t(r) * size_t(H);
+    for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
+      const V<D> a = Pre(k, xp + g, hp ? hp + g : nullptr, 0);
+      // relu keeps a NaN: only a < 0 becomes 0.
+      const V<D> h = relu ? hn::IfThenZeroElse(hn::Lt(a, hn::Zero(d)), a) : TanhV(d, a);
+      k.store(h, h_next + g);
+      if (y) k.store(h, y + int64_t(r) * ldy);
+    });
+  }
 }
 
 template <class D, typename T>
@@ -85,17 +99,29 @@ HWY_INLINE void RnnBackward(D d, int H, bool relu, const T* h_next, const T* dh,
 }
 
 template <class D, typename T>
-HWY_INLINE void LstmForward(D d, int H, const T* xp, const T* hp, const T* c, T* h_next, T* c_next, T* act) {
-  for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
-    const V<D> i = SigmoidV(d, hn::Add(k.load(xp), k.load(hp)));
-    const V<D> f = SigmoidV(d, hn::Add(k.load(xp + H), k.load(hp + H)));
-    const V<D> g = TanhV(d, hn::Add(k.load(xp + 2 * H), k.load(hp + 2 * H)));
-    const V<D> o = SigmoidV(d, hn::Add(k.load(xp + 3 * H), k.load(hp + 3 * H)));
-    const V<D> cn = hn::MulAdd(f, k.load(c), hn::Mul(i, g));
-    k.store(cn, c_next);
-    k.store(hn::Mul(o, TanhV(d, cn)), h_next);
-    k.store(i, act), k.store(f, act + H), k.store(g, act + 2 * H), k.store(o, act + 3 * H);
-  });
+HWY_INLINE void LstmForward(D d, int rows, int H, const T* xp, const T* hp, const T* c, T* h_next, T* c_next, T* act,
+                            T* y, int64_t ldy) {
+  const size_t G = 4 * size_t(H);
+  for (int r = 0; r < rows; ++r) {
+    const size_t g = size_t(r) * G, s = size_t(r) * size_t(H);
+    const T* x = xp + g;
+    const T* hrow = hp ? hp + g : nullptr;
+    for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
+      const V<D> i = SigmoidV(d, Pre(k, x, hrow, 0));
+      const V<D> f = SigmoidV(d, Pre(k, x, hrow, size_t(H)));
+      const V<D> gg = TanhV(d, Pre(k, x, hrow, 2 * size_t(H)));
+      const V<D> o = SigmoidV(d, Pre(k, x, hrow, 3 * size_t(H)));
+      const V<D> cn = hn::MulAdd(f, k.load(c + s), hn::Mul(i, gg));
+      k.store(cn, c_next + s);
+      const V<D> h = hn::Mul(o, TanhV(d, cn));
+      k.store(h, h_next + s);
+      if (y) k.store(h, y + int64_t(r) * ldy);
+      if (act) {
+        T* a = act + g;
+        k.store(i, a), k.store(f, a + H), k.store(gg, a + 2 * H), k.store(o, a + 3 * H);
+      }
+    });
+  }
 }
 
 // dc' += dh' o (1 - tanh^2 c');  do = dh' tanh c';  di = dc' g;  dg = dc' i;  df = dc' c;  dc = dc' f
@@ -117,16 +143,27 @@ HWY_INLINE void LstmBackward(D d, int H, const T* act, const T* c, const T* c_ne
 }
 
 template <class D, typename T>
-HWY_INLINE void GruForward(D d, int H, const T* xp, const T* hp, const T* h, T* h_next, T* act, T* aux) {
-  for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
-    const V<D> r = SigmoidV(d, hn::Add(k.load(xp), k.load(hp)));
-    const V<D> z = SigmoidV(d, hn::Add(k.load(xp + H), k.load(hp + H)));
-    const V<D> hn_ = k.load(hp + 2 * H);
-    const V<D> n = TanhV(d, hn::MulAdd(r, hn_, k.load(xp + 2 * H)));
-    k.store(hn::MulAdd(z, hn::Sub(k.load(h), n), n), h_next);  // (1 - z) n + z h
-    k.store(r, act), k.store(z, act + H), k.store(n, act + 2 * H);
-    k.store(hn_, aux);
-  });
+HWY_INLINE void GruForward(D d, int rows, int H, const T* xp, const T* hp, const T* h, T* h_next, T* act, T* aux,
+                           T* y, int64_t ldy) {
+  const size_t G = 3 * size_t(H);
+  for (int r = 0; r < rows; ++r) {
+    const size_t g = size_t(r) * G, s = size_t(r) * size_t(H);
+    const T *x = xp + g, *hr = hp + g;
+    for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
+      const V<D> rg = SigmoidV(d, hn::Add(k.load(x), k.load(hr)));
+      const V<D> z = SigmoidV(d, hn::Add(k.load(x + H), k.load(hr + H)));
+      const V<D> hn_ = k.load(hr + 2 * H);
+      const V<D> n = TanhV(d, hn::MulAdd(rg, hn_, k.load(x + 2 * H)));
+      const V<D> hv = hn::MulAdd(z, hn::Sub(k.load(h + s), n), n);  // (1 - z) n + z h
+      k.store(hv, h_next + s);
+      if (y) k.store(hv, y + int64_t(r) * ldy);
+      if (act) {
+        T* a = act + g;
+        k.store(rg, a), k.store(z, a + H), k.store(n, a + 2 * H);
+      }
+      if (aux) k.store(hn_, aux + s);
+    });
+  }
 }
 
 // dn = dh' (1 - z);  dz = dh' (h - n);  dh_direct = dh' z
@@ -149,20 +186,22 @@ HWY_INLINE void GruBackward(D d, int H, const T* act, const T* aux, const T* h, 
 
 // Plain functions per element type, which HWY_EXPORT can put in its dispatch tables.
 #define RNNKIT_GATES_FOR(T, S)                                                                             \
-  void RnnForward##S(int H, bool relu, const T* xp, const T* hp, T* h_next) {                              \
-    RnnForward(hn::ScalableTag<T>(), H, relu, xp, hp, h_next);                                             \
+  void RnnForward##S(int rows, int H, bool relu, const T* xp, const T* hp, T* h_next, T* y, int64_t ldy) {  \
+    RnnForward(hn::ScalableTag<T>(), rows, H, relu, xp, hp, h_next, y, ldy);                               \
   }                                                                                                        \
   void RnnBackward##S(int H, bool relu, const T* h_next, const T* dh, T* da) {                             \
     RnnBackward(hn::ScalableTag<T>(), H, relu, h_next, dh, da);                                            \
   }                                                                                                        \
-  void LstmForward##S(int H, const T* xp, const T* hp, const T* c, T* h_next, T* c_next, T* act) {         \
-    LstmForward(hn::ScalableTag<T>(), H, xp, hp, c, h_next, c_next, act);                                  \
+  void LstmForward##S(int rows, int H, const T* xp, const T* hp, const T* c, T* h_next, T* c_next, T* act,  \
+                      T* y, int64_t ldy) {                                                                 \
+    LstmForward(hn::ScalableTag<T>(), rows, H, xp, hp, c, h_next, c_next, act, y, ldy);                    \
   }                                                                                                        \
   void LstmBackward##S(int H, const T* act, const T* c, const T* c_next, const T* dh, T* dc, T* dg) {      \
     LstmBackward(hn::ScalableTag<T>(), H, act, c, c_next, dh, dc, dg);                                     \
   }                                                                                                        \
-  void GruForward##S(int H, const T* xp, const T* hp, const T* h, T* h_next, T* act, T* aux) {             \
-    GruForward(hn::ScalableTag<T>(), H, xp, hp, h, h_next, act, aux);                                      \
+  void GruForward##S(int rows, int H, const T* xp, const T* hp, const T* h, T* h_next, T* act, T* aux,     \
+                     T* y, int64_t ldy) {                                                                  \
+    GruForward(hn::ScalableTag<T>(), rows, H, xp, hp, h, h_next, act, aux, y, ldy);                        \
   }                                                                                                        \
   void GruBackward##S(int H, const T* act, const T* aux, const T* h, const T* dh, T* dgi, T* dgh, T* dhd) { \
     GruBackward(hn::ScalableTag<T>(), H, act, aux, h, dh, dgi, dgh, dhd);                                  \
@@ -192,24 +231,26 @@ RNNKIT_GATES_EXPORT(D)
 
 #define RNNKIT_GATES_DEFINE(T, S)                                                                                \
   template <>                                                                                                    \
-  void rnn_forward<T>(int H, bool relu, const T* xp, const T* hp, T* h_next) {                                   \
-    HWY_DYNAMIC_DISPATCH(RnnForward##S)(H, relu, xp, hp, h_next);                                                \
+  void rnn_forward<T>(int rows, int H, bool relu, const T* xp, const T* hp, T* h_next, T* y, int64_t ldy) {      \
+    HWY_DYNAMIC_DISPATCH(RnnForward##S)(rows, H, relu, xp, hp, h_next, y, ldy);                                  \
   }                                                                                                              \
   template <>                                                                                                    \
   void rnn_backward<T>(int H, bool relu, const T* h_next, const T* dh, T* da) {                                  \
     HWY_DYNAMIC_DISPATCH(RnnBackward##S)(H, relu, h_next, dh, da);                                               \
   }                                                                                                              \
   template <>                                                                                                    \
-  void lstm_forward<T>(int H, const T* xp, const T* hp, const T* c, T* h_next, T* c_next, T* act) {              \
-    HWY_DYNAMIC_DISPATCH(LstmForward##S)(H, xp, hp, c, h_next, c_next, act);                                     \
+  void lstm_forward<T>(int rows, int H, const T* xp, const T* hp, const T* c, T* h_next, T* c_next, T* act, T* y, \
+                       int64_t ldy) {                                                                            \
+    HWY_DYNAMIC_DISPATCH(LstmForward##S)(rows, H, xp, hp, c, h_next, c_next, act, y, ldy);                       \
   }                                                                                                              \
   template <>                                                                                                    \
   void lstm_backward<T>(int H, const T* act, const T* c, const T* c_next, const T* dh, T* dc, T* dg) {           \
     HWY_DYNAMIC_DISPATCH(LstmBackward##S)(H, act, c, c_next, dh, dc, dg);                                        \
   }                                                                                                              \
   template <>                                                                                                    \
-  void gru_forward<T>(int H, const T* xp, const T* hp, const T* h, T* h_next, T* act, T* aux) {                  \
-    HWY_DYNAMIC_DISPATCH(GruForward##S)(H, xp, hp, h, h_next, act, aux);                                         \
+  void gru_forward<T>(int rows, int H, const T* xp, const T* hp, const T* h, T* h_next, T* act, T* aux, T* y,     \
+                      int64_t ldy) {                                                                             \
+    HWY_DYNAMIC_DISPATCH(GruForward##S)(rows, H, xp, hp, h, h_next, act, aux, y, ldy);                           \
   }                                                                                                              \
   template <>                                                                                                    \
   void gru_backward<T>(int H, const T* act, const T* aux, const T* h, const T* dh, T* dgi, T* dgh, T* dhd) {     \

@@ -4,27 +4,37 @@
 //
 // Every pointer addresses H (or G*H for gate rows) contiguous values; rows never alias each other.
 // The functions are defined for float and double.
+//
+// The forward kernels run over `rows` consecutive sequences of one step: gate rows (xp, hp, act) are
+// G*H values apart, state rows (c, h, h_next, c_next, aux) H apart, output rows (y) ldy apart. hp may
+// be null when xp already holds the whole pre-activation (input projection, recurrent product and
+// both biases); act, aux and y may be null (inference keeps no activations). act may be xp (in place).
 #pragma once
+
+#include <cstdint>
 
 namespace rnnkit::gates {
 
-// RNN: h' = f(xp + hp), f = tanh or relu.
+// RNN: h' = f(xp + hp), f = tanh or relu; y = h'.
 template <typename Real>
-void rnn_forward(int H, bool relu, const Real* xp, const Real* hp, Real* h_next);
+void rnn_forward(int rows, int H, bool relu, const Real* xp, const Real* hp, Real* h_next, Real* y, int64_t ldy);
 // da = dh' * f'(a) from h' (f' = 1 - h'^2 for tanh, [h' > 0] for relu).
 template <typename Real>
 void rnn_backward(int H, bool relu, const Real* h_next, const Real* dh, Real* da);
 
-// LSTM: act = (i, f, g, o) (4H); c' = f c + i g; h' = o tanh(c').
+// LSTM: act = (i, f, g, o) (4H); c' = f c + i g; h' = o tanh(c'); y = h'.
 template <typename Real>
-void lstm_forward(int H, const Real* xp, const Real* hp, const Real* c, Real* h_next, Real* c_next, Real* act);
+void lstm_forward(int rows, int H, const Real* xp, const Real* hp, const Real* c, Real* h_next, Real* c_next,
+                  Real* act, Real* y, int64_t ldy);
 // From dh' and dc' (in dc, replaced by dc for the previous step): the pre-activation gradient dg (4H).
 template <typename Real>
 void lstm_backward(int H, const Real* act, const Real* c, const Real* c_next, const Real* dh, Real* dc, Real* dg);
 
-// GRU: act = (r, z, n) (3H); aux = W_hn h + b_hn (the hp slice the reset gate scales).
+// GRU: act = (r, z, n) (3H); aux = W_hn h + b_hn (the hp slice the reset gate scales); y = h'. hp is
+// required (the reset gate scales its n part).
 template <typename Real>
-void gru_forward(int H, const Real* xp, const Real* hp, const Real* h, Real* h_next, Real* act, Real* aux);
+void gru_forward(int rows, int H, const Real* xp, const Real* hp, const Real* h, Real* h_next, Real* act, Real* aux,
+                 Real* y, int64_t ldy);
 // dgi (3H) for W_ih / b_ih / x, dgh (3H) for W_hh / b_hh, dh_direct = dh' z (the path around W_hh).
 template <typename Real>
 void gru_backward(int H, const Real* act, const Real* aux, const Real* h, const Real* dh, Real* dgi, Real* dgh,

@@ -162,6 +162,7 @@ void Model<Real>::forward(const Batch<Real>& batch, ModelCache<Real>& cache, boo
   }
   const Real* h0 = init_state ? init_state->h.data() : nullptr;
   const Real* c0 = init_state && lstm && !init_state->c.empty() ? init_state->c.data() : nullptr;
+  cache.rnn.inference = cache.inference;
   rnn_->forward(params_, x, T, B, batch.lengths.data(), h0, c0, cache.rnn_out.data(), hn, cn, cache.rnn,
                 training, rng);
 

@@ -43,12 +43,16 @@ CellKind parse_cell(const std::string& name) {
 namespace {
 
 // ---------------------------------------------------------------------------------------------------
-// Cells. Each states G and two row-wise functions over one sequence b at one step, whose arithmetic is
-// the vectorised kernels of gates.h:
-//   forward(xp, hp, h, c, h', c', act, aux): xp = W_ih x + b_ih, hp = W_hh h + b_hh, both (G*H)
-//   backward(...): from dh' (and dc') gives the pre-activation gradients dgi (for W_ih, b_ih, x) and
-//   dgh (for W_hh, b_hh, h), the direct part of dh (not through W_hh), and dc for the previous step.
+// Cells. Each states G and two functions whose arithmetic is the vectorised kernels of gates.h:
+//   forward(rows, xp, hp, h, c, h', c', act, aux, y): over `rows` consecutive sequences at one step;
+//   xp = W_ih x + b_ih, hp = W_hh h + b_hh, both (G*H) a row; act / aux / y may be null (inference).
+//   backward(...): over one sequence b, from dh' (and dc'), gives the pre-activation gradients dgi (for
+//   W_ih, b_ih, x) and dgh (for W_hh, b_hh, h), the direct part of dh (not through W_hh), and dc for
+//   the previous step.
 // kSharedGrad: dgh == dgi (every cell but the GRU), so backward writes dgi only and one buffer serves.
+// kFoldBias: the pre-activation is the plain sum xp + hp, so b_hh joins b_ih in the input projection
+// and each step's recurrent product adds onto it in place (hp null); the GRU's reset gate scales its
+// n part of hp, which therefore stays separate.
 // ---------------------------------------------------------------------------------------------------
 
 template <bool kRelu>
@@ -56,11 +60,12 @@ struct SimpleCell {
   static constexpr int kGates = 1;
   static constexpr bool kHasCell = false;
   static constexpr bool kSharedGrad = true;
+  static constexpr bool kFoldBias = true;
 
   template <typename Real>
-  static void forward(int H, const Real* xp, const Real* hp, const Real*, const Real*, Real* h_next, Real*, Real*,
-                      Real*) {
-    gates::rnn_forward(H, kRelu, xp, hp, h_next);
+  static void forward(int rows, int H, const Real* xp, const Real* hp, const Real*, const Real*, Real* h_next, Real*,
+                      Real*, Real*, Real* y, int64_t ldy) {
+    gates::rnn_forward(rows, H, kRelu, xp, hp, h_next, y, ldy);
   }
 
   template <typename Real>
@@ -75,11 +80,12 @@ struct LstmCell {
   static constexpr int kGates = 4;
   static constexpr bool kHasCell = true;
   static constexpr bool kSharedGrad = true;
+  static constexpr bool kFoldBias = true;
 
   template <typename Real>
-  static void forward(int H, const Real* xp, const Real* hp, const Real*, const Real* c, Real* h_next,
-                      Real* c_next, Real* act, Real*) {
-    gates::lstm_forward(H, xp, hp, c, h_next, c_next, act);
+  static void forward(int rows, int H, const Real* xp, const Real* hp, const Real*, const Real* c, Real* h_next,
+                      Real* c_next, Real* act, Real*, Real* y, int64_t ldy) {
+    gates::lstm_forward(rows, H, xp, hp, c, h_next, c_next, act, y, ldy);
   }
 
   template <typename Real>
@@ -94,11 +100,12 @@ struct GruCell {
   static constexpr int kGates = 3;
   static constexpr bool kHasCell = false;
   static constexpr bool kSharedGrad = false;
+  static constexpr bool kFoldBias = false;
 
   template <typename Real>
-  static void forward(int H, const Real* xp, const Real* hp, const Real* h, const Real*, Real* h_next,
-                      Real*, Real* act, Real* aux) {
-    gates::gru_forward(H, xp, hp, h, h_next, act, aux);
+  static void forward(int rows, int H, const Real* xp, const Real* hp, const Real* h, const Real*, Real* h_next,
+                      Real*, Real* act, Real* aux, Real* y, int64_t ldy) {
+    gates::gru_forward(rows, H, xp, hp, h, h_next, act, aux, y, ldy);
   }
 
   template <typename Real>
@@ -170,35 +177,67 @@ inline bool split_columns(int B, int GH, int H) {
   return thread_count() > 1 && B < 16 * thread_count() && int64_t(GH) * H >= (int64_t(1) << 18);
 }
 
-// One direction of one layer, forward over t = 0..T-1, reading cache.x (T*B, I). y (row stride ldy)
-// gets h' on valid steps and 0 elsewhere. A sequence's steps depend only on its own earlier steps,
-// so the time loop runs on contiguous slices of the batch, one per thread, with no synchronisation
-// inside it; each step's recurrent product uses W_hh^T packed once before the loop. Nothing is
-// allocated per step.
+// Whether a direction computes its input projection step by step (each step's rows times W_ih packed
+// once, just before the cells read them) instead of in one GEMM over all steps before the loop. Step
+// by step the projection is still in L1/L2 when the cells read it (one GEMM over all steps writes it
+// to memory and reads it back); it needs every step of every sequence valid (padded batches keep only
+// their valid rows) and a W_ih small enough to stay in cache from step to step.
+constexpr int64_t kStepInputBytes = int64_t(2) << 20;
+template <typename Real>
+bool input_per_step(int T, int B, int GH, int H, int I, bool all_valid) {
+  return T >= 2 && all_valid && !split_columns(B, GH, H) && int64_t(GH) * I * int64_t(sizeof(Real)) <= kStepInputBytes;
+}
+
+// One direction of one layer, forward over t = 0..T-1. y (row stride ldy) gets h' on valid steps and
+// 0 elsewhere. A sequence's steps depend only on its own earlier steps, so the time loop runs on
+// contiguous slices of the batch, one per thread, with no synchronisation inside it; each step's
+// recurrent product uses W_hh^T packed once before the loop. Nothing is allocated per step.
+//
+// The input: without step_input, x holds R rows (every step, or with padding the valid rows only, in
+// live_rows order) and one GEMM projects all steps before the loop; with it, step t's rows are at
+// x + t * x_step (row b at + b * I; x_step < 0 runs the steps backwards: the reverse direction reading
+// its input in place) and each step projects its own rows. Without `keep` (an inference cache), no
+// activation is kept for backward (act holds only the pre-activations).
 template <typename Cell, typename Real>
 void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w, int I, int H, int T, int B,
                        const int* lengths, const Real* h0, const Real* c0,
                        typename RecurrentCache<Real>::Direction& cache,
                        typename RecurrentCache<Real>::Scratch& scratch, Real* y, int64_t ldy,
-                       const std::vector<int64_t>& live_rows) {
+                       const std::vector<int64_t>& live_rows, const Real* x, int64_t x_step, bool step_input,
+                       bool keep) {
   PackedMatrix<Real>& w_hh = scratch.w_hh;
+  PackedMatrix<Real>& w_ih = scratch.w_ih;
   constexpr int G = Cell::kGates;
+  constexpr bool kFold = Cell::kFoldBias;
   const int GH = G * H;
   const int64_t TB = int64_t(T) * B, BH = int64_t(B) * H;
 
-  // act (T*B, G*H) first holds the input projection x W_ih^T + b_ih of every step, in one GEMM; each
-  // step's gate kernel reads its rows and overwrites them with the activations backward needs.
-  // (The bias goes in first and the GEMM adds to it: one pass over the rows instead of two.)
-  // With padding, cache.x holds the valid rows only (R of them): the GEMM fills act's first R rows,
-  // which then move to their time-major places (descending, so no row is overwritten before it moves).
-  const int64_t R = live_rows.empty() ? TB : int64_t(live_rows.size());
+  // The bias of the pre-activation rows: b_ih, and b_hh too where the cell allows (kFoldBias).
+  std::vector<Real>& bias = scratch.bias;
+  const Real* b_ih = params.value(w.b_ih);
+  const Real* bhh = params.value(w.b_hh);
+  bias.assign(b_ih, b_ih + GH);
+  if (kFold)
+    for (int k = 0; k < GH; ++k) bias[size_t(k)] += bhh[k];
+
+  // act (T*B, G*H) holds each step's pre-activations (input projection, bias, and for kFoldBias cells
+  // the recurrent product); the gate kernel overwrites them with the activations backward needs.
+  // Before the loop, in one GEMM when the input is not projected per step (bias first, the GEMM adds
+  // to it: one pass over the rows instead of two). With padding, cache.x holds the valid rows only (R
+  // of them): the GEMM fills act's first R rows, which then move to their time-major places
+  // (descending, so no row is overwritten before it moves).
   cache.act.resize(TB * GH);
-  fill_rows_parallel(cache.act.data(), R, GH, params.value(w.b_ih));
-  gemm(Trans::No, Trans::Yes, int(R), GH, I, Real(1), cache.x.data(), I, params.value(w.w_ih), I, Real(1),
-       cache.act.data(), GH);
-  for (int64_t k = R - 1; k >= 0 && !live_rows.empty(); --k)
-    if (live_rows[size_t(k)] != k)
-      std::copy_n(cache.act.data() + k * GH, GH, cache.act.data() + live_rows[size_t(k)] * GH);
+  if (!step_input) {
+    const int64_t R = live_rows.empty() ? TB : int64_t(live_rows.size());
+    fill_rows_parallel(cache.act.data(), R, GH, bias.data());
+    gemm(Trans::No, Trans::Yes, int(R), GH, I, Real(1), x, I, params.value(w.w_ih), I, Real(1), cache.act.data(),
+         GH);
+    for (int64_t k = R - 1; k >= 0 && !live_rows.empty(); --k)
+      if (live_rows[size_t(k)] != k)
+        std::copy_n(cache.act.data() + k * GH, GH, cache.act.data() + live_rows[size_t(k)] * GH);
+  } else {
+    w_ih.pack(Trans::Yes, I, GH, params.value(w.w_ih), I);  // op = W_ih^T (I, G*H)
+  }
 
   // Every row of h (T+1, B, H) and c after the first is written below: by the cell or by copying.
   cache.h.resize(TB * H + BH);
@@ -209,47 +248,59 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
     if (c0) std::copy_n(c0, BH, cache.c.data());
     else std::fill_n(cache.c.data(), BH, Real(0));
   }
-  if (std::is_same_v<Cell, GruCell>) cache.aux.resize(TB * H);
+  if (std::is_same_v<Cell, GruCell> && keep) cache.aux.resize(TB * H);
+  if (!keep) cache.aux.clear();
   // Packing costs about one step's product, so it pays from two steps on; a single step (streaming)
   // goes through BLAS, which takes one row as a matrix-vector product.
   const bool packed = T >= 2;
   if (packed) w_hh.pack(Trans::Yes, H, GH, params.value(w.w_hh), H);  // op = W_hh^T (H, G*H)
   const Real* whh = params.value(w.w_hh);
-  const Real* bhh = params.value(w.b_hh);
 
-  // The cell over rows [b0, b1) at step t, their recurrent products in hp (row b at hp_rows + (b - b0) * GH).
+  // The cells over rows [b0, b1) at step t; the recurrent products of those rows are in act already
+  // (kFoldBias) or in hp (row b at hp_rows + (b - b0) * GH).
   auto step_rows = [&](int t, int b0, int b1, const Real* hp_rows) {
     const Real* h_t = cache.h.data() + int64_t(t) * BH;
     Real* h_next = cache.h.data() + int64_t(t + 1) * BH;
-    for (int b = b0; b < b1; ++b) {
-      const int64_t row = int64_t(t) * B + b;
-      const Real* c_t = Cell::kHasCell ? cache.c.data() + row * H : nullptr;
-      Real* c_next = Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr;
+    auto cells = [&](int r0, int r1) {  // sequences r0 .. r1 - 1, all running at step t
+      const int64_t row = int64_t(t) * B + r0;
       Real* act = cache.act.data() + row * GH;
-      if (t < lengths[b]) {
-        Cell::forward(H, act, hp_rows + int64_t(b - b0) * GH, h_t + int64_t(b) * H, c_t, h_next + int64_t(b) * H,
-                      c_next, act, cache.aux.empty() ? nullptr : cache.aux.data() + row * H);
-        std::copy_n(h_next + int64_t(b) * H, H, y + row * ldy);
-      } else {  // padded step: the state passes through unchanged
-        std::copy_n(h_t + int64_t(b) * H, H, h_next + int64_t(b) * H);
-        if (Cell::kHasCell) std::copy_n(c_t, H, c_next);
-        std::fill_n(y + row * ldy, H, Real(0));
+      Cell::forward(r1 - r0, H, act, kFold ? nullptr : hp_rows + int64_t(r0 - b0) * GH, h_t + int64_t(r0) * H,
+                    Cell::kHasCell ? cache.c.data() + row * H : nullptr, h_next + int64_t(r0) * H,
+                    Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr, keep ? act : nullptr,
+                    cache.aux.empty() ? nullptr : cache.aux.data() + row * H, y + row * ldy, ldy);
+    };
+    int b = b0;
+    while (b < b1) {
+      if (t < lengths[b]) {  // a run of sequences still running, in one call
+        int e = b + 1;
+        while (e < b1 && t < lengths[e]) ++e;
+        cells(b, e);
+        b = e;
+        continue;
       }
+      // padded step: the state passes through unchanged
+      const int64_t row = int64_t(t) * B + b;
+      std::copy_n(h_t + int64_t(b) * H, H, h_next + int64_t(b) * H);
+      if (Cell::kHasCell) std::copy_n(cache.c.data() + row * H, H, cache.c.data() + (row + B) * H);
+      std::fill_n(y + row * ldy, H, Real(0));
+      ++b;
     }
   };
 
   // Per-step buffers come from the cache (each slice uses its own rows), so a call allocates
   // nothing once the sizes have settled: streaming calls forward once per step.
-  scratch.hp.resize(int64_t(B) * GH);
+  if (!kFold) scratch.hp.resize(int64_t(B) * GH);
   if (packed && split_columns(B, GH, H)) {
     // Few rows per thread and a large W_hh: each step's product is split by columns (each thread
-    // reads its part of W_hh once), then the cells by rows; two hand-overs per step.
+    // reads its part of W_hh once), then the cells by rows; two hand-overs per step. (The input is
+    // projected before the loop: input_per_step excludes this case.)
     std::vector<Real>& hp = scratch.hp;
     for (int t = 0; t < T; ++t) {
       const Real* h_t = cache.h.data() + int64_t(t) * BH;
-      fill_rows(hp.data(), B, GH, bhh);
-      parallel_slices(w_hh.panels(), 1, [&](int p0, int p1) { gemm_packed(B, h_t, H, w_hh, hp.data(), GH, p0, p1); });
-      parallel_slices(B, 1, [&](int b0, int b1) { step_rows(t, b0, b1, hp.data() + int64_t(b0) * GH); });
+      Real* out = kFold ? cache.act.data() + int64_t(t) * B * GH : hp.data();
+      if (!kFold) fill_rows(hp.data(), B, GH, bhh);
+      parallel_slices(w_hh.panels(), 1, [&](int p0, int p1) { gemm_packed(B, h_t, H, w_hh, out, GH, p0, p1); });
+      parallel_slices(B, 1, [&](int b0, int b1) { step_rows(t, b0, b1, kFold ? nullptr : hp.data() + int64_t(b0) * GH); });
     }
     return;
   }
@@ -260,9 +311,16 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   }
   parallel_slices(B, kMinRowsPerThread, [&](int b0, int b1) {
     const int rows = b1 - b0;
-    Real* hp = scratch.hp.data() + int64_t(b0) * GH;  // (rows, G*H)
+    Real* hp = kFold ? nullptr : scratch.hp.data() + int64_t(b0) * GH;  // (rows, G*H)
     for (int t = 0; t < T; ++t) {
       const Real* h_t = cache.h.data() + int64_t(t) * BH;
+      Real* act_t = cache.act.data() + (int64_t(t) * B + b0) * GH;  // (rows, G*H)
+      if (step_input) {  // this step's input projection (every row runs: no padding here)
+        fill_rows(act_t, rows, GH, bias.data());
+        gemm_packed(rows, x + int64_t(t) * x_step + int64_t(b0) * I, I, w_ih, act_t, GH);
+      }
+      // The recurrent product goes onto act_t (kFoldBias) or into hp = b_hh + h_t W_hh^T.
+      Real* out = kFold ? act_t : hp;
       int n = 0;  // the rows still running
       for (int b = b0; b < b1; ++b) n += t < lengths[b];
       if (packed && n > 0 && n < rows) {
@@ -274,14 +332,21 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
         for (int b = b0, k = 0; b < b1; ++b)
           if (t < lengths[b]) live[k++] = b;
         for (int k = 0; k < n; ++k) std::copy_n(h_t + int64_t(live[k]) * H, H, h_live + int64_t(k) * H);
-        fill_rows(hp_live, n, GH, bhh);
+        if (kFold) std::fill_n(hp_live, int64_t(n) * GH, Real(0));
+        else fill_rows(hp_live, n, GH, bhh);
         gemm_packed(n, h_live, H, w_hh, hp_live, GH);
-        for (int k = 0; k < n; ++k) std::copy_n(hp_live + int64_t(k) * GH, GH, hp + int64_t(live[k] - b0) * GH);
+        for (int k = 0; k < n; ++k) {
+          const Real* src = hp_live + int64_t(k) * GH;
+          Real* dst = out + int64_t(live[k] - b0) * GH;
+          if (kFold)
+            for (int j = 0; j < GH; ++j) dst[j] += src[j];
+          else
+            std::copy_n(src, GH, dst);
+        }
       } else if (n > 0) {
-        // hp (rows, G*H) = b_hh + h_t[b0..b1) W_hh^T
-        fill_rows(hp, rows, GH, bhh);
-        if (packed) gemm_packed(rows, h_t + int64_t(b0) * H, H, w_hh, hp, GH);
-        else gemm(Trans::No, Trans::Yes, rows, GH, H, Real(1), h_t + int64_t(b0) * H, H, whh, H, Real(1), hp, GH);
+        if (!kFold) fill_rows(hp, rows, GH, bhh);
+        if (packed) gemm_packed(rows, h_t + int64_t(b0) * H, H, w_hh, out, GH);
+        else gemm(Trans::No, Trans::Yes, rows, GH, H, Real(1), h_t + int64_t(b0) * H, H, whh, H, Real(1), out, GH);
       }
       step_rows(t, b0, b1, hp);
     }
@@ -501,19 +566,34 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
     for (int d = 0; d < D; ++d) {
       auto& dc = cache.dirs[size_t(l) * D + d];
       const Real* in = l == 0 ? x : input;
-      dc.x.resize(R * I);
-      if (live.empty() && d == 0) {
-        parallel_slices(int(TB), 256, [&](int r0, int r1) {
-          std::copy_n(in + int64_t(r0) * I, int64_t(r1 - r0) * I, dc.x.data() + int64_t(r0) * I);
-        });
-      } else if (live.empty()) {
-        reverse_in_lengths(in, I, dc.x.data(), I, T, B, I, lengths);
-      } else {  // the valid rows only; the reverse direction reads row (t, b) from step len_b - 1 - t
-        for (int64_t k = 0; k < R; ++k) {
-          const int64_t r = live[size_t(k)], t = r / B, b = r % B;
-          const int64_t src = d == 0 ? r : (lengths[b] - 1 - t) * B + b;
-          std::copy_n(in + src * I, I, dc.x.data() + k * I);
+      // The input this direction reads. A copy is kept for backward (the next layer's output or dropout
+      // may overwrite `in`): every row, time-reversed for d = 1, or with padding the valid rows only. An
+      // inference cache reads `in` where it lies when it can: every step valid, and for d = 1 only when
+      // the input is projected step by step (then read backwards).
+      const int G = gate_count(config_.cell);
+      const bool per_step = input_per_step<Real>(T, B, G * H, H, I, live.empty());
+      const Real* xs = nullptr;
+      int64_t x_step = int64_t(B) * I;
+      if (cache.inference && live.empty() && (d == 0 || per_step)) {
+        xs = d == 0 ? in : in + (TB - B) * I;
+        if (d == 1) x_step = -x_step;
+        dc.x.clear();
+      } else {
+        dc.x.resize(R * I);
+        if (live.empty() && d == 0) {
+          parallel_slices(int(TB), 256, [&](int r0, int r1) {
+            std::copy_n(in + int64_t(r0) * I, int64_t(r1 - r0) * I, dc.x.data() + int64_t(r0) * I);
+          });
+        } else if (live.empty()) {
+          reverse_in_lengths(in, I, dc.x.data(), I, T, B, I, lengths);
+        } else {  // the valid rows only; the reverse direction reads row (t, b) from step len_b - 1 - t
+          for (int64_t k = 0; k < R; ++k) {
+            const int64_t r = live[size_t(k)], t = r / B, b = r % B;
+            const int64_t src = d == 0 ? r : (lengths[b] - 1 - t) * B + b;
+            std::copy_n(in + src * I, I, dc.x.data() + k * I);
+          }
         }
+        xs = dc.x.data();
       }
       const RecurrentWeights& w = weights_[size_t(l) * D + d];
       const Real* h0_ld = h0 ? h0 + int64_t(l * D + d) * BH : nullptr;
@@ -524,7 +604,7 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
       const int64_t ld = d == 0 ? int64_t(D) * H : H;
       with_cell(config_.cell, [&](auto cell) {
         direction_forward<decltype(cell)>(params, w, I, H, T, B, lengths, h0_ld, c0_ld, dc, cache.scratch, y_d, ld,
-                                          live);
+                                          live, xs, x_step, per_step, !cache.inference);
       });
       if (d == 1) reverse_in_lengths(cache.y_rev.data(), H, out + H, int64_t(D) * H, T, B, H, lengths);
       if (hn) std::copy_n(dc.h.data() + TB * H, BH, hn + int64_t(l * D + d) * BH);
@@ -541,6 +621,8 @@ void Recurrent<Real>::backward(ParamStore<Real>& params, const RecurrentCache<Re
   const int64_t TB = int64_t(T) * B, BH = int64_t(B) * H;
   const int* lengths = cache.lengths.data();
   require(cache.dirs.size() == size_t(L) * D, "recurrent backward called without a matching forward");
+  require(!cache.inference, "recurrent backward needs a forward pass that kept its activations (an inference "
+                            "cache keeps none)");
   const bool lstm = config_.cell == CellKind::Lstm;
   auto& scratch = cache.scratch;
 

@@ -18,6 +18,7 @@ double evaluate_loss(const Model<float>& model, const BatchSource& data, int bat
   double total = 0;
   int64_t targets = 0;
   ModelCache<float> cache;
+  cache.inference = true;
   ModelState<float> state, next;
   const auto add = [&](const Batch<float>& batch, const ModelState<float>* init, ModelState<float>* final_state) {
     model.forward(batch, cache, false, nullptr, init, final_state);

@@ -87,6 +87,7 @@ std::vector<Prediction> Predictor::predict_texts(const std::vector<std::string>&
   std::vector<Prediction> out;
   out.reserve(texts.size());
   ModelCache<float> cache;
+  cache.inference = true;
   const int32_t pad = state_.text.vocab().pad_id();
   for (size_t begin = 0; begin < texts.size(); begin += size_t(batch_size)) {
     const size_t n = std::min(texts.size() - begin, size_t(batch_size));
@@ -133,6 +134,7 @@ std::vector<Prediction> Predictor::predict_audio(const std::vector<std::string>&
   require(state_.audio_input, "this model reads texts or series, not audio files");
   std::vector<Prediction> out;
   ModelCache<float> cache;
+  cache.inference = true;
   for (const auto& path : paths) {
     const AudioSource one({state_.audio_frames(read_audio(path))}, {0}, state_.audio_feature_count());
     model_->forward(one.batch({0}), cache, false, nullptr);
@@ -155,6 +157,7 @@ Prediction Predictor::tag_series(const std::vector<double>& rows, size_t N) cons
   Prediction out;
   out.tags.resize(N);
   ModelCache<float> cache;
+  cache.inference = true;
   const size_t C = size_t(model_->config().output_size);
   for (size_t begin = 0; begin < N; begin += W) {
     const size_t start = N >= W ? std::min(begin, N - W) : 0, len = std::min(W, N);
@@ -204,6 +207,7 @@ std::vector<double> Predictor::forecast(const NumericTable& table, size_t horizo
   std::vector<double> raw = forecast_matrix(table, st);  // (rows, C) unscaled; grows with the forecasts
   std::vector<double> forecasts;                         // (N, K) in the targets' units
   ModelCache<float> cache;
+  cache.inference = true;
   for (size_t cur = end; forecasts.size() < N * K;) {
     // The window of W rows before `cur`, each with its known-ahead values H rows later, scaled.
     std::vector<double> win(W * C);
@@ -244,6 +248,7 @@ namespace {
 
 std::vector<float> forward_batch(const Model<float>& model, Batch<float> b) {
   ModelCache<float> cache;
+  cache.inference = true;
   model.forward(b, cache, false, nullptr);
   std::vector<float> out = cache.logits;
   model.apply_head(out.data(), cache.rows);

@@ -418,6 +418,7 @@ ForecastReport forecast_report(const Model<float>& model, const TaskState& st, c
   const std::vector<double> actual = table.select(st.targets);  // (rows, K), original units
   std::vector<double> pred, truth, naive, naive4;
   ModelCache<float> cache;
+  cache.inference = true;
   const WindowSource& test = *data.test;
   for (size_t s = 0; s < test.size(); s += 64) {
     std::vector<size_t> idx;
@@ -531,6 +532,7 @@ std::unique_ptr<TextTagSource> text_tag_source(const TaskState& st, const std::v
 std::vector<int32_t> predict_classes(const Model<float>& model, const BatchSource& data, int batch_size) {
   std::vector<int32_t> out;
   ModelCache<float> cache;
+  cache.inference = true;
   const int C = model.config().output_size;
   for (size_t s = 0; s < data.size(); s += size_t(batch_size)) {
     std::vector<size_t> idx;
@@ -547,6 +549,7 @@ std::vector<int32_t> predict_classes(const Model<float>& model, const BatchSourc
 void predict_tags(const Model<float>& model, const BatchSource& data, std::vector<int32_t>& predicted,
                   std::vector<int32_t>& gold) {
   ModelCache<float> cache;
+  cache.inference = true;
   const int C = model.config().output_size;
   for (size_t s = 0; s < data.size(); s += 64) {
     std::vector<size_t> idx;
@@ -588,6 +591,7 @@ RegressReport regress_report(const Model<float>& model, const TaskState& st, con
                              double baseline) {
   std::vector<double> pred, truth;
   ModelCache<float> cache;
+  cache.inference = true;
   for (size_t s = 0; s < data.size(); s += 64) {
     std::vector<size_t> idx;
     for (size_t i = s; i < std::min(data.size(), s + 64); ++i) idx.push_back(i);

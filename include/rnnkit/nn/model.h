@@ -80,6 +80,9 @@ struct ModelState {
 // Everything forward computes that backward or the caller needs.
 template <typename Real>
 struct ModelCache {
+  // Set by a caller that never runs backward on this cache (prediction, evaluation, streaming): the
+  // recurrent layers then keep no activations for it (see RecurrentCache::inference).
+  bool inference = false;
   std::vector<Real> embedded;         // (T*B, E)
   RecurrentCache<Real> rnn;
   std::vector<Real> rnn_out;          // (T*B, D*H)

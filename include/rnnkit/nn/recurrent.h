@@ -46,12 +46,17 @@ struct RecurrentWeights {
 template <typename Real>
 struct RecurrentCache {
   struct Direction {
-    std::vector<Real> x;    // (R, I_l) the input this direction read (time-reversed for d = 1), valid steps only
+    std::vector<Real> x;    // (R, I_l) the input this direction read (time-reversed for d = 1), valid steps only;
+                            // empty after an inference pass that read the input in place
     std::vector<Real> h;    // (T+1, B, H) h_0 .. h_T
     std::vector<Real> c;    // (T+1, B, H) LSTM cell states
-    std::vector<Real> act;  // (T, B, G*H) gate activations (RNN: unused pre-activations)
-    std::vector<Real> aux;  // (T, B, H) GRU: W_hn h + b_hn
+    std::vector<Real> act;  // (T, B, G*H) gate activations (RNN: unused pre-activations); after an
+                            // inference pass, pre-activations only
+    std::vector<Real> aux;  // (T, B, H) GRU: W_hn h + b_hn (training only)
   };
+  // Set by a caller that never runs backward on this cache (prediction, evaluation, streaming):
+  // forward then keeps no activations and reads its input in place where it can; backward refuses it.
+  bool inference = false;
   int T = 0, B = 0;
   std::vector<int> lengths;                      // (B)
   // The time-major rows t*B + b of the valid steps (t < lengths[b]), ascending: R of them. The
@@ -71,6 +76,8 @@ struct RecurrentCache {
     std::vector<Real> h_rows;               // backward: h_t of the valid rows, gathered (R, H)
     std::vector<int> live;
     PackedMatrix<Real> w_hh;  // a direction's W_hh^T (forward) or W_hh (backward), packed per call
+    PackedMatrix<Real> w_ih;  // W_ih^T, packed per call when the input is projected step by step
+    std::vector<Real> bias;   // b_ih (+ b_hh for the cells that fold it in), (G*H)
   };
   mutable Scratch scratch;
 };
@@ -87,7 +94,7 @@ class Recurrent {
 
   // x (T*B, I); lengths (B) each in [0, T]; h0, c0 (L*D, B, H) or null for zeros (c0: LSTM only).
   // Writes y (T*B, D*H), and hn, cn (L*D, B, H) when not null. rng is needed when training with
-  // dropout. The cache is filled for backward; it is required.
+  // dropout. The cache is filled for backward (unless cache.inference); it is required.
   void forward(const ParamStore<Real>& params, const Real* x, int T, int B, const int* lengths,
                const Real* h0, const Real* c0, Real* y, Real* hn, Real* cn, RecurrentCache<Real>& cache,
                bool training, Rng* rng) const;
