@@ -62,7 +62,8 @@ def main():
     dnnl = os.path.join(args.build, "bench_dnnl")
     torch_case = [sys.executable, os.path.join(HERE, "torch_case.py")]
 
-    sgemm = {t: run([rnnkit, "sgemm", str(t)], t)["sgemm_gflops"] for t in threads_list}
+    rates = {t: run([rnnkit, "sgemm", str(t)], t) for t in threads_list}
+    sgemm = {t: r["sgemm_gflops"] for t, r in rates.items()}
     rows, scaling = [], {}
     for threads in threads_list:
         for cell in cells:
@@ -107,9 +108,10 @@ def main():
         for (cell, case), ms in scaling.items():
             lines.append(f"| {cell} | {', '.join(map(str, case))} | {ms[t0] / ms[t1]:.2f} |")
     table = "\n".join(lines)
-    sg = ", ".join(f"{t} thread(s): {g:.0f} GFLOP/s" for t, g in sgemm.items())
+    sg = ", ".join(f"{t} thread(s): {r['sgemm_gflops']:.0f} GFLOP/s (OpenBLAS {r['openblas_gflops']:.0f} with its "
+                   f"{r['blas_kernels']} kernels, rnnkit's GEMM {r['rnnkit_gflops']:.0f})" for t, r in rates.items())
     header = (f"Measured {datetime.date.today()} on {platform.processor() or platform.machine()} "
-              f"({os.cpu_count()} cores); sgemm 2048^3 through OpenBLAS: {sg}.\n"
+              f"({os.cpu_count()} cores); sgemm 2048^3, the faster of OpenBLAS and rnnkit's own kernel: {sg}.\n"
               f"Command: `/usr/bin/python3 bench/compare.py {' '.join(sys.argv[1:])}`\n")
     print(header)
     print(table)
