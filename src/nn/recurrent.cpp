@@ -363,7 +363,8 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
                         const int* lengths, const typename RecurrentCache<Real>::Direction& cache, const Real* dy,
                         int64_t ldy, const Real* dh_final, const Real* dc_final, Real* dh0, Real* dc0,
                         std::vector<Real>& dgi_buf, std::vector<Real>& dgh_buf, PackedMatrix<Real>& w_hh,
-                        const std::vector<int64_t>& live_rows, std::vector<Real>& h_rows) {
+                        const std::vector<int64_t>& live_rows, std::vector<Real>& h_rows,
+                        std::vector<Real>& bias_sums) {
   constexpr int G = Cell::kGates;
   const int GH = G * H;
   const int64_t TB = int64_t(T) * B, BH = int64_t(B) * H;
@@ -399,9 +400,17 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
     }
   };
 
+  // The bias gradients (column sums of dgi, and of dgh for the GRU) are summed in the loop while each
+  // step's rows are still in cache: each slice into its own (G*H) row of bias_sums (at its first
+  // sequence b0), added up in order after the loop. (The column split sums after the loop instead.)
+  const int sums_width = Cell::kSharedGrad ? GH : 2 * GH;
+  const bool split = packed && split_columns(B, GH, H);
+  if (!split) bias_sums.assign(size_t(B) * sums_width, Real(0));
+
   auto run_slice = [&](int b0, int b1, bool split) {
     const int rows = b1 - b0;
     const int64_t RH = int64_t(rows) * H;
+    Real* sums = split ? nullptr : bias_sums.data() + int64_t(b0) * sums_width;
     std::vector<Real> dh(RH, Real(0)), dh_prev(RH), dc(RH, Real(0));  // (rows, H) each
     std::vector<Real> dg_live, dh_live;  // the rows still running, gathered
     std::vector<int> live;
@@ -419,6 +428,14 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
                         [&](int p0, int p1) { gemm_packed(rows, dgh_t, GH, w_hh, dh_prev.data(), H, p0, p1); });
       } else {
         back_rows(t, b0, b1, dh.data(), dc.data(), dh_prev.data());
+        for (int b = b0; b < b1; ++b) {
+          const Real* gi = dgi + (int64_t(t) * B + b) * GH;
+          for (int k = 0; k < GH; ++k) sums[k] += gi[k];
+          if (!Cell::kSharedGrad) {
+            const Real* gh = dgh + (int64_t(t) * B + b) * GH;
+            for (int k = 0; k < GH; ++k) sums[GH + k] += gh[k];
+          }
+        }
         live.clear();
         for (int b = b0; b < b1; ++b)
           if (t < lengths[b]) live.push_back(b);
@@ -444,7 +461,7 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
     if (dh0) std::copy_n(dh.data(), RH, dh0 + int64_t(b0) * H);
     if (dc0 && Cell::kHasCell) std::copy_n(dc.data(), RH, dc0 + int64_t(b0) * H);
   };
-  if (packed && split_columns(B, GH, H)) run_slice(0, B, true);
+  if (split) run_slice(0, B, true);
   else parallel_slices(B, kMinRowsPerThread, [&](int b0, int b1) { run_slice(b0, b1, false); });
 
   // dW_ih (G*H, I) += dgi^T x;  dW_hh (G*H, H) += dgh^T h_{0..T-1};  biases += column sums. With
@@ -466,11 +483,20 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   }
   gemm(Trans::Yes, Trans::No, GH, I, int(R), Real(1), dgi, GH, cache.x.data(), I, Real(1), params.grad(w.w_ih), I);
   gemm(Trans::Yes, Trans::No, GH, H, int(R), Real(1), dgh, GH, h_prev, H, Real(1), params.grad(w.w_hh), H);
-  if (Cell::kSharedGrad) {
-    add_column_sums(dgi, R, GH, params.grad(w.b_ih), params.grad(w.b_hh));
-  } else {
-    add_column_sums(dgi, R, GH, params.grad(w.b_ih));
-    add_column_sums(dgh, R, GH, params.grad(w.b_hh));
+  Real* db_ih = params.grad(w.b_ih);
+  Real* db_hh = params.grad(w.b_hh);
+  if (split && Cell::kSharedGrad) {
+    add_column_sums(dgi, R, GH, db_ih, db_hh);
+  } else if (split) {
+    add_column_sums(dgi, R, GH, db_ih);
+    add_column_sums(dgh, R, GH, db_hh);
+  } else {  // the slices' sums, in order (rows of sequences that start no slice hold zeros)
+    for (int b = 0; b < B; ++b) {
+      const Real* row = bias_sums.data() + int64_t(b) * sums_width;
+      for (int k = 0; k < GH; ++k) db_ih[k] += row[k];
+      const Real* row_hh = Cell::kSharedGrad ? row : row + GH;
+      for (int k = 0; k < GH; ++k) db_hh[k] += row_hh[k];
+    }
   }
 }
 
@@ -656,7 +682,7 @@ void Recurrent<Real>::backward(ParamStore<Real>& params, const RecurrentCache<Re
         direction_backward<decltype(cell)>(params, w, I, H, T, B, lengths, dc, dy_d, ld, dhn ? dhn + state : nullptr,
                                            dcn && lstm ? dcn + state : nullptr, dh0 ? dh0 + state : nullptr,
                                            dc0 && lstm ? dc0 + state : nullptr, scratch.dgi, scratch.dgh,
-                                           scratch.w_hh, cache.live_rows, scratch.h_rows);
+                                           scratch.w_hh, cache.live_rows, scratch.h_rows, scratch.bias_sums);
       });
       if (!dinput) continue;
       // dinput (T*B, I) += dgi W_ih, back in input order for the reverse direction

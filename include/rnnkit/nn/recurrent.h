@@ -74,6 +74,7 @@ struct RecurrentCache {
     std::vector<Real> dgi, dgh, dlayer[2], dy_rev, dx_rev;
     std::vector<Real> hp, h_live, hp_live;  // forward: per-step recurrent products, live rows gathered
     std::vector<Real> h_rows;               // backward: h_t of the valid rows, gathered (R, H)
+    std::vector<Real> bias_sums;            // backward: each batch slice's bias-gradient sums
     std::vector<int> live;
     PackedMatrix<Real> w_hh;  // a direction's W_hh^T (forward) or W_hh (backward), packed per call
     PackedMatrix<Real> w_ih;  // W_ih^T, packed per call when the input is projected step by step
