@@ -589,7 +589,12 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
     Real* out = l == L - 1 ? y : cache.layer_out[l % 2].data();
     if (l > 0 && use_dropout)  // in place on the previous layer's output, which nothing else reads
       dropout_forward(input, TB * I, config_.dropout, *rng, cache.dropout_masks[l]);
-    for (int d = 0; d < D; ++d) {
+    // With two threads the two directions run side by side, one on each thread (each with all of the
+    // batch: larger per-step products, no hand-over inside the loop); otherwise one after the other,
+    // each over batch slices on every thread.
+    const bool side_by_side = D == 2 && thread_count() == 2;
+    if (D == 2) cache.y_rev.resize(TB * H);
+    auto run_direction = [&](int d) {
       auto& dc = cache.dirs[size_t(l) * D + d];
       const Real* in = l == 0 ? x : input;
       // The input this direction reads. A copy is kept for backward (the next layer's output or dropout
@@ -625,17 +630,25 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
       const Real* h0_ld = h0 ? h0 + int64_t(l * D + d) * BH : nullptr;
       const Real* c0_ld = c0 ? c0 + int64_t(l * D + d) * BH : nullptr;
       // The forward direction writes its half of the output rows in place; the reverse one writes
-      // time-reversed rows to scratch, put back in order after.
-      Real* y_d = d == 0 ? out : (cache.y_rev.resize(TB * H), cache.y_rev.data());
+      // time-reversed rows to y_rev, put back in order after.
+      Real* y_d = d == 0 ? out : cache.y_rev.data();
       const int64_t ld = d == 0 ? int64_t(D) * H : H;
       with_cell(config_.cell, [&](auto cell) {
-        direction_forward<decltype(cell)>(params, w, I, H, T, B, lengths, h0_ld, c0_ld, dc, cache.scratch, y_d, ld,
-                                          live, xs, x_step, per_step, !cache.inference);
+        direction_forward<decltype(cell)>(params, w, I, H, T, B, lengths, h0_ld, c0_ld, dc,
+                                          cache.scratch[side_by_side ? d : 0], y_d, ld, live, xs, x_step, per_step,
+                                          !cache.inference);
       });
-      if (d == 1) reverse_in_lengths(cache.y_rev.data(), H, out + H, int64_t(D) * H, T, B, H, lengths);
       if (hn) std::copy_n(dc.h.data() + TB * H, BH, hn + int64_t(l * D + d) * BH);
       if (cn && config_.cell == CellKind::Lstm) std::copy_n(dc.c.data() + TB * H, BH, cn + int64_t(l * D + d) * BH);
+    };
+    if (side_by_side) {
+      parallel_slices(2, 1, [&](int d0, int d1) {
+        for (int d = d0; d < d1; ++d) run_direction(d);
+      });
+    } else {
+      for (int d = 0; d < D; ++d) run_direction(d);
     }
+    if (D == 2) reverse_in_lengths(cache.y_rev.data(), H, out + H, int64_t(D) * H, T, B, H, lengths);
   }
 }
 
@@ -653,39 +666,45 @@ void Recurrent<Real>::backward(ParamStore<Real>& params, const RecurrentCache<Re
   auto& scratch = cache.scratch;
 
   // dout: the gradient of layer l's output (T*B, D*H); null means zero (only possible at the top).
-  // Layer l > 0 writes its input gradient to scratch.dlayer[l % 2], which layer l-1 reads as dout.
+  // Layer l > 0 writes its input gradient to scratch[0].dlayer[l % 2], which layer l-1 reads as dout.
   const Real* dout = dy;
   for (int l = L - 1; l >= 0; --l) {
     const int I = l == 0 ? config_.input_size : D * H;
     Real* dinput = nullptr;  // (T*B, I), accumulated over the directions
     bool dinput_empty = false;
     if (l > 0) {
-      scratch.dlayer[l % 2].resize(TB * I);
-      dinput = scratch.dlayer[l % 2].data();
+      scratch[0].dlayer[l % 2].resize(TB * I);
+      dinput = scratch[0].dlayer[l % 2].data();
       dinput_empty = true;
     } else {
       dinput = dx;  // the caller's: += semantics
     }
-    for (int d = 0; d < D; ++d) {
+    // As in forward: with two threads the two directions' time loops run side by side.
+    const bool side_by_side = D == 2 && thread_count() == 2;
+    auto run_direction = [&](int d) {
       const auto& dc = cache.dirs[size_t(l) * D + d];
       const RecurrentWeights& w = weights_[size_t(l) * D + d];
+      auto& sc = scratch[side_by_side ? d : 0];
       const Real* dy_d = nullptr;
       int64_t ld = int64_t(D) * H;
       if (dout && d == 0) dy_d = dout;
       if (dout && d == 1) {
-        scratch.dy_rev.resize(TB * H);
-        reverse_in_lengths(dout + H, int64_t(D) * H, scratch.dy_rev.data(), H, T, B, H, lengths);
-        dy_d = scratch.dy_rev.data(), ld = H;
+        sc.dy_rev.resize(TB * H);
+        reverse_in_lengths(dout + H, int64_t(D) * H, sc.dy_rev.data(), H, T, B, H, lengths);
+        dy_d = sc.dy_rev.data(), ld = H;
       }
       const int64_t state = int64_t(l * D + d) * BH;
       with_cell(config_.cell, [&](auto cell) {
         direction_backward<decltype(cell)>(params, w, I, H, T, B, lengths, dc, dy_d, ld, dhn ? dhn + state : nullptr,
                                            dcn && lstm ? dcn + state : nullptr, dh0 ? dh0 + state : nullptr,
-                                           dc0 && lstm ? dc0 + state : nullptr, scratch.dgi, scratch.dgh,
-                                           scratch.w_hh, cache.live_rows, scratch.h_rows, scratch.bias_sums);
+                                           dc0 && lstm ? dc0 + state : nullptr, sc.dgi, sc.dgh, sc.w_hh,
+                                           cache.live_rows, sc.h_rows, sc.bias_sums);
       });
-      if (!dinput) continue;
-      // dinput (T*B, I) += dgi W_ih, back in input order for the reverse direction
+    };
+    // dinput (T*B, I) += dgi W_ih, back in input order for the reverse direction
+    auto add_input_gradient = [&](int d) {
+      const RecurrentWeights& w = weights_[size_t(l) * D + d];
+      auto& sc = scratch[side_by_side ? d : 0];
       const int GH = gate_count(config_.cell) * H;
       const Real* w_ih = params.value(w.w_ih);
       if (!cache.live_rows.empty()) {
@@ -693,27 +712,38 @@ void Recurrent<Real>::backward(ParamStore<Real>& params, const RecurrentCache<Re
         // get none).
         const std::vector<int64_t>& live = cache.live_rows;
         const int64_t R = int64_t(live.size());
-        scratch.dx_rev.resize(R * I);
-        gemm(Trans::No, Trans::No, int(R), I, GH, Real(1), scratch.dgi.data(), GH, w_ih, I, Real(0),
-             scratch.dx_rev.data(), I);
+        sc.dx_rev.resize(R * I);
+        gemm(Trans::No, Trans::No, int(R), I, GH, Real(1), sc.dgi.data(), GH, w_ih, I, Real(0), sc.dx_rev.data(), I);
         if (dinput_empty) std::fill_n(dinput, TB * I, Real(0));
         for (int64_t k = 0; k < R; ++k) {
           const int64_t r = live[size_t(k)], t = r / B, b = r % B;
           Real* out = dinput + (d == 0 ? r : (cache.lengths[size_t(b)] - 1 - t) * B + b) * I;
-          const Real* g = scratch.dx_rev.data() + k * I;
+          const Real* g = sc.dx_rev.data() + k * I;
           for (int j = 0; j < I; ++j) out[j] += g[j];
         }
       } else if (d == 0) {
-        gemm(Trans::No, Trans::No, int(TB), I, GH, Real(1), scratch.dgi.data(), GH, w_ih, I,
+        gemm(Trans::No, Trans::No, int(TB), I, GH, Real(1), sc.dgi.data(), GH, w_ih, I,
              dinput_empty ? Real(0) : Real(1), dinput, I);
       } else {
-        scratch.dx_rev.resize(TB * I);
-        gemm(Trans::No, Trans::No, int(TB), I, GH, Real(1), scratch.dgi.data(), GH, w_ih, I, Real(0),
-             scratch.dx_rev.data(), I);
+        sc.dx_rev.resize(TB * I);
+        gemm(Trans::No, Trans::No, int(TB), I, GH, Real(1), sc.dgi.data(), GH, w_ih, I, Real(0), sc.dx_rev.data(),
+             I);
         if (dinput_empty) std::fill_n(dinput, TB * I, Real(0));
-        add_reversed(scratch.dx_rev.data(), dinput, T, B, I, lengths);
+        add_reversed(sc.dx_rev.data(), dinput, T, B, I, lengths);
       }
       dinput_empty = false;
+    };
+    if (side_by_side) {
+      parallel_slices(2, 1, [&](int d0, int d1) {
+        for (int d = d0; d < d1; ++d) run_direction(d);
+      });
+      if (dinput)
+        for (int d = 0; d < D; ++d) add_input_gradient(d);
+    } else {
+      for (int d = 0; d < D; ++d) {
+        run_direction(d);
+        if (dinput) add_input_gradient(d);
+      }
     }
     if (l > 0) {
       if (!cache.dropout_masks[l].empty()) dropout_backward(dinput, cache.dropout_masks[l]);

@@ -80,7 +80,9 @@ struct RecurrentCache {
     PackedMatrix<Real> w_ih;  // W_ih^T, packed per call when the input is projected step by step
     std::vector<Real> bias;   // b_ih (+ b_hh for the cells that fold it in), (G*H)
   };
-  mutable Scratch scratch;
+  // One per direction that may run at once: with two threads a bidirectional layer runs its two
+  // directions side by side, one on each thread (scratch[1] stays empty otherwise).
+  mutable Scratch scratch[2];
 };
 
 template <typename Real>
