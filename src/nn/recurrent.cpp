@@ -127,21 +127,6 @@ void fill_rows_parallel(Real* y, int64_t rows, int width, const Real* bias) {
   parallel_slices(int(rows), 64, [&](int r0, int r1) { fill_rows(y + int64_t(r0) * width, r1 - r0, width, bias); });
 }
 
-// sums[k] += the sum of column k of x (rows, width), and sums2[k] as well when given (cells whose
-// two bias gradients are the same sums read x once). Column bands go to the threads; within a band
-// rows are added in order, so the result does not depend on the thread count.
-template <typename Real>
-void add_column_sums(const Real* x, int64_t rows, int width, Real* sums, Real* sums2 = nullptr) {
-  parallel_slices(width, 64, [&](int c0, int c1) {
-    for (int64_t r = 0; r < rows; ++r) {
-      const Real* row = x + r * width;
-      for (int k = c0; k < c1; ++k) sums[k] += row[k];
-      if (sums2)
-        for (int k = c0; k < c1; ++k) sums2[k] += row[k];
-    }
-  });
-}
-
 // dst[t, b] = src[len_b - 1 - t, b] for t < len_b, src[t, b] otherwise (W values per row; row
 // strides lds, ldd). Its own inverse.
 template <typename Real>
@@ -379,6 +364,13 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   if (packed) w_hh.pack(Trans::No, GH, H, params.value(w.w_hh), H);  // op = W_hh (G*H, H)
   const Real* whh = params.value(w.w_hh);
 
+  // The bias gradients (column sums of dgi, and of dgh for the GRU) are summed in the loop while each
+  // step's rows are still in cache: each sequence into its own row of bias_sums, the rows added up in
+  // order after the loop, so the sums do not depend on how the batch is sliced over threads.
+  const int sums_width = Cell::kSharedGrad ? GH : 2 * GH;
+  bias_sums.assign(size_t(B) * sums_width, Real(0));
+  const bool split = packed && split_columns(B, GH, H);
+
   // The cell's backward over rows [b0, b1) at step t: dh, dc, dh_prev hold those rows (row b at (b - b0) * H).
   auto back_rows = [&](int t, int b0, int b1, Real* dh, Real* dc, Real* dh_prev) {
     const Real* h_t = cache.h.data() + int64_t(t) * BH;
@@ -392,6 +384,13 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
                        h_t + int64_t(b) * H, Cell::kHasCell ? cache.c.data() + row * H : nullptr,
                        Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr, cache.h.data() + (row + B) * H,
                        dh_b, dc + local, dgi + row * GH, dgh + row * GH, dh_prev + local);
+        Real* sums = bias_sums.data() + int64_t(b) * sums_width;
+        const Real* gi = dgi + row * GH;
+        for (int k = 0; k < GH; ++k) sums[k] += gi[k];
+        if (!Cell::kSharedGrad) {
+          const Real* gh = dgh + row * GH;
+          for (int k = 0; k < GH; ++k) sums[GH + k] += gh[k];
+        }
       } else {  // padded step: the gradient passes through, the gates get none
         std::copy_n(dh_b, H, dh_prev + local);
         std::fill_n(dgi + row * GH, GH, Real(0));
@@ -400,17 +399,9 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
     }
   };
 
-  // The bias gradients (column sums of dgi, and of dgh for the GRU) are summed in the loop while each
-  // step's rows are still in cache: each slice into its own (G*H) row of bias_sums (at its first
-  // sequence b0), added up in order after the loop. (The column split sums after the loop instead.)
-  const int sums_width = Cell::kSharedGrad ? GH : 2 * GH;
-  const bool split = packed && split_columns(B, GH, H);
-  if (!split) bias_sums.assign(size_t(B) * sums_width, Real(0));
-
   auto run_slice = [&](int b0, int b1, bool split) {
     const int rows = b1 - b0;
     const int64_t RH = int64_t(rows) * H;
-    Real* sums = split ? nullptr : bias_sums.data() + int64_t(b0) * sums_width;
     std::vector<Real> dh(RH, Real(0)), dh_prev(RH), dc(RH, Real(0));  // (rows, H) each
     std::vector<Real> dg_live, dh_live;  // the rows still running, gathered
     std::vector<int> live;
@@ -428,14 +419,6 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
                         [&](int p0, int p1) { gemm_packed(rows, dgh_t, GH, w_hh, dh_prev.data(), H, p0, p1); });
       } else {
         back_rows(t, b0, b1, dh.data(), dc.data(), dh_prev.data());
-        for (int b = b0; b < b1; ++b) {
-          const Real* gi = dgi + (int64_t(t) * B + b) * GH;
-          for (int k = 0; k < GH; ++k) sums[k] += gi[k];
-          if (!Cell::kSharedGrad) {
-            const Real* gh = dgh + (int64_t(t) * B + b) * GH;
-            for (int k = 0; k < GH; ++k) sums[GH + k] += gh[k];
-          }
-        }
         live.clear();
         for (int b = b0; b < b1; ++b)
           if (t < lengths[b]) live.push_back(b);
@@ -485,18 +468,11 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   gemm(Trans::Yes, Trans::No, GH, H, int(R), Real(1), dgh, GH, h_prev, H, Real(1), params.grad(w.w_hh), H);
   Real* db_ih = params.grad(w.b_ih);
   Real* db_hh = params.grad(w.b_hh);
-  if (split && Cell::kSharedGrad) {
-    add_column_sums(dgi, R, GH, db_ih, db_hh);
-  } else if (split) {
-    add_column_sums(dgi, R, GH, db_ih);
-    add_column_sums(dgh, R, GH, db_hh);
-  } else {  // the slices' sums, in order (rows of sequences that start no slice hold zeros)
-    for (int b = 0; b < B; ++b) {
-      const Real* row = bias_sums.data() + int64_t(b) * sums_width;
-      for (int k = 0; k < GH; ++k) db_ih[k] += row[k];
-      const Real* row_hh = Cell::kSharedGrad ? row : row + GH;
-      for (int k = 0; k < GH; ++k) db_hh[k] += row_hh[k];
-    }
+  for (int b = 0; b < B; ++b) {  // the sequences' sums, in order
+    const Real* row = bias_sums.data() + int64_t(b) * sums_width;
+    for (int k = 0; k < GH; ++k) db_ih[k] += row[k];
+    const Real* row_hh = Cell::kSharedGrad ? row : row + GH;
+    for (int k = 0; k < GH; ++k) db_hh[k] += row_hh[k];
   }
 }
 
