@@ -60,8 +60,9 @@ constexpr int kMaxNc = 512 * 1024 / int(sizeof(T)) / kMaxKc<T> / kPanel * kPanel
 
 // C[0..rows) x [0..cols) (cols <= kW) = alpha * (A block x panel columns) + (first ? beta * C : C),
 // over kc values of k. beta == 0 on a first block writes C without reading it. A's element (r, k) is
-// pa[k * MR + r] (kPackedA) or pa[r * lda + k]. With kPrefetch, one cache line of `prefetch` is
-// requested per k: the next panel, from memory when B is too large to stay in cache between calls.
+// pa[k * MR + r] (kPackedA) or pa[r * lda + k]. With kPrefetch, row k of `prefetch` (the same columns
+// of the next panel) is requested per k: from memory or L3 when B is too large to stay in cache
+// between calls.
 // Kept out of line: inlined into its callers, the compiler ran out of registers and spilled a B vector.
 template <bool kPackedA, bool kPrefetch, class D, typename T = hn::TFromD<D>>
 HWY_NOINLINE void Micro(D d, int kc, const T* HWY_RESTRICT pa, size_t lda, const T* HWY_RESTRICT panel,
@@ -73,7 +74,8 @@ HWY_NOINLINE void Micro(D d, int kc, const T* HWY_RESTRICT pa, size_t lda, const
   V acc0[MR], acc1[MR];
   HWY_UNROLL(16) for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = hn::Zero(d);
   for (int k = 0; k < kc; ++k) {
-    if constexpr (kPrefetch) hwy::Prefetch(prefetch + size_t(k) * kPanel);
+    if constexpr (kPrefetch)  // every cache line of the kW columns this call covers in row k
+      for (size_t c = 0; c < 2 * L; c += 64 / sizeof(T)) hwy::Prefetch(prefetch + size_t(k) * kPanel + c);
     const V b0 = hn::LoadU(d, panel + size_t(k) * kPanel);  // PackedMatrix storage: 16-byte aligned
     const V b1 = hn::LoadU(d, panel + size_t(k) * kPanel + L);
     HWY_UNROLL(16) for (int r = 0; r < MR; ++r) {

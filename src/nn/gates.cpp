@@ -89,13 +89,27 @@ HWY_INLINE void RnnForward(D d, int rows, int H, bool relu, const T* xp, const T
   }
 }
 
+// The backward kernels run over `rows` consecutive sequences of one step, rows laid out as in the
+// forward ones; dh is the state gradient from the step after (and through W_hh), dy (rows ldy apart,
+// may be null) the gradient of this step's output, added to it here.
 template <class D, typename T>
-HWY_INLINE void RnnBackward(D d, int H, bool relu, const T* h_next, const T* dh, T* da) {
-  for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
-    const V<D> h = k.load(h_next), g = k.load(dh);
-    k.store(relu ? hn::IfThenElseZero(hn::Gt(h, hn::Zero(d)), g) : hn::Mul(g, hn::NegMulAdd(h, h, hn::Set(d, T(1)))),
-            da);
-  });
+HWY_INLINE V<D> StateGrad(const Chunk<D>& k, const T* dh, const T* dy) {
+  return dy ? hn::Add(k.load(dh), k.load(dy)) : k.load(dh);
+}
+
+template <class D, typename T>
+HWY_INLINE void RnnBackward(D d, int rows, int H, bool relu, const T* h_next, const T* dh, const T* dy, int64_t ldy,
+                            T* da) {
+  for (int r = 0; r < rows; ++r) {
+    const size_t s = size_t(r) * size_t(H);
+    const T* dyr = dy ? dy + int64_t(r) * ldy : nullptr;
+    for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
+      const V<D> h = k.load(h_next + s), g = StateGrad(k, dh + s, dyr);
+      k.store(relu ? hn::IfThenElseZero(hn::Gt(h, hn::Zero(d)), g)
+                   : hn::Mul(g, hn::NegMulAdd(h, h, hn::Set(d, T(1)))),
+              da + s);
+    });
+  }
 }
 
 template <class D, typename T>
@@ -127,19 +141,27 @@ HWY_INLINE void LstmForward(D d, int rows, int H, const T* xp, const T* hp, cons
 // dc' += dh' o (1 - tanh^2 c');  do = dh' tanh c';  di = dc' g;  dg = dc' i;  df = dc' c;  dc = dc' f
 // pre-activations: sigma' = s (1 - s), tanh' = 1 - t^2
 template <class D, typename T>
-HWY_INLINE void LstmBackward(D d, int H, const T* act, const T* c, const T* c_next, const T* dh, T* dc, T* dg) {
+HWY_INLINE void LstmBackward(D d, int rows, int H, const T* act, const T* c, const T* c_next, const T* dh, const T* dy,
+                             int64_t ldy, T* dc, T* dg) {
   const V<D> one = hn::Set(d, T(1));
-  for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
-    const V<D> i = k.load(act), f = k.load(act + H), g = k.load(act + 2 * H), o = k.load(act + 3 * H);
-    const V<D> tc = TanhV(d, k.load(c_next));
-    const V<D> dhv = k.load(dh);
-    const V<D> dcj = hn::MulAdd(hn::Mul(dhv, o), hn::NegMulAdd(tc, tc, one), k.load(dc));
-    k.store(hn::Mul(hn::Mul(dcj, g), hn::Mul(i, hn::Sub(one, i))), dg);
-    k.store(hn::Mul(hn::Mul(dcj, k.load(c)), hn::Mul(f, hn::Sub(one, f))), dg + H);
-    k.store(hn::Mul(hn::Mul(dcj, i), hn::NegMulAdd(g, g, one)), dg + 2 * H);
-    k.store(hn::Mul(hn::Mul(dhv, tc), hn::Mul(o, hn::Sub(one, o))), dg + 3 * H);
-    k.store(hn::Mul(dcj, f), dc);
-  });
+  const size_t G = 4 * size_t(H);
+  for (int r = 0; r < rows; ++r) {
+    const size_t g4 = size_t(r) * G, s = size_t(r) * size_t(H);
+    const T* a = act + g4;
+    T* out = dg + g4;
+    const T* dyr = dy ? dy + int64_t(r) * ldy : nullptr;
+    for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
+      const V<D> i = k.load(a), f = k.load(a + H), g = k.load(a + 2 * H), o = k.load(a + 3 * H);
+      const V<D> tc = TanhV(d, k.load(c_next + s));
+      const V<D> dhv = StateGrad(k, dh + s, dyr);
+      const V<D> dcj = hn::MulAdd(hn::Mul(dhv, o), hn::NegMulAdd(tc, tc, one), k.load(dc + s));
+      k.store(hn::Mul(hn::Mul(dcj, g), hn::Mul(i, hn::Sub(one, i))), out);
+      k.store(hn::Mul(hn::Mul(dcj, k.load(c + s)), hn::Mul(f, hn::Sub(one, f))), out + H);
+      k.store(hn::Mul(hn::Mul(dcj, i), hn::NegMulAdd(g, g, one)), out + 2 * H);
+      k.store(hn::Mul(hn::Mul(dhv, tc), hn::Mul(o, hn::Sub(one, o))), out + 3 * H);
+      k.store(hn::Mul(dcj, f), dc + s);
+    });
+  }
 }
 
 template <class D, typename T>
@@ -169,19 +191,26 @@ HWY_INLINE void GruForward(D d, int rows, int H, const T* xp, const T* hp, const
 // dn = dh' (1 - z);  dz = dh' (h - n);  dh_direct = dh' z
 // dn_pre = dn (1 - n^2);  dr = dn_pre * hn;  d(hn) = dn_pre * r   (hn = W_hn h + b_hn)
 template <class D, typename T>
-HWY_INLINE void GruBackward(D d, int H, const T* act, const T* aux, const T* h, const T* dh, T* dgi, T* dgh,
-                            T* dh_direct) {
+HWY_INLINE void GruBackward(D d, int rows, int H, const T* act, const T* aux, const T* h, const T* dh, const T* dy,
+                            int64_t ldy, T* dgi, T* dgh, T* dh_direct) {
   const V<D> one = hn::Set(d, T(1));
-  for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
-    const V<D> r = k.load(act), z = k.load(act + H), n = k.load(act + 2 * H), g = k.load(dh);
-    const V<D> dn_pre = hn::Mul(hn::Mul(g, hn::Sub(one, z)), hn::NegMulAdd(n, n, one));
-    const V<D> dz_pre = hn::Mul(hn::Mul(g, hn::Sub(k.load(h), n)), hn::Mul(z, hn::Sub(one, z)));
-    const V<D> dr_pre = hn::Mul(hn::Mul(dn_pre, k.load(aux)), hn::Mul(r, hn::Sub(one, r)));
-    k.store(dr_pre, dgi), k.store(dr_pre, dgh);
-    k.store(dz_pre, dgi + H), k.store(dz_pre, dgh + H);
-    k.store(dn_pre, dgi + 2 * H), k.store(hn::Mul(dn_pre, r), dgh + 2 * H);
-    k.store(hn::Mul(g, z), dh_direct);
-  });
+  const size_t G = 3 * size_t(H);
+  for (int r = 0; r < rows; ++r) {
+    const size_t g3 = size_t(r) * G, s = size_t(r) * size_t(H);
+    const T* a = act + g3;
+    T *gi = dgi + g3, *gh = dgh + g3;
+    const T* dyr = dy ? dy + int64_t(r) * ldy : nullptr;
+    for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
+      const V<D> rg = k.load(a), z = k.load(a + H), n = k.load(a + 2 * H), g = StateGrad(k, dh + s, dyr);
+      const V<D> dn_pre = hn::Mul(hn::Mul(g, hn::Sub(one, z)), hn::NegMulAdd(n, n, one));
+      const V<D> dz_pre = hn::Mul(hn::Mul(g, hn::Sub(k.load(h + s), n)), hn::Mul(z, hn::Sub(one, z)));
+      const V<D> dr_pre = hn::Mul(hn::Mul(dn_pre, k.load(aux + s)), hn::Mul(rg, hn::Sub(one, rg)));
+      k.store(dr_pre, gi), k.store(dr_pre, gh);
+      k.store(dz_pre, gi + H), k.store(dz_pre, gh + H);
+      k.store(dn_pre, gi + 2 * H), k.store(hn::Mul(dn_pre, rg), gh + 2 * H);
+      k.store(hn::Mul(g, z), dh_direct + s);
+    });
+  }
 }
 
 // Plain functions per element type, which HWY_EXPORT can put in its dispatch tables.
@@ -189,22 +218,25 @@ HWY_INLINE void GruBackward(D d, int H, const T* act, const T* aux, const T* h, 
   void RnnForward##S(int rows, int H, bool relu, const T* xp, const T* hp, T* h_next, T* y, int64_t ldy) {  \
     RnnForward(hn::ScalableTag<T>(), rows, H, relu, xp, hp, h_next, y, ldy);                               \
   }                                                                                                        \
-  void RnnBackward##S(int H, bool relu, const T* h_next, const T* dh, T* da) {                             \
-    RnnBackward(hn::ScalableTag<T>(), H, relu, h_next, dh, da);                                            \
+  void RnnBackward##S(int rows, int H, bool relu, const T* h_next, const T* dh, const T* dy, int64_t ldy,   \
+                      T* da) {                                                                             \
+    RnnBackward(hn::ScalableTag<T>(), rows, H, relu, h_next, dh, dy, ldy, da);                             \
   }                                                                                                        \
   void LstmForward##S(int rows, int H, const T* xp, const T* hp, const T* c, T* h_next, T* c_next, T* act,  \
                       T* y, int64_t ldy) {                                                                 \
     LstmForward(hn::ScalableTag<T>(), rows, H, xp, hp, c, h_next, c_next, act, y, ldy);                    \
   }                                                                                                        \
-  void LstmBackward##S(int H, const T* act, const T* c, const T* c_next, const T* dh, T* dc, T* dg) {      \
-    LstmBackward(hn::ScalableTag<T>(), H, act, c, c_next, dh, dc, dg);                                     \
+  void LstmBackward##S(int rows, int H, const T* act, const T* c, const T* c_next, const T* dh, const T* dy, \
+                       int64_t ldy, T* dc, T* dg) {                                                        \
+    LstmBackward(hn::ScalableTag<T>(), rows, H, act, c, c_next, dh, dy, ldy, dc, dg);                      \
   }                                                                                                        \
   void GruForward##S(int rows, int H, const T* xp, const T* hp, const T* h, T* h_next, T* act, T* aux,     \
                      T* y, int64_t ldy) {                                                                  \
     GruForward(hn::ScalableTag<T>(), rows, H, xp, hp, h, h_next, act, aux, y, ldy);                        \
   }                                                                                                        \
-  void GruBackward##S(int H, const T* act, const T* aux, const T* h, const T* dh, T* dgi, T* dgh, T* dhd) { \
-    GruBackward(hn::ScalableTag<T>(), H, act, aux, h, dh, dgi, dgh, dhd);                                  \
+  void GruBackward##S(int rows, int H, const T* act, const T* aux, const T* h, const T* dh, const T* dy,    \
+                      int64_t ldy, T* dgi, T* dgh, T* dhd) {                                               \
+    GruBackward(hn::ScalableTag<T>(), rows, H, act, aux, h, dh, dy, ldy, dgi, dgh, dhd);                   \
   }
 
 RNNKIT_GATES_FOR(float, F)
@@ -235,8 +267,9 @@ RNNKIT_GATES_EXPORT(D)
     HWY_DYNAMIC_DISPATCH(RnnForward##S)(rows, H, relu, xp, hp, h_next, y, ldy);                                  \
   }                                                                                                              \
   template <>                                                                                                    \
-  void rnn_backward<T>(int H, bool relu, const T* h_next, const T* dh, T* da) {                                  \
-    HWY_DYNAMIC_DISPATCH(RnnBackward##S)(H, relu, h_next, dh, da);                                               \
+  void rnn_backward<T>(int rows, int H, bool relu, const T* h_next, const T* dh, const T* dy, int64_t ldy,       \
+                       T* da) {                                                                                  \
+    HWY_DYNAMIC_DISPATCH(RnnBackward##S)(rows, H, relu, h_next, dh, dy, ldy, da);                                \
   }                                                                                                              \
   template <>                                                                                                    \
   void lstm_forward<T>(int rows, int H, const T* xp, const T* hp, const T* c, T* h_next, T* c_next, T* act, T* y, \
@@ -244,8 +277,9 @@ RNNKIT_GATES_EXPORT(D)
     HWY_DYNAMIC_DISPATCH(LstmForward##S)(rows, H, xp, hp, c, h_next, c_next, act, y, ldy);                       \
   }                                                                                                              \
   template <>                                                                                                    \
-  void lstm_backward<T>(int H, const T* act, const T* c, const T* c_next, const T* dh, T* dc, T* dg) {           \
-    HWY_DYNAMIC_DISPATCH(LstmBackward##S)(H, act, c, c_next, dh, dc, dg);                                        \
+  void lstm_backward<T>(int rows, int H, const T* act, const T* c, const T* c_next, const T* dh, const T* dy,    \
+                        int64_t ldy, T* dc, T* dg) {                                                             \
+    HWY_DYNAMIC_DISPATCH(LstmBackward##S)(rows, H, act, c, c_next, dh, dy, ldy, dc, dg);                         \
   }                                                                                                              \
   template <>                                                                                                    \
   void gru_forward<T>(int rows, int H, const T* xp, const T* hp, const T* h, T* h_next, T* act, T* aux, T* y,     \
@@ -253,8 +287,9 @@ RNNKIT_GATES_EXPORT(D)
     HWY_DYNAMIC_DISPATCH(GruForward##S)(rows, H, xp, hp, h, h_next, act, aux, y, ldy);                           \
   }                                                                                                              \
   template <>                                                                                                    \
-  void gru_backward<T>(int H, const T* act, const T* aux, const T* h, const T* dh, T* dgi, T* dgh, T* dhd) {     \
-    HWY_DYNAMIC_DISPATCH(GruBackward##S)(H, act, aux, h, dh, dgi, dgh, dhd);                                     \
+  void gru_backward<T>(int rows, int H, const T* act, const T* aux, const T* h, const T* dh, const T* dy,        \
+                       int64_t ldy, T* dgi, T* dgh, T* dhd) {                                                    \
+    HWY_DYNAMIC_DISPATCH(GruBackward##S)(rows, H, act, aux, h, dh, dy, ldy, dgi, dgh, dhd);                      \
   }
 RNNKIT_GATES_DEFINE(float, F)
 RNNKIT_GATES_DEFINE(double, D)

@@ -18,17 +18,24 @@ namespace rnnkit::gates {
 // RNN: h' = f(xp + hp), f = tanh or relu; y = h'.
 template <typename Real>
 void rnn_forward(int rows, int H, bool relu, const Real* xp, const Real* hp, Real* h_next, Real* y, int64_t ldy);
-// da = dh' * f'(a) from h' (f' = 1 - h'^2 for tanh, [h' > 0] for relu).
+// The backward kernels run over `rows` consecutive sequences too, laid out as in forward; dh is the
+// state gradient from the step after (and through W_hh), dy (rows ldy apart, or null) the gradient
+// of this step's output: the kernels use dh + dy.
+//
+// da = (dh + dy) * f'(a) from h' (f' = 1 - h'^2 for tanh, [h' > 0] for relu).
 template <typename Real>
-void rnn_backward(int H, bool relu, const Real* h_next, const Real* dh, Real* da);
+void rnn_backward(int rows, int H, bool relu, const Real* h_next, const Real* dh, const Real* dy, int64_t ldy,
+                  Real* da);
 
 // LSTM: act = (i, f, g, o) (4H); c' = f c + i g; h' = o tanh(c'); y = h'.
 template <typename Real>
 void lstm_forward(int rows, int H, const Real* xp, const Real* hp, const Real* c, Real* h_next, Real* c_next,
                   Real* act, Real* y, int64_t ldy);
-// From dh' and dc' (in dc, replaced by dc for the previous step): the pre-activation gradient dg (4H).
+// From dh' (dh + dy) and dc' (in dc, replaced by dc for the previous step): the pre-activation
+// gradient dg (4H).
 template <typename Real>
-void lstm_backward(int H, const Real* act, const Real* c, const Real* c_next, const Real* dh, Real* dc, Real* dg);
+void lstm_backward(int rows, int H, const Real* act, const Real* c, const Real* c_next, const Real* dh, const Real* dy,
+                   int64_t ldy, Real* dc, Real* dg);
 
 // GRU: act = (r, z, n) (3H); aux = W_hn h + b_hn (the hp slice the reset gate scales); y = h'. hp is
 // required (the reset gate scales its n part).
@@ -37,7 +44,7 @@ void gru_forward(int rows, int H, const Real* xp, const Real* hp, const Real* h,
                  Real* y, int64_t ldy);
 // dgi (3H) for W_ih / b_ih / x, dgh (3H) for W_hh / b_hh, dh_direct = dh' z (the path around W_hh).
 template <typename Real>
-void gru_backward(int H, const Real* act, const Real* aux, const Real* h, const Real* dh, Real* dgi, Real* dgh,
-                  Real* dh_direct);
+void gru_backward(int rows, int H, const Real* act, const Real* aux, const Real* h, const Real* dh, const Real* dy,
+                  int64_t ldy, Real* dgi, Real* dgh, Real* dh_direct);
 
 }  // namespace rnnkit::gates

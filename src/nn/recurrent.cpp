@@ -46,9 +46,9 @@ namespace {
 // Cells. Each states G and two functions whose arithmetic is the vectorised kernels of gates.h:
 //   forward(rows, xp, hp, h, c, h', c', act, aux, y): over `rows` consecutive sequences at one step;
 //   xp = W_ih x + b_ih, hp = W_hh h + b_hh, both (G*H) a row; act / aux / y may be null (inference).
-//   backward(...): over one sequence b, from dh' (and dc'), gives the pre-activation gradients dgi (for
-//   W_ih, b_ih, x) and dgh (for W_hh, b_hh, h), the direct part of dh (not through W_hh), and dc for
-//   the previous step.
+//   backward(rows, ...): over `rows` consecutive sequences, from dh' (dh + dy) and dc', gives the
+//   pre-activation gradients dgi (for W_ih, b_ih, x) and dgh (for W_hh, b_hh, h), the direct part of
+//   dh (not through W_hh), and dc for the previous step.
 // kSharedGrad: dgh == dgi (every cell but the GRU), so backward writes dgi only and one buffer serves.
 // kFoldBias: the pre-activation is the plain sum xp + hp, so b_hh joins b_ih in the input projection
 // and each step's recurrent product adds onto it in place (hp null); the GRU's reset gate scales its
@@ -69,10 +69,11 @@ struct SimpleCell {
   }
 
   template <typename Real>
-  static void backward(int H, const Real*, const Real*, const Real*, const Real*, const Real*, const Real* h_next,
-                       const Real* dh, Real*, Real* dgi, Real*, Real* dh_direct) {
-    gates::rnn_backward(H, kRelu, h_next, dh, dgi);
-    std::fill_n(dh_direct, H, Real(0));
+  static void backward(int rows, int H, const Real*, const Real*, const Real*, const Real*, const Real*,
+                       const Real* h_next, const Real* dh, const Real* dy, int64_t ldy, Real*, Real* dgi, Real*,
+                       Real* dh_direct) {
+    gates::rnn_backward(rows, H, kRelu, h_next, dh, dy, ldy, dgi);
+    std::fill_n(dh_direct, int64_t(rows) * H, Real(0));
   }
 };
 
@@ -89,10 +90,11 @@ struct LstmCell {
   }
 
   template <typename Real>
-  static void backward(int H, const Real* act, const Real*, const Real*, const Real* c, const Real* c_next,
-                       const Real*, const Real* dh, Real* dc, Real* dgi, Real*, Real* dh_direct) {
-    gates::lstm_backward(H, act, c, c_next, dh, dc, dgi);
-    std::fill_n(dh_direct, H, Real(0));
+  static void backward(int rows, int H, const Real* act, const Real*, const Real*, const Real* c, const Real* c_next,
+                       const Real*, const Real* dh, const Real* dy, int64_t ldy, Real* dc, Real* dgi, Real*,
+                       Real* dh_direct) {
+    gates::lstm_backward(rows, H, act, c, c_next, dh, dy, ldy, dc, dgi);
+    std::fill_n(dh_direct, int64_t(rows) * H, Real(0));
   }
 };
 
@@ -109,9 +111,10 @@ struct GruCell {
   }
 
   template <typename Real>
-  static void backward(int H, const Real* act, const Real* aux, const Real* h, const Real*, const Real*,
-                       const Real*, const Real* dh, Real*, Real* dgi, Real* dgh, Real* dh_direct) {
-    gates::gru_backward(H, act, aux, h, dh, dgi, dgh, dh_direct);
+  static void backward(int rows, int H, const Real* act, const Real* aux, const Real* h, const Real*, const Real*,
+                       const Real*, const Real* dh, const Real* dy, int64_t ldy, Real*, Real* dgi, Real* dgh,
+                       Real* dh_direct) {
+    gates::gru_backward(rows, H, act, aux, h, dh, dy, ldy, dgi, dgh, dh_direct);
   }
 };
 
@@ -374,28 +377,34 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   // The cell's backward over rows [b0, b1) at step t: dh, dc, dh_prev hold those rows (row b at (b - b0) * H).
   auto back_rows = [&](int t, int b0, int b1, Real* dh, Real* dc, Real* dh_prev) {
     const Real* h_t = cache.h.data() + int64_t(t) * BH;
-    for (int b = b0; b < b1; ++b) {
+    int b = b0;
+    while (b < b1) {
       const int64_t row = int64_t(t) * B + b, local = int64_t(b - b0) * H;
-      Real* dh_b = dh + local;
-      if (t < lengths[b]) {
-        if (dy)
-          for (int j = 0; j < H; ++j) dh_b[j] += dy[row * ldy + j];
-        Cell::backward(H, cache.act.data() + row * GH, cache.aux.empty() ? nullptr : cache.aux.data() + row * H,
+      if (t < lengths[b]) {  // a run of sequences still running, in one call
+        int e = b + 1;
+        while (e < b1 && t < lengths[e]) ++e;
+        Cell::backward(e - b, H, cache.act.data() + row * GH, cache.aux.empty() ? nullptr : cache.aux.data() + row * H,
                        h_t + int64_t(b) * H, Cell::kHasCell ? cache.c.data() + row * H : nullptr,
                        Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr, cache.h.data() + (row + B) * H,
-                       dh_b, dc + local, dgi + row * GH, dgh + row * GH, dh_prev + local);
-        Real* sums = bias_sums.data() + int64_t(b) * sums_width;
-        const Real* gi = dgi + row * GH;
-        for (int k = 0; k < GH; ++k) sums[k] += gi[k];
-        if (!Cell::kSharedGrad) {
-          const Real* gh = dgh + row * GH;
-          for (int k = 0; k < GH; ++k) sums[GH + k] += gh[k];
+                       dh + local, dy ? dy + row * ldy : nullptr, ldy, dc + local, dgi + row * GH, dgh + row * GH,
+                       dh_prev + local);
+        for (int r = b; r < e; ++r) {
+          Real* sums = bias_sums.data() + int64_t(r) * sums_width;
+          const Real* gi = dgi + (row + (r - b)) * GH;
+          for (int k = 0; k < GH; ++k) sums[k] += gi[k];
+          if (!Cell::kSharedGrad) {
+            const Real* gh = dgh + (row + (r - b)) * GH;
+            for (int k = 0; k < GH; ++k) sums[GH + k] += gh[k];
+          }
         }
-      } else {  // padded step: the gradient passes through, the gates get none
-        std::copy_n(dh_b, H, dh_prev + local);
-        std::fill_n(dgi + row * GH, GH, Real(0));
-        if (!Cell::kSharedGrad) std::fill_n(dgh + row * GH, GH, Real(0));
+        b = e;
+        continue;
       }
+      // padded step: the gradient passes through, the gates get none
+      std::copy_n(dh + local, H, dh_prev + local);
+      std::fill_n(dgi + row * GH, GH, Real(0));
+      if (!Cell::kSharedGrad) std::fill_n(dgh + row * GH, GH, Real(0));
+      ++b;
     }
   };
 

@@ -1,7 +1,8 @@
 // Parity with PyTorch 1.13 through the golden fixtures of tests/parity/gen/make_fixtures.py:
 // recurrent layers (every cell, 1 and 2 layers, uni- and bidirectional, a padded batch), whole
 // models with each head, losses, optimizers over three steps, schedules, and a converted model.
-// Each case runs in float32 (1e-5 relative) and float64 (1e-10 relative).
+// Each case runs in float32 (1e-5 relative; on the larger recurrent fixtures, no more than 4x the error
+// of PyTorch's own float32 run) and float64 (1e-10 relative).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -32,12 +33,38 @@ void load_params(ParamStore<Real>& ps, const SafetensorsFile& f, const std::stri
   }
 }
 
+bool has_tensor(const SafetensorsFile& f, const std::string& name) {
+  for (const StoredTensor& t : f.tensors)
+    if (t.name == name) return true;
+  return false;
+}
+
+// `got` against the fixture's float64 `key`. In float32, where the fixture also holds PyTorch's own
+// float32 result ("f32.<key>": the larger fixtures, whose sums run long enough for float32 rounding to
+// exceed the fixed 1e-5 tolerance, in PyTorch as in rnnkit), rnnkit passes when its largest error is
+// at most 4x PyTorch's float32 one: float32 as accurate as PyTorch's, give or take the summation order.
+template <typename Real>
+::testing::AssertionResult matches(const std::vector<Real>& got, const SafetensorsFile& f, const std::string& key) {
+  const std::vector<double> want = values<double>(f, key);
+  ::testing::AssertionResult strict = close_to(got, want);
+  if (strict || !std::is_same_v<Real, float> || !has_tensor(f, "f32." + key)) return strict;
+  const std::vector<double> torch32 = values<double>(f, "f32." + key);
+  double ours = 0, theirs = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    ours = std::max(ours, std::abs(double(got[i]) - want[i]));
+    theirs = std::max(theirs, std::abs(torch32[i] - want[i]));
+  }
+  if (ours <= 4 * theirs) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << key << ": largest float32 error " << ours << ", PyTorch's float32 "
+                                       << theirs << " (allowed 4x)";
+}
+
 // Compares every parameter gradient with the fixture's "grad.<name>".
 template <typename Real>
 void expect_param_grads(const ParamStore<Real>& ps, const SafetensorsFile& f) {
   for (int i = 0; i < ps.count(); ++i) {
     std::vector<Real> g(ps.grad(i), ps.grad(i) + ps.info(i).size);
-    EXPECT_TRUE(close_to(g, values<double>(f, "grad." + ps.info(i).name))) << ps.info(i).name;
+    EXPECT_TRUE(matches(g, f, "grad." + ps.info(i).name)) << ps.info(i).name;
   }
 }
 
@@ -66,10 +93,10 @@ void check_recurrent(const std::string& name) {
   RecurrentCache<Real> cache;
   rnn.forward(params, x.data(), T, B, lengths.data(), h0.data(), lstm ? c0.data() : nullptr, y.data(), hn.data(),
               lstm ? cn.data() : nullptr, cache, false, nullptr);
-  EXPECT_TRUE(close_to(y, values<double>(f, "y"))) << "outputs";
-  EXPECT_TRUE(close_to(hn, values<double>(f, "hn"))) << "final h";
+  EXPECT_TRUE(matches(y, f, "y")) << "outputs";
+  EXPECT_TRUE(matches(hn, f, "hn")) << "final h";
   if (lstm) {
-    EXPECT_TRUE(close_to(cn, values<double>(f, "cn"))) << "final c";
+    EXPECT_TRUE(matches(cn, f, "cn")) << "final c";
   }
 
   const std::vector<Real> R = values<Real>(f, "R"), Rh = values<Real>(f, "Rh");
@@ -78,10 +105,10 @@ void check_recurrent(const std::string& name) {
   params.zero_grad();
   rnn.backward(params, cache, R.data(), Rh.data(), lstm ? Rc.data() : nullptr, dx.data(), dh0.data(),
                lstm ? dc0.data() : nullptr);
-  EXPECT_TRUE(close_to(dx, values<double>(f, "grad.x"))) << "input gradient";
-  EXPECT_TRUE(close_to(dh0, values<double>(f, "grad.h0"))) << "initial h gradient";
+  EXPECT_TRUE(matches(dx, f, "grad.x")) << "input gradient";
+  EXPECT_TRUE(matches(dh0, f, "grad.h0")) << "initial h gradient";
   if (lstm) {
-    EXPECT_TRUE(close_to(dc0, values<double>(f, "grad.c0"))) << "initial c gradient";
+    EXPECT_TRUE(matches(dc0, f, "grad.c0")) << "initial c gradient";
   }
   expect_param_grads(params, f);
 }
@@ -96,6 +123,10 @@ std::vector<std::string> recurrent_cases() {
   for (const char* cell : {"rnn_tanh", "rnn_relu", "lstm", "gru"})
     for (const char* layers : {"1l", "2l"})
       for (const char* dir : {"uni", "bi"}) names.push_back(std::string("recurrent_") + cell + "_" + layers + "_" + dir);
+  // H = 32, B = 11, 2 layers, bidirectional: whole 32-column panels and 8-row blocks of the GEMM
+  // kernel, every sequence full (the input projected step by step) or padded (one GEMM up front).
+  for (const char* cell : {"rnn_tanh", "lstm", "gru"})
+    for (const char* lengths : {"full", "padded"}) names.push_back(std::string("recurrent_") + cell + "_wide_" + lengths);
   return names;
 }
 

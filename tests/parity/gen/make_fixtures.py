@@ -4,6 +4,7 @@ Run with Debian's python3-torch:  /usr/bin/python3 tests/parity/gen/make_fixture
 Everything is computed by PyTorch in float64 from float32-representable inputs and weights, and
 stored as F64 safetensors in tests/parity/fixtures/. The C++ tests never run Python.
 """
+import copy
 import json
 import os
 import sys
@@ -42,40 +43,74 @@ T, B = 5, 3
 LENGTHS = [5, 2, 4]  # unsorted, unequal: exercises packing and the per-sequence reverse direction
 
 
+def run_recurrent(m, cell, x, h0, c0, lengths, R, Rh, Rc):
+    """Forward of a packed batch and the backward of sum(y R) + sum(hn Rh) (+ sum(cn Rc)): outputs and
+    gradients by the names the C++ test reads."""
+    packed = nn.utils.rnn.pack_padded_sequence(x, torch.tensor(lengths), enforce_sorted=False)
+    out, fin = m(packed, (h0, c0) if cell == "lstm" else h0)
+    y, _ = nn.utils.rnn.pad_packed_sequence(out, total_length=x.shape[0])
+    hn, cn = fin if cell == "lstm" else (fin, None)
+    loss = (y * R).sum() + (hn * Rh).sum()
+    if cn is not None:
+        loss = loss + (cn * Rc).sum()
+    loss.backward()
+    t = {"y": y, "hn": hn, "grad.x": x.grad, "grad.h0": h0.grad}
+    if cn is not None:
+        t.update({"cn": cn, "grad.c0": c0.grad})
+    for k, p in m.named_parameters():
+        t["grad.rnn." + k] = p.grad
+    return t
+
+
+def recurrent_case(gen, name, cell, I, H, layers, bidir, T, lengths, with_f32=False):
+    """with_f32: also PyTorch's own float32 results ("f32." + name), the measure of how close float32
+    arithmetic can get at these sizes (the float32 test accepts rnnkit's error up to a few times it)."""
+    B, D = len(lengths), 2 if bidir else 1
+    m = rt.RnnkitModule({"input_size": I, "cell": cell, "hidden_size": H, "num_layers": layers,
+                         "bidirectional": bidir, "output_size": 1}).rnn
+    randomize(m, gen)
+    x = f32(torch.randn(T, B, I, generator=gen)).requires_grad_()
+    h0 = f32(torch.randn(layers * D, B, H, generator=gen) * 0.5).requires_grad_()
+    c0 = f32(torch.randn(layers * D, B, H, generator=gen) * 0.5).requires_grad_()
+    R = f32(torch.randn(T, B, D * H, generator=gen))
+    Rh = f32(torch.randn(layers * D, B, H, generator=gen))
+    Rc = f32(torch.randn(layers * D, B, H, generator=gen))
+    r = run_recurrent(m, cell, x, h0, c0, lengths, R, Rh, Rc)
+    t = {"x": x, "h0": h0, "y": r["y"], "hn": r["hn"], "R": R, "Rh": Rh, "grad.x": r["grad.x"],
+         "grad.h0": r["grad.h0"], "lengths": torch.tensor(lengths)}
+    if cell == "lstm":
+        t.update({"c0": c0, "cn": r["cn"], "Rc": Rc, "grad.c0": r["grad.c0"]})
+    for k, p in m.named_parameters():
+        t["rnn." + k] = p
+        t["grad.rnn." + k] = r["grad.rnn." + k]
+    if with_f32:
+        m32 = copy.deepcopy(m).float()
+        m32.zero_grad()
+        leaf = lambda v: v.detach().float().requires_grad_()  # noqa: E731
+        t32 = run_recurrent(m32, cell, leaf(x), leaf(h0), leaf(c0), lengths, R.float(), Rh.float(), Rc.float())
+        t.update({"f32." + k: v.double() for k, v in t32.items()})
+    save(name, {k: v.detach() for k, v in t.items()},
+         {"cell": cell, "input_size": str(I), "hidden_size": str(H), "num_layers": str(layers),
+          "bidirectional": str(int(bidir))})
+
+
 def recurrent_fixtures(gen):
     for cell in ("rnn_tanh", "rnn_relu", "lstm", "gru"):
         for layers in (1, 2):
             for bidir in (False, True):
-                I, H = 4, 3
-                D = 2 if bidir else 1
-                m = rt.RnnkitModule({"input_size": I, "cell": cell, "hidden_size": H, "num_layers": layers,
-                                     "bidirectional": bidir, "output_size": 1}).rnn
-                randomize(m, gen)
-                x = f32(torch.randn(T, B, I, generator=gen)).requires_grad_()
-                h0 = f32(torch.randn(layers * D, B, H, generator=gen) * 0.5).requires_grad_()
-                c0 = f32(torch.randn(layers * D, B, H, generator=gen) * 0.5).requires_grad_()
-                packed = nn.utils.rnn.pack_padded_sequence(x, torch.tensor(LENGTHS), enforce_sorted=False)
-                out, fin = m(packed, (h0, c0) if cell == "lstm" else h0)
-                y, _ = nn.utils.rnn.pad_packed_sequence(out, total_length=T)
-                hn, cn = fin if cell == "lstm" else (fin, None)
-                R = f32(torch.randn(y.shape, generator=gen))
-                Rh = f32(torch.randn(hn.shape, generator=gen))
-                loss = (y * R).sum() + (hn * Rh).sum()
-                Rc = f32(torch.randn(hn.shape, generator=gen))
-                if cn is not None:
-                    loss = loss + (cn * Rc).sum()
-                loss.backward()
-                t = {"x": x, "h0": h0, "y": y, "hn": hn, "R": R, "Rh": Rh, "grad.x": x.grad, "grad.h0": h0.grad,
-                     "lengths": torch.tensor(LENGTHS)}
-                if cn is not None:
-                    t.update({"c0": c0, "cn": cn, "Rc": Rc, "grad.c0": c0.grad})
-                for k, p in m.named_parameters():
-                    t["rnn." + k] = p
-                    t["grad.rnn." + k] = p.grad
-                name = f"recurrent_{cell}_{layers}l_{'bi' if bidir else 'uni'}"
-                save(name, {k: v.detach() for k, v in t.items()},
-                     {"cell": cell, "input_size": str(I), "hidden_size": str(H), "num_layers": str(layers),
-                      "bidirectional": str(int(bidir))})
+                recurrent_case(gen, f"recurrent_{cell}_{layers}l_{'bi' if bidir else 'uni'}", cell, 4, 3, layers,
+                               bidir, T, LENGTHS)
+
+
+def wide_recurrent_fixtures(gen):
+    """Sizes that fill the GEMM kernel's 32-column panels and 8-row blocks (H = 32: G*H = 32 to 128
+    columns; B = 11: a whole block and a partial one), with every sequence at full length (the input
+    projected step by step) and padded (one GEMM over the valid rows)."""
+    for cell in ("rnn_tanh", "lstm", "gru"):
+        for padded in (False, True):
+            lengths = [6, 2, 5, 6, 1, 4, 6, 3, 6, 5, 2] if padded else [6] * 11
+            recurrent_case(gen, f"recurrent_{cell}_wide_{'padded' if padded else 'full'}", cell, 20, 32, 2, True,
+                           6, lengths, with_f32=True)
 
 
 def model_loss(module, c, logits, batch):
@@ -316,6 +351,7 @@ def main():
     schedule_fixtures()
     loss_fixtures(gen)
     conversion_fixture(gen)
+    wide_recurrent_fixtures(gen)  # last: the fixtures above keep the numbers they had before it
     print(f"wrote {len(os.listdir(OUT))} fixtures to {os.path.normpath(OUT)} (torch {torch.__version__})")
 
 
