@@ -145,6 +145,53 @@ Buffers<T>& buffers() {
   return b;
 }
 
+// One panel from a transposed B: out[k * kPanel + j] = rows[j][k] for k < kc, j < cols (rows: B's rows,
+// ldb apart, from column k0), zero for j >= cols. Blocks of 8 x 8 go through registers and come out
+// transposed (three rounds of interleaves, as in the classic AVX 8x8 float transpose) wherever the
+// vectors hold 8 floats; the rest one value at a time.
+template <typename T>
+void PackPanelTransposed(const T* B, size_t ldb, int k0, int kc, int cols, T* out) {
+  if (cols < kPanel) std::fill_n(out, size_t(kc) * kPanel, T(0));
+  int k = 0;
+#if HWY_TARGET != HWY_SCALAR
+  if constexpr (sizeof(T) == 4) {
+    const hn::CappedTag<T, 8> d;
+    if constexpr (hn::MaxLanes(d) == 8) {
+      const hn::Repartition<uint64_t, decltype(d)> du;
+      using V = hn::Vec<decltype(d)>;
+      for (; k + 8 <= kc; k += 8)
+        for (int j0 = 0; j0 + 8 <= cols; j0 += 8) {
+          V r[8];
+          for (int i = 0; i < 8; ++i) r[i] = hn::LoadU(d, B + size_t(j0 + i) * ldb + k0 + k);
+          V t[8];  // pairs of rows interleaved by 32 bits (within each 128-bit half)
+          for (int i = 0; i < 8; i += 2) {
+            t[i] = hn::InterleaveLower(d, r[i], r[i + 1]);
+            t[i + 1] = hn::InterleaveUpper(d, r[i], r[i + 1]);
+          }
+          V u[8];  // then pairs of pairs by 64 bits: rows (a b c d) and (e f g h) of one column each half
+          for (int i = 0; i < 8; i += 4)
+            for (int h = 0; h < 2; ++h) {
+              const auto lo = hn::BitCast(du, t[i + h]), hi = hn::BitCast(du, t[i + 2 + h]);
+              u[i + 2 * h] = hn::BitCast(d, hn::InterleaveLower(du, lo, hi));
+              u[i + 2 * h + 1] = hn::BitCast(d, hn::InterleaveUpper(du, lo, hi));
+            }
+          for (int c = 0; c < 4; ++c) {  // the 128-bit halves of (a..d) and (e..h) make columns c, c + 4
+            hn::StoreU(hn::ConcatLowerLower(d, u[4 + c], u[c]), d, out + size_t(k + c) * kPanel + j0);
+            hn::StoreU(hn::ConcatUpperUpper(d, u[4 + c], u[c]), d, out + size_t(k + c + 4) * kPanel + j0);
+          }
+        }
+      // columns of the panel past the last whole group of 8 rows, for these k
+      for (int j = cols / 8 * 8; j < cols; ++j)
+        for (int kk = 0; kk < k; ++kk) out[size_t(kk) * kPanel + j] = B[size_t(j) * ldb + k0 + kk];
+    }
+  }
+#endif
+  for (int j = 0; j < cols; ++j) {  // the k past the last whole block of 8 (all of them, elsewhere)
+    const T* src = B + size_t(j) * ldb + k0;
+    for (int kk = k; kk < kc; ++kk) out[size_t(kk) * kPanel + j] = src[kk];
+  }
+}
+
 // Packs op(B)[k0 .. k0+kc) x [n0 .. n0+nc) into panels of kPanel columns, each kc x kPanel with row k
 // at k * kPanel, zero beyond N. B is (K, N) with row stride ldb, or (N, K) when transposed.
 template <typename T>
@@ -164,12 +211,8 @@ void PackB(bool trans, const T* B, size_t ldb, int k0, int kc, int n0, int nc, T
         for (int j = 0; j < cols; ++j) dst[j] = src[j];
         for (int j = cols; j < kPanel; ++j) dst[j] = T(0);
       }
-    } else {  // column j of the panel is row n0 + j0 + j of B, read in order
-      if (cols < kPanel) std::fill_n(out, size_t(kc) * kPanel, T(0));
-      for (int j = 0; j < cols; ++j) {
-        const T* src = B + size_t(n0 + j0 + j) * ldb + k0;
-        for (int k = 0; k < kc; ++k) out[size_t(k) * kPanel + j] = src[k];
-      }
+    } else {  // column j of the panel is row n0 + j0 + j of B
+      PackPanelTransposed(B + size_t(n0 + j0) * ldb, ldb, k0, kc, cols, out);
     }
   }
 }
@@ -269,6 +312,17 @@ void GemmPackedImpl(int M, int K, int N, const T* A, size_t lda, const T* packed
   }
 }
 
+void PackTransposedF(const float* B, int ldb, int K, int N, int p0, int p1, float* out) {
+  for (int p = p0; p < p1; ++p)
+    PackPanelTransposed(B + size_t(p) * kPanel * size_t(ldb), size_t(ldb), 0, K, std::min(kPanel, N - p * kPanel),
+                        out + size_t(p) * size_t(K) * kPanel);
+}
+void PackTransposedD(const double* B, int ldb, int K, int N, int p0, int p1, double* out) {
+  for (int p = p0; p < p1; ++p)
+    PackPanelTransposed(B + size_t(p) * kPanel * size_t(ldb), size_t(ldb), 0, K, std::min(kPanel, N - p * kPanel),
+                        out + size_t(p) * size_t(K) * kPanel);
+}
+
 void GemmBlockedF(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
                   int ldb, float beta, float* C, int ldc) {
   GemmBlockedImpl(ta, tb, M, N, K, alpha, A, size_t(lda), B, size_t(ldb), beta, C, size_t(ldc));
@@ -297,6 +351,16 @@ HWY_EXPORT(GemmBlockedF);
 HWY_EXPORT(GemmBlockedD);
 HWY_EXPORT(GemmPackedF);
 HWY_EXPORT(GemmPackedD);
+HWY_EXPORT(PackTransposedF);
+HWY_EXPORT(PackTransposedD);
+
+void pack_panels_transposed(const float* B, int ldb, int K, int N, int p0, int p1, float* out) {
+  HWY_DYNAMIC_DISPATCH(PackTransposedF)(B, ldb, K, N, p0, p1, out);
+}
+
+void pack_panels_transposed(const double* B, int ldb, int K, int N, int p0, int p1, double* out) {
+  HWY_DYNAMIC_DISPATCH(PackTransposedD)(B, ldb, K, N, p0, p1, out);
+}
 
 void gemm_blocked(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
                   int ldb, float beta, float* C, int ldc) {

@@ -23,4 +23,9 @@ void gemm_packed_panels(int M, int K, int N, const float* A, int lda, const floa
 void gemm_packed_panels(int M, int K, int N, const double* A, int lda, const double* packed, double* C, int ldc,
                         int p0, int p1);
 
+// Panels [p0, p1) of op(B) = B^T (K, N) for gemm_packed_panels, B being (N, K) with row stride ldb:
+// panel p (K x kGemmPanel, zero beyond N) at out + p * K * kGemmPanel.
+void pack_panels_transposed(const float* B, int ldb, int K, int N, int p0, int p1, float* out);
+void pack_panels_transposed(const double* B, int ldb, int K, int N, int p0, int p1, double* out);
+
 }  // namespace rnnkit

@@ -17,18 +17,12 @@ void PackedMatrix<Real>::pack(Trans trans, int K, int N, const Real* B, int ldb)
   data_.resize(size_t(panels()) * size_t(K) * kPanel);
   // Panels are independent: threads take whole panels (a large W_hh is re-packed after every update).
   parallel_slices(panels(), 4, [&](int p0, int p1) {
-    for (int p = p0; p < p1; ++p) {
+    if (trans == Trans::Yes) return pack_panels_transposed(B, ldb, K, N, p0, p1, data_.data());  // row j: column j
+    for (int p = p0; p < p1; ++p) {  // panel row k: kPanel consecutive values of B's row k
       Real* out = data_.data() + size_t(p) * size_t(K) * kPanel;
       const int n0 = p * kPanel, cols = N - n0 < kPanel ? N - n0 : kPanel;
       if (cols < kPanel) std::fill_n(out, size_t(K) * kPanel, Real(0));
-      if (trans == Trans::No) {  // panel row k: kPanel consecutive values of B's row k
-        for (int k = 0; k < K; ++k) std::copy_n(B + size_t(k) * ldb + n0, cols, out + size_t(k) * kPanel);
-      } else {  // column j of the panel: row n0 + j of B, read in order
-        for (int j = 0; j < cols; ++j) {
-          const Real* src = B + size_t(n0 + j) * ldb;
-          for (int k = 0; k < K; ++k) out[size_t(k) * kPanel + j] = src[k];
-        }
-      }
+      for (int k = 0; k < K; ++k) std::copy_n(B + size_t(k) * ldb + n0, cols, out + size_t(k) * kPanel);
     }
   });
 }
