@@ -165,15 +165,16 @@ HWY_INLINE void LstmBackward(D d, int rows, int H, const T* act, const T* c, con
 }
 
 template <class D, typename T>
-HWY_INLINE void GruForward(D d, int rows, int H, const T* xp, const T* hp, const T* h, T* h_next, T* act, T* aux,
-                           T* y, int64_t ldy) {
+HWY_INLINE void GruForward(D d, int rows, int H, const T* xp, const T* hp, bool rz_folded, const T* h, T* h_next,
+                           T* act, T* aux, T* y, int64_t ldy) {
   const size_t G = 3 * size_t(H);
   for (int r = 0; r < rows; ++r) {
     const size_t g = size_t(r) * G, s = size_t(r) * size_t(H);
     const T *x = xp + g, *hr = hp + g;
+    const T* hrz = rz_folded ? nullptr : hr;  // r and z: already summed into xp when folded
     for_chunks(d, H, [&](const Chunk<D>& k) HWY_ATTR {
-      const V<D> rg = SigmoidV(d, hn::Add(k.load(x), k.load(hr)));
-      const V<D> z = SigmoidV(d, hn::Add(k.load(x + H), k.load(hr + H)));
+      const V<D> rg = SigmoidV(d, Pre(k, x, hrz, 0));
+      const V<D> z = SigmoidV(d, Pre(k, x, hrz, size_t(H)));
       const V<D> hn_ = k.load(hr + 2 * H);
       const V<D> n = TanhV(d, hn::MulAdd(rg, hn_, k.load(x + 2 * H)));
       const V<D> hv = hn::MulAdd(z, hn::Sub(k.load(h + s), n), n);  // (1 - z) n + z h
@@ -230,9 +231,9 @@ HWY_INLINE void GruBackward(D d, int rows, int H, const T* act, const T* aux, co
                        int64_t ldy, T* dc, T* dg) {                                                        \
     LstmBackward(hn::ScalableTag<T>(), rows, H, act, c, c_next, dh, dy, ldy, dc, dg);                      \
   }                                                                                                        \
-  void GruForward##S(int rows, int H, const T* xp, const T* hp, const T* h, T* h_next, T* act, T* aux,     \
-                     T* y, int64_t ldy) {                                                                  \
-    GruForward(hn::ScalableTag<T>(), rows, H, xp, hp, h, h_next, act, aux, y, ldy);                        \
+  void GruForward##S(int rows, int H, const T* xp, const T* hp, bool rz_folded, const T* h, T* h_next,      \
+                     T* act, T* aux, T* y, int64_t ldy) {                                                  \
+    GruForward(hn::ScalableTag<T>(), rows, H, xp, hp, rz_folded, h, h_next, act, aux, y, ldy);             \
   }                                                                                                        \
   void GruBackward##S(int rows, int H, const T* act, const T* aux, const T* h, const T* dh, const T* dy,    \
                       int64_t ldy, T* dgi, T* dgh, T* dhd) {                                               \
@@ -282,9 +283,9 @@ RNNKIT_GATES_EXPORT(D)
     HWY_DYNAMIC_DISPATCH(LstmBackward##S)(rows, H, act, c, c_next, dh, dy, ldy, dc, dg);                         \
   }                                                                                                              \
   template <>                                                                                                    \
-  void gru_forward<T>(int rows, int H, const T* xp, const T* hp, const T* h, T* h_next, T* act, T* aux, T* y,     \
-                      int64_t ldy) {                                                                             \
-    HWY_DYNAMIC_DISPATCH(GruForward##S)(rows, H, xp, hp, h, h_next, act, aux, y, ldy);                           \
+  void gru_forward<T>(int rows, int H, const T* xp, const T* hp, bool rz_folded, const T* h, T* h_next, T* act,   \
+                      T* aux, T* y, int64_t ldy) {                                                               \
+    HWY_DYNAMIC_DISPATCH(GruForward##S)(rows, H, xp, hp, rz_folded, h, h_next, act, aux, y, ldy);                \
   }                                                                                                              \
   template <>                                                                                                    \
   void gru_backward<T>(int rows, int H, const T* act, const T* aux, const T* h, const T* dh, const T* dy,        \

@@ -38,10 +38,10 @@ void lstm_backward(int rows, int H, const Real* act, const Real* c, const Real* 
                    int64_t ldy, Real* dc, Real* dg);
 
 // GRU: act = (r, z, n) (3H); aux = W_hn h + b_hn (the hp slice the reset gate scales); y = h'. hp is
-// required (the reset gate scales its n part).
+// required for its n part; with rz_folded its r and z parts are not read (xp holds their whole sums).
 template <typename Real>
-void gru_forward(int rows, int H, const Real* xp, const Real* hp, const Real* h, Real* h_next, Real* act, Real* aux,
-                 Real* y, int64_t ldy);
+void gru_forward(int rows, int H, const Real* xp, const Real* hp, bool rz_folded, const Real* h, Real* h_next,
+                 Real* act, Real* aux, Real* y, int64_t ldy);
 // dgi (3H) for W_ih / b_ih / x, dgh (3H) for W_hh / b_hh, dh_direct = dh' z (the path around W_hh).
 template <typename Real>
 void gru_backward(int rows, int H, const Real* act, const Real* aux, const Real* h, const Real* dh, const Real* dy,

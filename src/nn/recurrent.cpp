@@ -44,15 +44,17 @@ namespace {
 
 // ---------------------------------------------------------------------------------------------------
 // Cells. Each states G and two functions whose arithmetic is the vectorised kernels of gates.h:
-//   forward(rows, xp, hp, h, c, h', c', act, aux, y): over `rows` consecutive sequences at one step;
-//   xp = W_ih x + b_ih, hp = W_hh h + b_hh, both (G*H) a row; act / aux / y may be null (inference).
+//   forward(rows, xp, hp, folded, h, c, h', c', act, aux, y): over `rows` consecutive sequences at one
+//   step; xp = W_ih x + b_ih, hp = W_hh h + b_hh, both (G*H) a row, except that the first `folded`
+//   columns of hp are already summed into xp; act / aux / y may be null (inference).
 //   backward(rows, ...): over `rows` consecutive sequences, from dh' (dh + dy) and dc', gives the
 //   pre-activation gradients dgi (for W_ih, b_ih, x) and dgh (for W_hh, b_hh, h), the direct part of
 //   dh (not through W_hh), and dc for the previous step.
 // kSharedGrad: dgh == dgi (every cell but the GRU), so backward writes dgi only and one buffer serves.
 // kFoldBias: the pre-activation is the plain sum xp + hp, so b_hh joins b_ih in the input projection
-// and each step's recurrent product adds onto it in place (hp null); the GRU's reset gate scales its
-// n part of hp, which therefore stays separate.
+// and each step's recurrent product adds onto it in place (hp null). The GRU's reset gate scales the
+// n part of hp, which therefore stays separate; its r and z parts fold in the same way when they end
+// on a panel boundary of the packed W_hh (H a multiple of 16).
 // ---------------------------------------------------------------------------------------------------
 
 template <bool kRelu>
@@ -63,8 +65,8 @@ struct SimpleCell {
   static constexpr bool kFoldBias = true;
 
   template <typename Real>
-  static void forward(int rows, int H, const Real* xp, const Real* hp, const Real*, const Real*, Real* h_next, Real*,
-                      Real*, Real*, Real* y, int64_t ldy) {
+  static void forward(int rows, int H, const Real* xp, const Real* hp, int, const Real*, const Real*, Real* h_next,
+                      Real*, Real*, Real*, Real* y, int64_t ldy) {
     gates::rnn_forward(rows, H, kRelu, xp, hp, h_next, y, ldy);
   }
 
@@ -84,8 +86,8 @@ struct LstmCell {
   static constexpr bool kFoldBias = true;
 
   template <typename Real>
-  static void forward(int rows, int H, const Real* xp, const Real* hp, const Real*, const Real* c, Real* h_next,
-                      Real* c_next, Real* act, Real*, Real* y, int64_t ldy) {
+  static void forward(int rows, int H, const Real* xp, const Real* hp, int, const Real*, const Real* c,
+                      Real* h_next, Real* c_next, Real* act, Real*, Real* y, int64_t ldy) {
     gates::lstm_forward(rows, H, xp, hp, c, h_next, c_next, act, y, ldy);
   }
 
@@ -105,9 +107,9 @@ struct GruCell {
   static constexpr bool kFoldBias = false;
 
   template <typename Real>
-  static void forward(int rows, int H, const Real* xp, const Real* hp, const Real* h, const Real*, Real* h_next,
-                      Real*, Real* act, Real* aux, Real* y, int64_t ldy) {
-    gates::gru_forward(rows, H, xp, hp, h, h_next, act, aux, y, ldy);
+  static void forward(int rows, int H, const Real* xp, const Real* hp, int folded, const Real* h, const Real*,
+                      Real* h_next, Real*, Real* act, Real* aux, Real* y, int64_t ldy) {
+    gates::gru_forward(rows, H, xp, hp, folded == 2 * H, h, h_next, act, aux, y, ldy);
   }
 
   template <typename Real>
@@ -196,17 +198,26 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   PackedMatrix<Real>& w_hh = scratch.w_hh;
   PackedMatrix<Real>& w_ih = scratch.w_ih;
   constexpr int G = Cell::kGates;
-  constexpr bool kFold = Cell::kFoldBias;
+  constexpr int kPanel = PackedMatrix<Real>::kPanel;
   const int GH = G * H;
   const int64_t TB = int64_t(T) * B, BH = int64_t(B) * H;
+  // The first F columns of the recurrent product add onto act in place, their b_hh folded into the
+  // bias (all of them for LSTM and RNN, the GRU's r and z when they end on a panel boundary); the rest
+  // (the GRU's n part) go to hp = b_hh + h W_hh^T. pF: the panels of the packed W_hh^T before F.
+  const int F = Cell::kFoldBias ? GH : H % (kPanel / 2) == 0 ? 2 * H : 0;
+  const int pF = F == GH ? (GH + kPanel - 1) / kPanel : F / kPanel;
+  const bool has_hp = F < GH;
 
-  // The bias of the pre-activation rows: b_ih, and b_hh too where the cell allows (kFoldBias).
+  // The bias of the pre-activation rows: b_ih, plus b_hh in the folded columns.
   std::vector<Real>& bias = scratch.bias;
   const Real* b_ih = params.value(w.b_ih);
   const Real* bhh = params.value(w.b_hh);
   bias.assign(b_ih, b_ih + GH);
-  if (kFold)
-    for (int k = 0; k < GH; ++k) bias[size_t(k)] += bhh[k];
+  for (int k = 0; k < F; ++k) bias[size_t(k)] += bhh[k];
+  // hp rows (row stride G*H) get b_hh in the columns that do not fold.
+  auto fill_hp = [&](Real* hp_rows, int rows) {
+    for (int r = 0; r < rows; ++r) std::copy(bhh + F, bhh + GH, hp_rows + int64_t(r) * GH + F);
+  };
 
   // act (T*B, G*H) holds each step's pre-activations (input projection, bias, and for kFoldBias cells
   // the recurrent product); the gate kernel overwrites them with the activations backward needs.
@@ -244,15 +255,22 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   if (packed) w_hh.pack(Trans::Yes, H, GH, params.value(w.w_hh), H);  // op = W_hh^T (H, G*H)
   const Real* whh = params.value(w.w_hh);
 
-  // The cells over rows [b0, b1) at step t; the recurrent products of those rows are in act already
-  // (kFoldBias) or in hp (row b at hp_rows + (b - b0) * GH).
+  // The recurrent product of `rows` rows of h over the panels [p0, p1): onto act_rows in the folded
+  // columns, into hp_rows (filled with b_hh) in the others.
+  auto product = [&](int rows, const Real* h, Real* act_rows, Real* hp_rows, int p0, int p1) {
+    if (p0 < std::min(p1, pF)) gemm_packed(rows, h, H, w_hh, act_rows, GH, p0, std::min(p1, pF));
+    if (std::max(p0, pF) < p1) gemm_packed(rows, h, H, w_hh, hp_rows, GH, std::max(p0, pF), p1);
+  };
+
+  // The cells over rows [b0, b1) at step t; the recurrent products of those rows are in act (the
+  // folded columns) and hp (the others; row b at hp_rows + (b - b0) * GH).
   auto step_rows = [&](int t, int b0, int b1, const Real* hp_rows) {
     const Real* h_t = cache.h.data() + int64_t(t) * BH;
     Real* h_next = cache.h.data() + int64_t(t + 1) * BH;
     auto cells = [&](int r0, int r1) {  // sequences r0 .. r1 - 1, all running at step t
       const int64_t row = int64_t(t) * B + r0;
       Real* act = cache.act.data() + row * GH;
-      Cell::forward(r1 - r0, H, act, kFold ? nullptr : hp_rows + int64_t(r0 - b0) * GH, h_t + int64_t(r0) * H,
+      Cell::forward(r1 - r0, H, act, has_hp ? hp_rows + int64_t(r0 - b0) * GH : nullptr, F, h_t + int64_t(r0) * H,
                     Cell::kHasCell ? cache.c.data() + row * H : nullptr, h_next + int64_t(r0) * H,
                     Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr, keep ? act : nullptr,
                     cache.aux.empty() ? nullptr : cache.aux.data() + row * H, y + row * ldy, ldy);
@@ -277,18 +295,19 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
 
   // Per-step buffers come from the cache (each slice uses its own rows), so a call allocates
   // nothing once the sizes have settled: streaming calls forward once per step.
-  if (!kFold) scratch.hp.resize(int64_t(B) * GH);
+  if (has_hp) scratch.hp.resize(int64_t(B) * GH);
+  const int P = (GH + kPanel - 1) / kPanel;
   if (packed && split_columns(B, GH, H)) {
     // Few rows per thread and a large W_hh: each step's product is split by columns (each thread
     // reads its part of W_hh once), then the cells by rows; two hand-overs per step. (The input is
     // projected before the loop: input_per_step excludes this case.)
-    std::vector<Real>& hp = scratch.hp;
+    Real* hp = has_hp ? scratch.hp.data() : nullptr;
     for (int t = 0; t < T; ++t) {
       const Real* h_t = cache.h.data() + int64_t(t) * BH;
-      Real* out = kFold ? cache.act.data() + int64_t(t) * B * GH : hp.data();
-      if (!kFold) fill_rows(hp.data(), B, GH, bhh);
-      parallel_slices(w_hh.panels(), 1, [&](int p0, int p1) { gemm_packed(B, h_t, H, w_hh, out, GH, p0, p1); });
-      parallel_slices(B, 1, [&](int b0, int b1) { step_rows(t, b0, b1, kFold ? nullptr : hp.data() + int64_t(b0) * GH); });
+      Real* act_t = cache.act.data() + int64_t(t) * B * GH;
+      if (has_hp) fill_hp(hp, B);
+      parallel_slices(P, 1, [&](int p0, int p1) { product(B, h_t, act_t, hp, p0, p1); });
+      parallel_slices(B, 1, [&](int b0, int b1) { step_rows(t, b0, b1, has_hp ? hp + int64_t(b0) * GH : nullptr); });
     }
     return;
   }
@@ -299,7 +318,7 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   }
   parallel_slices(B, kMinRowsPerThread, [&](int b0, int b1) {
     const int rows = b1 - b0;
-    Real* hp = kFold ? nullptr : scratch.hp.data() + int64_t(b0) * GH;  // (rows, G*H)
+    Real* hp = has_hp ? scratch.hp.data() + int64_t(b0) * GH : nullptr;  // (rows, G*H)
     for (int t = 0; t < T; ++t) {
       const Real* h_t = cache.h.data() + int64_t(t) * BH;
       Real* act_t = cache.act.data() + (int64_t(t) * B + b0) * GH;  // (rows, G*H)
@@ -307,8 +326,6 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
         fill_rows(act_t, rows, GH, bias.data());
         gemm_packed(rows, x + int64_t(t) * x_step + int64_t(b0) * I, I, w_ih, act_t, GH);
       }
-      // The recurrent product goes onto act_t (kFoldBias) or into hp = b_hh + h_t W_hh^T.
-      Real* out = kFold ? act_t : hp;
       int n = 0;  // the rows still running
       for (int b = b0; b < b1; ++b) n += t < lengths[b];
       if (packed && n > 0 && n < rows) {
@@ -319,22 +336,29 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
         Real* hp_live = scratch.hp_live.data() + int64_t(b0) * GH;
         for (int b = b0, k = 0; b < b1; ++b)
           if (t < lengths[b]) live[k++] = b;
-        for (int k = 0; k < n; ++k) std::copy_n(h_t + int64_t(live[k]) * H, H, h_live + int64_t(k) * H);
-        if (kFold) std::fill_n(hp_live, int64_t(n) * GH, Real(0));
-        else fill_rows(hp_live, n, GH, bhh);
+        for (int k = 0; k < n; ++k) {
+          std::copy_n(h_t + int64_t(live[k]) * H, H, h_live + int64_t(k) * H);
+          std::fill_n(hp_live + int64_t(k) * GH, F, Real(0));
+        }
+        if (has_hp) fill_hp(hp_live, n);
         gemm_packed(n, h_live, H, w_hh, hp_live, GH);
         for (int k = 0; k < n; ++k) {
           const Real* src = hp_live + int64_t(k) * GH;
-          Real* dst = out + int64_t(live[k] - b0) * GH;
-          if (kFold)
-            for (int j = 0; j < GH; ++j) dst[j] += src[j];
-          else
-            std::copy_n(src, GH, dst);
+          Real* dst = act_t + int64_t(live[k] - b0) * GH;
+          for (int j = 0; j < F; ++j) dst[j] += src[j];
+          if (has_hp) std::copy(src + F, src + GH, hp + int64_t(live[k] - b0) * GH + F);
         }
       } else if (n > 0) {
-        if (!kFold) fill_rows(hp, rows, GH, bhh);
-        if (packed) gemm_packed(rows, h_t + int64_t(b0) * H, H, w_hh, out, GH);
-        else gemm(Trans::No, Trans::Yes, rows, GH, H, Real(1), h_t + int64_t(b0) * H, H, whh, H, Real(1), out, GH);
+        const Real* h_rows = h_t + int64_t(b0) * H;
+        if (has_hp) fill_hp(hp, rows);
+        if (packed) {
+          product(rows, h_rows, act_t, hp, 0, P);
+        } else {  // one step (streaming): through gemm(), one row a matrix-vector product
+          if (F > 0) gemm(Trans::No, Trans::Yes, rows, F, H, Real(1), h_rows, H, whh, H, Real(1), act_t, GH);
+          if (has_hp)
+            gemm(Trans::No, Trans::Yes, rows, GH - F, H, Real(1), h_rows, H, whh + int64_t(F) * H, H, Real(1), hp + F,
+                 GH);
+        }
       }
       step_rows(t, b0, b1, hp);
     }
