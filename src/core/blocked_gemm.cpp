@@ -58,21 +58,39 @@ constexpr int kMaxMc = 240;                    // a multiple of every kMR
 template <typename T>
 constexpr int kMaxNc = 512 * 1024 / int(sizeof(T)) / kMaxKc<T> / kPanel * kPanel;  // 512 columns
 
-// C[0..rows) x [0..cols) (cols <= kW) = alpha * (A block x panel columns) + (first ? beta * C : C),
-// over kc values of k. beta == 0 on a first block writes C without reading it. A's element (r, k) is
-// pa[k * MR + r] (kPackedA) or pa[r * lda + k]. With kPrefetch, row k of `prefetch` (the same columns
-// of the next panel) is requested per k: from memory or L3 when B is too large to stay in cache
-// between calls.
-// Kept out of line: inlined into its callers, the compiler ran out of registers and spilled a B vector.
+// What one micro-kernel call computes: C[0..rows) x [0..cols) (cols <= kW) = alpha * (A block x panel
+// columns, over kc values of k, plus the same for a second A block and panel when kc2 > 0) + (first ?
+// beta * C : C); or, with a bias, that sum plus bias[0..cols) (C not read). beta == 0 on a first block
+// writes C without reading it. A's element (r, k) is a[k * MR + r] (kPackedA) or a[r * lda + k]. With
+// kPrefetch, row k of `prefetch` (the same columns of the next panel; prefetch2 for the second) is
+// requested per k: from memory or L3 when B is too large to stay in cache between calls.
+template <typename T>
+struct MicroArgs {
+  const T* a;
+  size_t lda;
+  const T* panel;
+  int kc;
+  const T* a2 = nullptr;
+  size_t lda2 = 0;
+  const T* panel2 = nullptr;
+  int kc2 = 0;
+  T* C;
+  size_t ldc;
+  int rows, cols;
+  T alpha = T(1), beta = T(1);
+  bool first = false;
+  const T* bias = nullptr;
+  const T* prefetch = nullptr;
+  const T* prefetch2 = nullptr;
+};
+
+// acc += the A block times the panel columns over kc values of k (see MicroArgs).
 template <bool kPackedA, bool kPrefetch, class D, typename T = hn::TFromD<D>>
-HWY_NOINLINE void Micro(D d, int kc, const T* HWY_RESTRICT pa, size_t lda, const T* HWY_RESTRICT panel,
-                        T* HWY_RESTRICT C, size_t ldc, int rows, int cols, T alpha, T beta, bool first,
-                        const T* prefetch) {
+HWY_INLINE void Accumulate(D d, hn::Vec<D> (&acc0)[kMR], hn::Vec<D> (&acc1)[kMR], const T* HWY_RESTRICT pa,
+                           size_t lda, const T* HWY_RESTRICT panel, int kc, const T* prefetch) {
   constexpr int MR = kMR;
   constexpr size_t L = hn::MaxLanes(D());
   using V = hn::Vec<D>;
-  V acc0[MR], acc1[MR];
-  HWY_UNROLL(16) for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = hn::Zero(d);
   for (int k = 0; k < kc; ++k) {
     if constexpr (kPrefetch)  // every cache line of the kW columns this call covers in row k
       for (size_t c = 0; c < 2 * L; c += 64 / sizeof(T)) hwy::Prefetch(prefetch + size_t(k) * kPanel + c);
@@ -84,14 +102,36 @@ HWY_NOINLINE void Micro(D d, int kc, const T* HWY_RESTRICT pa, size_t lda, const
       acc1[r] = hn::MulAdd(av, b1, acc1[r]);
     }
   }
-  const V va = hn::Set(d, alpha), vb = hn::Set(d, beta);
-  const bool overwrite = first && beta == T(0), scale = first && beta != T(1);
-  auto update = [&](T* c, V acc) {
-    if (overwrite) return hn::StoreU(hn::Mul(va, acc), d, c);
-    const V old = hn::LoadU(d, c);
-    hn::StoreU(hn::MulAdd(va, acc, scale ? hn::Mul(vb, old) : old), d, c);
-  };
-  if (rows == MR && cols == int(2 * L)) {
+}
+
+// Kept out of line: inlined into its callers, the compiler ran out of registers and spilled a B vector.
+template <bool kPackedA, bool kPrefetch, class D, typename T = hn::TFromD<D>>
+HWY_NOINLINE void Micro(D d, const MicroArgs<T>& m) {
+  constexpr int MR = kMR;
+  constexpr size_t L = hn::MaxLanes(D());
+  using V = hn::Vec<D>;
+  V acc0[MR], acc1[MR];
+  HWY_UNROLL(16) for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = hn::Zero(d);
+  Accumulate<kPackedA, kPrefetch>(d, acc0, acc1, m.a, m.lda, m.panel, m.kc, m.prefetch);
+  if (m.kc2 > 0) Accumulate<kPackedA, kPrefetch>(d, acc0, acc1, m.a2, m.lda2, m.panel2, m.kc2, m.prefetch2);
+  T* HWY_RESTRICT C = m.C;
+  const size_t ldc = m.ldc;
+  const V va = hn::Set(d, m.alpha), vb = hn::Set(d, m.beta);
+  const bool overwrite = m.first && m.beta == T(0), scale = m.first && m.beta != T(1);
+  if (m.rows == MR && m.cols == int(2 * L)) {
+    if (m.bias) {
+      const V bias0 = hn::LoadU(d, m.bias), bias1 = hn::LoadU(d, m.bias + L);
+      HWY_UNROLL(16) for (int r = 0; r < MR; ++r) {
+        hn::StoreU(hn::MulAdd(va, acc0[r], bias0), d, C + size_t(r) * ldc);
+        hn::StoreU(hn::MulAdd(va, acc1[r], bias1), d, C + size_t(r) * ldc + L);
+      }
+      return;
+    }
+    auto update = [&](T* c, V acc) {
+      if (overwrite) return hn::StoreU(hn::Mul(va, acc), d, c);
+      const V old = hn::LoadU(d, c);
+      hn::StoreU(hn::MulAdd(va, acc, scale ? hn::Mul(vb, old) : old), d, c);
+    };
     HWY_UNROLL(16) for (int r = 0; r < MR; ++r) {
       update(C + size_t(r) * ldc, acc0[r]);
       update(C + size_t(r) * ldc + L, acc1[r]);
@@ -105,23 +145,38 @@ HWY_NOINLINE void Micro(D d, int kc, const T* HWY_RESTRICT pa, size_t lda, const
     hn::Store(acc0[r], d, tile[r]);
     hn::Store(acc1[r], d, tile[r] + L);
   }
-  for (int r = 0; r < rows; ++r) {
+  for (int r = 0; r < m.rows; ++r) {
     T* c = C + size_t(r) * ldc;
-    for (int j = 0; j < cols; ++j) {
-      const T prod = alpha * tile[r][j];
-      c[j] = overwrite ? prod : prod + (scale ? beta * c[j] : c[j]);
+    for (int j = 0; j < m.cols; ++j) {
+      const T prod = m.alpha * tile[r][j];
+      c[j] = m.bias ? prod + m.bias[j] : overwrite ? prod : prod + (scale ? m.beta * c[j] : c[j]);
     }
   }
 }
 
-// One block of rows against one panel of `ncols` (<= kPanel) columns, in passes of kW columns.
+// One block of rows against one panel of `ncols` (<= kPanel) columns (and the second source's panel),
+// in passes of kW columns: m holds the first pass's pointers, m.cols is ignored.
 template <bool kPackedA, bool kPrefetch = false, typename T>
-HWY_INLINE void MicroPanel(int kc, const T* pa, size_t lda, const T* panel, T* C, size_t ldc, int rows, int ncols,
-                           T alpha, T beta, bool first, const T* prefetch = nullptr) {
+HWY_INLINE void MicroPanel(MicroArgs<T> m, int ncols) {
   const Tag<T> d;
-  for (int j = 0; j < ncols; j += kW<T>)
-    Micro<kPackedA, kPrefetch>(d, kc, pa, lda, panel + j, C + j, ldc, rows, std::min(kW<T>, ncols - j), alpha, beta,
-                               first, prefetch ? prefetch + j : nullptr);
+  for (int j = 0; j < ncols; j += kW<T>) {
+    MicroArgs<T> pass = m;
+    pass.panel += j, pass.C += j, pass.cols = std::min(kW<T>, ncols - j);
+    if (pass.panel2) pass.panel2 += j;
+    if (pass.bias) pass.bias += j;
+    if (pass.prefetch) pass.prefetch += j;
+    if (pass.prefetch2) pass.prefetch2 += j;
+    Micro<kPackedA, kPrefetch>(d, pass);
+  }
+}
+
+// The blocked GEMM's call: one source, the alpha / beta update.
+template <bool kPackedA, typename T>
+HWY_INLINE void MicroPanel(int kc, const T* pa, size_t lda, const T* panel, T* C, size_t ldc, int rows, int ncols,
+                           T alpha, T beta, bool first) {
+  MicroArgs<T> m{.a = pa, .lda = lda, .panel = panel, .kc = kc, .C = C, .ldc = ldc, .rows = rows, .cols = 0};
+  m.alpha = alpha, m.beta = beta, m.first = first;
+  MicroPanel<kPackedA>(m, ncols);
 }
 
 // Scratch per thread, grown to the largest sizes seen (nothing is allocated once they settle).
@@ -286,29 +341,48 @@ void GemmBlockedImpl(bool ta, bool tb, int M, int N, int K, T alpha, const T* A,
   }
 }
 
-// C (M, N) += A (M, K) times the panels [p0, p1) of B packed into K x kPanel panels. Each panel stays
-// in L1 while the row blocks pass over it; the first row block asks for the next panel.
+// C (M, N) over the panels [p0, p1) = (bias, or C itself when bias is null) + A (M, K) times B packed
+// into K x kPanel panels (+ A2 (M, K2) times B2, packed alike, when K2 > 0). Each panel stays in L1
+// while the row blocks pass over it; the first row block asks for the next panel.
 template <typename T>
-void GemmPackedImpl(int M, int K, int N, const T* A, size_t lda, const T* packed, T* C, size_t ldc, int p0, int p1) {
+void GemmPackedImpl(int M, int N, int K, const T* A, size_t lda, const T* packed, int K2, const T* A2, size_t lda2,
+                    const T* packed2, const T* bias, T* C, size_t ldc, int p0, int p1) {
   constexpr int MR = kMR;
-  T* tail = nullptr;  // the last rows (fewer than MR), zero-padded to a micro-panel
+  T* tail = nullptr;  // the last rows (fewer than MR), zero-padded to micro-panels (K x MR, then K2 x MR)
   const int full = M / MR * MR;
   if (full < M) {
-    tail = buffers<T>().get_a(size_t(K) * MR);
+    tail = buffers<T>().get_a(size_t(K + K2) * MR);
     PackA(false, A, lda, full, M - full, 0, K, tail);
+    if (K2 > 0) PackA(false, A2, lda2, full, M - full, 0, K2, tail + size_t(K) * MR);
   }
   for (int p = p0; p < p1; ++p) {
-    const T* panel = packed + size_t(p) * size_t(K) * kPanel;
+    MicroArgs<T> m{.a = A, .lda = lda, .panel = packed + size_t(p) * size_t(K) * kPanel, .kc = K, .C = nullptr,
+                   .ldc = ldc, .rows = MR, .cols = 0};
+    if (K2 > 0) m.a2 = A2, m.lda2 = lda2, m.panel2 = packed2 + size_t(p) * size_t(K2) * kPanel, m.kc2 = K2;
+    m.bias = bias ? bias + size_t(p) * kPanel : nullptr;
     const int ncols = std::min(kPanel, N - p * kPanel);
     T* Cp = C + size_t(p) * kPanel;
     int r = 0;
     if (p + 1 < p1 && full > 0) {  // brings the panel in (from memory when B is large), asks for the next
-      MicroPanel<false, true>(K, A, lda, panel, Cp, ldc, MR, ncols, T(1), T(1), false, panel + size_t(K) * kPanel);
+      MicroArgs<T> first = m;
+      first.C = Cp;
+      first.prefetch = m.panel + size_t(K) * kPanel;
+      if (K2 > 0) first.prefetch2 = m.panel2 + size_t(K2) * kPanel;
+      MicroPanel<false, true>(first, ncols);
       r = MR;
     }
-    for (; r < full; r += MR)
-      MicroPanel<false>(K, A + size_t(r) * lda, lda, panel, Cp + size_t(r) * ldc, ldc, MR, ncols, T(1), T(1), false);
-    if (tail) MicroPanel<true>(K, tail, 0, panel, Cp + size_t(full) * ldc, ldc, M - full, ncols, T(1), T(1), false);
+    for (; r < full; r += MR) {
+      MicroArgs<T> block = m;
+      block.a = A + size_t(r) * lda, block.C = Cp + size_t(r) * ldc;
+      if (K2 > 0) block.a2 = A2 + size_t(r) * lda2;
+      MicroPanel<false>(block, ncols);
+    }
+    if (tail) {
+      MicroArgs<T> last = m;
+      last.a = tail, last.C = Cp + size_t(full) * ldc, last.rows = M - full;
+      if (K2 > 0) last.a2 = tail + size_t(K) * MR;
+      MicroPanel<true>(last, ncols);
+    }
   }
 }
 
@@ -331,13 +405,13 @@ void GemmBlockedD(bool ta, bool tb, int M, int N, int K, double alpha, const dou
                   int ldb, double beta, double* C, int ldc) {
   GemmBlockedImpl(ta, tb, M, N, K, alpha, A, size_t(lda), B, size_t(ldb), beta, C, size_t(ldc));
 }
-void GemmPackedF(int M, int K, int N, const float* A, int lda, const float* packed, float* C, int ldc, int p0,
-                 int p1) {
-  GemmPackedImpl(M, K, N, A, size_t(lda), packed, C, size_t(ldc), p0, p1);
+void GemmPackedF(int M, int N, int K, const float* A, int lda, const float* packed, int K2, const float* A2, int lda2,
+                 const float* packed2, const float* bias, float* C, int ldc, int p0, int p1) {
+  GemmPackedImpl(M, N, K, A, size_t(lda), packed, K2, A2, size_t(lda2), packed2, bias, C, size_t(ldc), p0, p1);
 }
-void GemmPackedD(int M, int K, int N, const double* A, int lda, const double* packed, double* C, int ldc, int p0,
-                 int p1) {
-  GemmPackedImpl(M, K, N, A, size_t(lda), packed, C, size_t(ldc), p0, p1);
+void GemmPackedD(int M, int N, int K, const double* A, int lda, const double* packed, int K2, const double* A2,
+                 int lda2, const double* packed2, const double* bias, double* C, int ldc, int p0, int p1) {
+  GemmPackedImpl(M, N, K, A, size_t(lda), packed, K2, A2, size_t(lda2), packed2, bias, C, size_t(ldc), p0, p1);
 }
 
 }  // namespace HWY_NAMESPACE
@@ -374,14 +448,14 @@ void gemm_blocked(Trans ta, Trans tb, int M, int N, int K, double alpha, const d
                                      ldc);
 }
 
-void gemm_packed_panels(int M, int K, int N, const float* A, int lda, const float* packed, float* C, int ldc, int p0,
-                        int p1) {
-  HWY_DYNAMIC_DISPATCH(GemmPackedF)(M, K, N, A, lda, packed, C, ldc, p0, p1);
+void gemm_packed_panels(int M, int N, int K, const float* A, int lda, const float* packed, int K2, const float* A2,
+                        int lda2, const float* packed2, const float* bias, float* C, int ldc, int p0, int p1) {
+  HWY_DYNAMIC_DISPATCH(GemmPackedF)(M, N, K, A, lda, packed, K2, A2, lda2, packed2, bias, C, ldc, p0, p1);
 }
 
-void gemm_packed_panels(int M, int K, int N, const double* A, int lda, const double* packed, double* C, int ldc,
-                        int p0, int p1) {
-  HWY_DYNAMIC_DISPATCH(GemmPackedD)(M, K, N, A, lda, packed, C, ldc, p0, p1);
+void gemm_packed_panels(int M, int N, int K, const double* A, int lda, const double* packed, int K2, const double* A2,
+                        int lda2, const double* packed2, const double* bias, double* C, int ldc, int p0, int p1) {
+  HWY_DYNAMIC_DISPATCH(GemmPackedD)(M, N, K, A, lda, packed, K2, A2, lda2, packed2, bias, C, ldc, p0, p1);
 }
 
 }  // namespace rnnkit

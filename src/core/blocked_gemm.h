@@ -17,11 +17,12 @@ void gemm_blocked(Trans ta, Trans tb, int M, int N, int K, float alpha, const fl
 void gemm_blocked(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A, int lda, const double* B,
                   int ldb, double beta, double* C, int ldc);
 
-// C (M, N) += A (M, K) times panels [p0, p1) of B packed by PackedMatrix (K x kGemmPanel each).
-void gemm_packed_panels(int M, int K, int N, const float* A, int lda, const float* packed, float* C, int ldc, int p0,
-                        int p1);
-void gemm_packed_panels(int M, int K, int N, const double* A, int lda, const double* packed, double* C, int ldc,
-                        int p0, int p1);
+// Over panels [p0, p1) of B packed by PackedMatrix (K x kGemmPanel each): C (M, N) = (bias, or C
+// itself when bias is null) + A (M, K) B (+ A2 (M, K2) B2 when K2 > 0, B2 packed alike).
+void gemm_packed_panels(int M, int N, int K, const float* A, int lda, const float* packed, int K2, const float* A2,
+                        int lda2, const float* packed2, const float* bias, float* C, int ldc, int p0, int p1);
+void gemm_packed_panels(int M, int N, int K, const double* A, int lda, const double* packed, int K2, const double* A2,
+                        int lda2, const double* packed2, const double* bias, double* C, int ldc, int p0, int p1);
 
 // Panels [p0, p1) of op(B) = B^T (K, N) for gemm_packed_panels, B being (N, K) with row stride ldb:
 // panel p (K x kGemmPanel, zero beyond N) at out + p * K * kGemmPanel.

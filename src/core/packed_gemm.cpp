@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "rnnkit/core/error.h"
 #include "rnnkit/core/parallel.h"
 #include "src/core/blocked_gemm.h"
 
@@ -29,14 +30,33 @@ void PackedMatrix<Real>::pack(Trans trans, int K, int N, const Real* B, int ldb)
 
 template <typename Real>
 void gemm_packed(int M, const Real* A, int lda, const PackedMatrix<Real>& B, Real* C, int ldc, int p0, int p1) {
-  if (p1 < 0 || p1 > B.panels()) p1 = B.panels();
-  if (M <= 0 || B.rows() == 0 || p0 >= p1) return;
-  gemm_packed_panels(M, B.rows(), B.cols(), A, lda, B.panel(0), C, ldc, p0, p1);
+  gemm_packed_sum<Real>(M, A, lda, B, nullptr, 0, nullptr, nullptr, C, ldc, p0, p1);
+}
+
+template <typename Real>
+void gemm_packed_sum(int M, const Real* A1, int lda1, const PackedMatrix<Real>& B1, const Real* A2, int lda2,
+                     const PackedMatrix<Real>* B2, const Real* bias, Real* C, int ldc, int p0, int p1) {
+  if (p1 < 0 || p1 > B1.panels()) p1 = B1.panels();
+  if (M <= 0 || p0 >= p1) return;
+  require(!B2 || B2->cols() == B1.cols(), "gemm_packed_sum: the two packed matrices differ in columns");
+  const int K2 = B2 && A2 ? B2->rows() : 0;
+  if (B1.rows() == 0 && K2 == 0) {  // an empty product: C = bias, or unchanged
+    if (bias)
+      for (int m = 0; m < M; ++m)
+        std::copy(bias + p0 * kGemmPanel, bias + std::min(B1.cols(), p1 * kGemmPanel), C + int64_t(m) * ldc + p0 * kGemmPanel);
+    return;
+  }
+  gemm_packed_panels(M, B1.cols(), B1.rows(), A1, lda1, B1.panel(0), K2, A2, lda2, K2 ? B2->panel(0) : nullptr, bias,
+                     C, ldc, p0, p1);
 }
 
 template class PackedMatrix<float>;
 template class PackedMatrix<double>;
 template void gemm_packed(int, const float*, int, const PackedMatrix<float>&, float*, int, int, int);
 template void gemm_packed(int, const double*, int, const PackedMatrix<double>&, double*, int, int, int);
+template void gemm_packed_sum(int, const float*, int, const PackedMatrix<float>&, const float*, int,
+                              const PackedMatrix<float>*, const float*, float*, int, int, int);
+template void gemm_packed_sum(int, const double*, int, const PackedMatrix<double>&, const double*, int,
+                              const PackedMatrix<double>*, const double*, double*, int, int, int);
 
 }  // namespace rnnkit

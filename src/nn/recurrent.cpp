@@ -256,10 +256,11 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   const Real* whh = params.value(w.w_hh);
 
   // The recurrent product of `rows` rows of h over the panels [p0, p1): onto act_rows in the folded
-  // columns, into hp_rows (filled with b_hh) in the others.
+  // columns, into hp_rows = b_hh + h W_hh^T in the others.
   auto product = [&](int rows, const Real* h, Real* act_rows, Real* hp_rows, int p0, int p1) {
     if (p0 < std::min(p1, pF)) gemm_packed(rows, h, H, w_hh, act_rows, GH, p0, std::min(p1, pF));
-    if (std::max(p0, pF) < p1) gemm_packed(rows, h, H, w_hh, hp_rows, GH, std::max(p0, pF), p1);
+    if (std::max(p0, pF) < p1)
+      gemm_packed_sum<Real>(rows, h, H, w_hh, nullptr, 0, nullptr, bhh, hp_rows, GH, std::max(p0, pF), p1);
   };
 
   // The cells over rows [b0, b1) at step t; the recurrent products of those rows are in act (the
@@ -305,7 +306,6 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
     for (int t = 0; t < T; ++t) {
       const Real* h_t = cache.h.data() + int64_t(t) * BH;
       Real* act_t = cache.act.data() + int64_t(t) * B * GH;
-      if (has_hp) fill_hp(hp, B);
       parallel_slices(P, 1, [&](int p0, int p1) { product(B, h_t, act_t, hp, p0, p1); });
       parallel_slices(B, 1, [&](int b0, int b1) { step_rows(t, b0, b1, has_hp ? hp + int64_t(b0) * GH : nullptr); });
     }
@@ -322,9 +322,18 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
     for (int t = 0; t < T; ++t) {
       const Real* h_t = cache.h.data() + int64_t(t) * BH;
       Real* act_t = cache.act.data() + (int64_t(t) * B + b0) * GH;  // (rows, G*H)
-      if (step_input) {  // this step's input projection (every row runs: no padding here)
-        fill_rows(act_t, rows, GH, bias.data());
-        gemm_packed(rows, x + int64_t(t) * x_step + int64_t(b0) * I, I, w_ih, act_t, GH);
+      if (step_input) {
+        // Every row runs (no padding here): act = bias + x_t W_ih^T + h_t W_hh^T in one pass over
+        // the folded columns; in the others act = bias + x_t W_ih^T and hp = b_hh + h_t W_hh^T.
+        const Real* x_rows = x + int64_t(t) * x_step + int64_t(b0) * I;
+        const Real* h_rows = h_t + int64_t(b0) * H;
+        gemm_packed_sum(rows, x_rows, I, w_ih, h_rows, H, &w_hh, bias.data(), act_t, GH, 0, pF);
+        if (has_hp) {
+          gemm_packed_sum<Real>(rows, x_rows, I, w_ih, nullptr, 0, nullptr, bias.data(), act_t, GH, pF, P);
+          gemm_packed_sum<Real>(rows, h_rows, H, w_hh, nullptr, 0, nullptr, bhh, hp, GH, pF, P);
+        }
+        step_rows(t, b0, b1, hp);
+        continue;
       }
       int n = 0;  // the rows still running
       for (int b = b0; b < b1; ++b) n += t < lengths[b];
@@ -350,10 +359,10 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
         }
       } else if (n > 0) {
         const Real* h_rows = h_t + int64_t(b0) * H;
-        if (has_hp) fill_hp(hp, rows);
         if (packed) {
           product(rows, h_rows, act_t, hp, 0, P);
         } else {  // one step (streaming): through gemm(), one row a matrix-vector product
+          if (has_hp) fill_hp(hp, rows);
           if (F > 0) gemm(Trans::No, Trans::Yes, rows, F, H, Real(1), h_rows, H, whh, H, Real(1), act_t, GH);
           if (has_hp)
             gemm(Trans::No, Trans::Yes, rows, GH - F, H, Real(1), h_rows, H, whh + int64_t(F) * H, H, Real(1), hp + F,

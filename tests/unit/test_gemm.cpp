@@ -131,6 +131,48 @@ TEST(GemmPacked, MatchesReference) {
         }
 }
 
+// C = bias + A1 op(B1) + A2 op(B2) in one pass (the recurrent step's two products and biases), with
+// and without the bias and the second product, over a column range, against the reference.
+template <typename Real>
+void check_packed_sum(int M, int N, int K1, int K2, bool bias, int p0, int p1) {
+  Rng rng(uint64_t(M * 7919 + N * 31 + K1 * 7 + K2));
+  const int lda1 = K1 + 1, lda2 = K2 + 2, ldc = N + 3;
+  std::vector<Real> A1(size_t(M) * lda1), A2(size_t(M) * lda2), B1(size_t(N) * K1), B2(size_t(K2) * N),
+      C(size_t(M) * ldc);
+  std::vector<Real> b(static_cast<size_t>(N));
+  for (auto* v : {&A1, &A2, &B1, &B2, &b, &C})
+    for (Real& x : *v) x = Real(rng.uniform(-1, 1));
+  std::vector<Real> want = C;
+  const int c0 = p0 * PackedMatrix<Real>::kPanel, c1 = std::min(N, p1 * PackedMatrix<Real>::kPanel);
+  for (int m = 0; m < M; ++m)
+    for (int n = c0; n < c1; ++n) {
+      double acc = bias ? double(b[size_t(n)]) : double(want[size_t(m) * ldc + n]);
+      for (int k = 0; k < K1; ++k) acc += double(A1[size_t(m) * lda1 + k]) * B1[size_t(n) * K1 + k];  // B1 transposed
+      for (int k = 0; k < K2; ++k) acc += double(A2[size_t(m) * lda2 + k]) * B2[size_t(k) * N + n];
+      want[size_t(m) * ldc + n] = Real(acc);
+    }
+  PackedMatrix<Real> P1, P2;
+  P1.pack(Trans::Yes, K1, N, B1.data(), K1);
+  P2.pack(Trans::No, K2, N, B2.data(), N);
+  gemm_packed_sum(M, A1.data(), lda1, P1, K2 ? A2.data() : nullptr, lda2, K2 ? &P2 : nullptr,
+                  bias ? b.data() : nullptr, C.data(), ldc, p0, p1);
+  const double tol = std::is_same_v<Real, float> ? 1e-5 : 1e-12;
+  for (size_t i = 0; i < C.size(); ++i)
+    ASSERT_NEAR(C[i], want[i], tol * (1 + K1 + K2)) << "M=" << M << " N=" << N << " K=" << K1 << "+" << K2
+                                                    << (bias ? " bias" : "") << " element " << i;
+}
+
+TEST(GemmPacked, SumOfTwoProductsAndBias) {
+  for (int M : {1, 7, 8, 9, 19})
+    for (int N : {17, 32, 70})
+      for (bool bias : {false, true}) {
+        check_packed_sum<float>(M, N, 9, 33, bias, 0, 3);
+        check_packed_sum<float>(M, N, 40, 0, bias, 0, 3);
+        check_packed_sum<float>(M, N, 12, 5, bias, 1, 2);  // the second panel only
+        check_packed_sum<double>(M, N, 9, 33, bias, 0, 3);
+      }
+}
+
 TEST(GemmPacked, RepackingReusesTheStorage) {
   std::vector<float> b1(4 * 20, 1.0f), b2(4 * 20, 2.0f), a(4, 1.0f), c(20, 0.0f);
   PackedMatrix<float> p;

@@ -38,4 +38,12 @@ template <typename Real>
 void gemm_packed(int M, const Real* A, int lda, const PackedMatrix<Real>& B, Real* C, int ldc, int panel_begin = 0,
                  int panel_end = -1);
 
+// C (M, N) = bias + A1 op(B1) [+ A2 op(B2)] over the same column range: B1 and B2 packed with the same
+// N, B2 null for one product, bias (N) null for C += instead. The two products accumulate in the
+// kernel's registers, and C is written once (the recurrent step's x W_ih^T + h W_hh^T + biases).
+template <typename Real>
+void gemm_packed_sum(int M, const Real* A1, int lda1, const PackedMatrix<Real>& B1, const Real* A2, int lda2,
+                     const PackedMatrix<Real>* B2, const Real* bias, Real* C, int ldc, int panel_begin = 0,
+                     int panel_end = -1);
+
 }  // namespace rnnkit
