@@ -167,6 +167,14 @@ inline bool split_columns(int B, int GH, int H) {
   return thread_count() > 1 && B < 16 * thread_count() && int64_t(GH) * H >= (int64_t(1) << 18);
 }
 
+// Whether a bidirectional layer runs its two directions side by side, one on each of two threads (each
+// over the whole batch: larger per-step products, no hand-over inside the loop): with exactly two
+// threads and work enough to pay for the hand-over (not a streaming step at batch 1, where it cost
+// 10-20 us a step).
+inline bool directions_side_by_side(int D, int T, int B, int GH, int K) {
+  return D == 2 && thread_count() == 2 && double(T) * B * GH * K >= double(1 << 20);
+}
+
 // Whether a direction computes its input projection step by step (each step's rows times W_ih packed
 // once, in the same kernel pass as the recurrent product) instead of in one GEMM over all steps before
 // the loop. Step by step the projection never leaves the cache (one GEMM over all steps writes it to
@@ -613,7 +621,7 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
     // With two threads the two directions run side by side, one on each thread (each with all of the
     // batch: larger per-step products, no hand-over inside the loop); otherwise one after the other,
     // each over batch slices on every thread.
-    const bool side_by_side = D == 2 && thread_count() == 2;
+    const bool side_by_side = directions_side_by_side(D, T, B, gate_count(config_.cell) * H, I + H);
     if (D == 2) cache.y_rev.resize(TB * H);
     auto run_direction = [&](int d) {
       auto& dc = cache.dirs[size_t(l) * D + d];
@@ -701,7 +709,7 @@ void Recurrent<Real>::backward(ParamStore<Real>& params, const RecurrentCache<Re
       dinput = dx;  // the caller's: += semantics
     }
     // As in forward: with two threads the two directions' time loops run side by side.
-    const bool side_by_side = D == 2 && thread_count() == 2;
+    const bool side_by_side = directions_side_by_side(D, T, B, gate_count(config_.cell) * H, I + H);
     auto run_direction = [&](int d) {
       const auto& dc = cache.dirs[size_t(l) * D + d];
       const RecurrentWeights& w = weights_[size_t(l) * D + d];
