@@ -18,7 +18,7 @@ packages=(cmake g++ make pkg-config libopenblas-dev libhwy-dev libdnnl-dev nlohm
           libcpp-httplib-dev pybind11-dev python3-dev python3-pytest wrk)
 missing=()
 for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" > /dev/null || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2

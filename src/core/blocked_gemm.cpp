@@ -343,7 +343,9 @@ void GemmBlockedImpl(bool ta, bool tb, int M, int N, int K, T alpha, const T* A,
 
 // C (M, N) over the panels [p0, p1) = (bias, or C itself when bias is null) + A (M, K) times B packed
 // into K x kPanel panels (+ A2 (M, K2) times B2, packed alike, when K2 > 0). Each panel stays in L1
-// while the row blocks pass over it; the first row block asks for the next panel.
+// while the row blocks pass over it; the first row block asks for the next panel. A single product
+// with a long K runs its panels in blocks of kMaxKc rows (a 4096 x 32 panel is 512 KB: the row blocks
+// after the first would read it from L2 at best), the next block asked for while one is computed.
 template <typename T>
 void GemmPackedImpl(int M, int N, int K, const T* A, size_t lda, const T* packed, int K2, const T* A2, size_t lda2,
                     const T* packed2, const T* bias, T* C, size_t ldc, int p0, int p1) {
@@ -355,33 +357,41 @@ void GemmPackedImpl(int M, int N, int K, const T* A, size_t lda, const T* packed
     PackA(false, A, lda, full, M - full, 0, K, tail);
     if (K2 > 0) PackA(false, A2, lda2, full, M - full, 0, K2, tail + size_t(K) * MR);
   }
+  // k blocks: the whole of K (and K2) at once, or blocks of kMaxKc for one long product
+  const int kc = K2 > 0 || K <= 2 * kMaxKc<T> ? K : kMaxKc<T>;
   for (int p = p0; p < p1; ++p) {
-    MicroArgs<T> m{.a = A, .lda = lda, .panel = packed + size_t(p) * size_t(K) * kPanel, .kc = K, .C = nullptr,
-                   .ldc = ldc, .rows = MR, .cols = 0};
-    if (K2 > 0) m.a2 = A2, m.lda2 = lda2, m.panel2 = packed2 + size_t(p) * size_t(K2) * kPanel, m.kc2 = K2;
-    m.bias = bias ? bias + size_t(p) * kPanel : nullptr;
+    const T* panel = packed + size_t(p) * size_t(K) * kPanel;
     const int ncols = std::min(kPanel, N - p * kPanel);
     T* Cp = C + size_t(p) * kPanel;
-    int r = 0;
-    if (p + 1 < p1 && full > 0) {  // brings the panel in (from memory when B is large), asks for the next
-      MicroArgs<T> first = m;
-      first.C = Cp;
-      first.prefetch = m.panel + size_t(K) * kPanel;
-      if (K2 > 0) first.prefetch2 = m.panel2 + size_t(K2) * kPanel;
-      MicroPanel<false, true>(first, ncols);
-      r = MR;
-    }
-    for (; r < full; r += MR) {
-      MicroArgs<T> block = m;
-      block.a = A + size_t(r) * lda, block.C = Cp + size_t(r) * ldc;
-      if (K2 > 0) block.a2 = A2 + size_t(r) * lda2;
-      MicroPanel<false>(block, ncols);
-    }
-    if (tail) {
-      MicroArgs<T> last = m;
-      last.a = tail, last.C = Cp + size_t(full) * ldc, last.rows = M - full;
-      if (K2 > 0) last.a2 = tail + size_t(K) * MR;
-      MicroPanel<true>(last, ncols);
+    for (int k0 = 0; k0 < K; k0 += kc) {
+      const int kb = std::min(kc, K - k0);
+      MicroArgs<T> m{.a = A + k0, .lda = lda, .panel = panel + size_t(k0) * kPanel, .kc = kb, .C = nullptr,
+                     .ldc = ldc, .rows = MR, .cols = 0};
+      if (K2 > 0) m.a2 = A2, m.lda2 = lda2, m.panel2 = packed2 + size_t(p) * size_t(K2) * kPanel, m.kc2 = K2;
+      m.bias = bias && k0 == 0 ? bias + size_t(p) * kPanel : nullptr;  // later blocks add onto C
+      // what the first row block asks for: the next k block of this panel, or the next panel
+      const bool more = k0 + kb < K || p + 1 < p1;
+      int r = 0;
+      if (more && full > 0) {
+        MicroArgs<T> first = m;
+        first.C = Cp;
+        first.prefetch = k0 + kb < K ? m.panel + size_t(kb) * kPanel : panel + size_t(K) * kPanel;
+        if (K2 > 0) first.prefetch2 = m.panel2 + size_t(K2) * kPanel;
+        MicroPanel<false, true>(first, ncols);
+        r = MR;
+      }
+      for (; r < full; r += MR) {
+        MicroArgs<T> block = m;
+        block.a = A + size_t(r) * lda + k0, block.C = Cp + size_t(r) * ldc;
+        if (K2 > 0) block.a2 = A2 + size_t(r) * lda2;
+        MicroPanel<false>(block, ncols);
+      }
+      if (tail) {
+        MicroArgs<T> last = m;
+        last.a = tail + size_t(k0) * MR, last.C = Cp + size_t(full) * ldc, last.rows = M - full;
+        if (K2 > 0) last.a2 = tail + size_t(K) * MR;
+        MicroPanel<true>(last, ncols);
+      }
     }
   }
 }

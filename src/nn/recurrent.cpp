@@ -183,10 +183,10 @@ inline bool directions_side_by_side(int D, int T, int B, int GH, int K) {
 // row of the batch (at most 8 MB; measured on the 512-unit cases, B = 64, a 4 MB W_ih: 4 % faster
 // forward and training; at B = 16 a 4-16 MB W_ih read every step cost 5-25 %).
 template <typename Real>
-bool input_per_step(int T, int B, int GH, int H, int I, bool all_valid) {
+bool input_per_step(int T, int B, int GH, int I, bool all_valid) {
   const int64_t bytes = int64_t(GH) * I * int64_t(sizeof(Real));
   const int64_t limit = std::max<int64_t>(int64_t(2) << 20, std::min<int64_t>(int64_t(8) << 20, int64_t(B) << 16));
-  return T >= 2 && all_valid && !split_columns(B, GH, H) && bytes <= limit;
+  return T >= 2 && all_valid && bytes <= limit;
 }
 
 // One direction of one layer, forward over t = 0..T-1. y (row stride ldy) gets h' on valid steps and
@@ -274,6 +274,20 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
       gemm_packed_sum<Real>(rows, h, H, w_hh, nullptr, 0, nullptr, bhh, hp_rows, GH, std::max(p0, pF), p1);
   };
 
+  // With the input projected step by step (every row runs), the products of `rows` rows over the panels
+  // [p0, p1): act = bias + x_t W_ih^T + h_t W_hh^T in one pass over the folded columns; in the others
+  // act = bias + x_t W_ih^T and hp = b_hh + h_t W_hh^T.
+  auto step_products = [&](int rows, const Real* x_rows, const Real* h_rows, Real* act_rows, Real* hp_rows, int p0,
+                           int p1) {
+    if (p0 < std::min(p1, pF))
+      gemm_packed_sum(rows, x_rows, I, w_ih, h_rows, H, &w_hh, bias.data(), act_rows, GH, p0, std::min(p1, pF));
+    if (std::max(p0, pF) < p1) {
+      gemm_packed_sum<Real>(rows, x_rows, I, w_ih, nullptr, 0, nullptr, bias.data(), act_rows, GH, std::max(p0, pF),
+                            p1);
+      gemm_packed_sum<Real>(rows, h_rows, H, w_hh, nullptr, 0, nullptr, bhh, hp_rows, GH, std::max(p0, pF), p1);
+    }
+  };
+
   // The cells over rows [b0, b1) at step t; the recurrent products of those rows are in act (the
   // folded columns) and hp (the others; row b at hp_rows + (b - b0) * GH).
   auto step_rows = [&](int t, int b0, int b1, const Real* hp_rows) {
@@ -310,14 +324,17 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   if (has_hp) scratch.hp.resize(int64_t(B) * GH);
   const int P = (GH + kPanel - 1) / kPanel;
   if (packed && split_columns(B, GH, H)) {
-    // Few rows per thread and a large W_hh: each step's product is split by columns (each thread
-    // reads its part of W_hh once), then the cells by rows; two hand-overs per step. (The input is
-    // projected before the loop: input_per_step excludes this case.)
+    // Few rows per thread and a large W_hh: each step's products are split by columns (each thread
+    // reads its part of the weights once), then the cells by rows; two hand-overs per step. Each
+    // column's sums run in the same order as in the split by rows, so the results do not change.
     Real* hp = has_hp ? scratch.hp.data() : nullptr;
     for (int t = 0; t < T; ++t) {
       const Real* h_t = cache.h.data() + int64_t(t) * BH;
       Real* act_t = cache.act.data() + int64_t(t) * B * GH;
-      parallel_slices(P, 1, [&](int p0, int p1) { product(B, h_t, act_t, hp, p0, p1); });
+      parallel_slices(P, 1, [&](int p0, int p1) {
+        if (step_input) step_products(B, x + int64_t(t) * x_step, h_t, act_t, hp, p0, p1);
+        else product(B, h_t, act_t, hp, p0, p1);
+      });
       parallel_slices(B, 1, [&](int b0, int b1) { step_rows(t, b0, b1, has_hp ? hp + int64_t(b0) * GH : nullptr); });
     }
     return;
@@ -336,13 +353,7 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
       if (step_input) {
         // Every row runs (no padding here): act = bias + x_t W_ih^T + h_t W_hh^T in one pass over
         // the folded columns; in the others act = bias + x_t W_ih^T and hp = b_hh + h_t W_hh^T.
-        const Real* x_rows = x + int64_t(t) * x_step + int64_t(b0) * I;
-        const Real* h_rows = h_t + int64_t(b0) * H;
-        gemm_packed_sum(rows, x_rows, I, w_ih, h_rows, H, &w_hh, bias.data(), act_t, GH, 0, pF);
-        if (has_hp) {
-          gemm_packed_sum<Real>(rows, x_rows, I, w_ih, nullptr, 0, nullptr, bias.data(), act_t, GH, pF, P);
-          gemm_packed_sum<Real>(rows, h_rows, H, w_hh, nullptr, 0, nullptr, bhh, hp, GH, pF, P);
-        }
+        step_products(rows, x + int64_t(t) * x_step + int64_t(b0) * I, h_t + int64_t(b0) * H, act_t, hp, 0, P);
         step_rows(t, b0, b1, hp);
         continue;
       }
@@ -356,16 +367,17 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
         Real* hp_live = scratch.hp_live.data() + int64_t(b0) * GH;
         for (int b = b0, k = 0; b < b1; ++b)
           if (t < lengths[b]) live[k++] = b;
+        // (The folded columns start from the rows' act, so that every sum runs in the same order as
+        // in the product straight onto act: the results do not depend on which rows run together.)
         for (int k = 0; k < n; ++k) {
           std::copy_n(h_t + int64_t(live[k]) * H, H, h_live + int64_t(k) * H);
-          std::fill_n(hp_live + int64_t(k) * GH, F, Real(0));
+          std::copy_n(act_t + int64_t(live[k] - b0) * GH, F, hp_live + int64_t(k) * GH);
         }
         if (has_hp) fill_hp(hp_live, n);
         gemm_packed(n, h_live, H, w_hh, hp_live, GH);
         for (int k = 0; k < n; ++k) {
           const Real* src = hp_live + int64_t(k) * GH;
-          Real* dst = act_t + int64_t(live[k] - b0) * GH;
-          for (int j = 0; j < F; ++j) dst[j] += src[j];
+          std::copy_n(src, F, act_t + int64_t(live[k] - b0) * GH);
           if (has_hp) std::copy(src + F, src + GH, hp + int64_t(live[k] - b0) * GH + F);
         }
       } else if (n > 0) {
@@ -477,16 +489,17 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
           if (t < lengths[b]) live.push_back(b);
         const int n = int(live.size());
         if (packed && n > 0 && n < rows) {  // ended sequences have zero gate gradients: skip their rows
+          // (dh_live starts from the rows' dh_prev, as the product straight onto dh_prev would: the
+          // same sums in the same order.)
           dg_live.resize(int64_t(n) * GH);
-          dh_live.assign(int64_t(n) * H, Real(0));
-          for (int k = 0; k < n; ++k)
-            std::copy_n(dgh_t + int64_t(live[size_t(k)] - b0) * GH, GH, dg_live.data() + int64_t(k) * GH);
-          gemm_packed(n, dg_live.data(), GH, w_hh, dh_live.data(), H);
+          dh_live.resize(int64_t(n) * H);
           for (int k = 0; k < n; ++k) {
-            Real* out = dh_prev.data() + int64_t(live[size_t(k)] - b0) * H;
-            const Real* add = dh_live.data() + int64_t(k) * H;
-            for (int j = 0; j < H; ++j) out[j] += add[j];
+            std::copy_n(dgh_t + int64_t(live[size_t(k)] - b0) * GH, GH, dg_live.data() + int64_t(k) * GH);
+            std::copy_n(dh_prev.data() + int64_t(live[size_t(k)] - b0) * H, H, dh_live.data() + int64_t(k) * H);
           }
+          gemm_packed(n, dg_live.data(), GH, w_hh, dh_live.data(), H);
+          for (int k = 0; k < n; ++k)
+            std::copy_n(dh_live.data() + int64_t(k) * H, H, dh_prev.data() + int64_t(live[size_t(k)] - b0) * H);
         } else if (n > 0) {
           if (packed) gemm_packed(rows, dgh_t, GH, w_hh, dh_prev.data(), H);
           else gemm(Trans::No, Trans::No, rows, H, GH, Real(1), dgh_t, GH, whh, H, Real(1), dh_prev.data(), H);
@@ -631,7 +644,7 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
       // inference cache reads `in` where it lies when it can: every step valid, and for d = 1 only when
       // the input is projected step by step (then read backwards).
       const int G = gate_count(config_.cell);
-      const bool per_step = input_per_step<Real>(T, B, G * H, H, I, live.empty());
+      const bool per_step = input_per_step<Real>(T, B, G * H, I, live.empty());
       const Real* xs = nullptr;
       int64_t x_step = int64_t(B) * I;
       if (cache.inference && live.empty() && (d == 0 || per_step)) {

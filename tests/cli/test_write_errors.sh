@@ -32,7 +32,7 @@ grep -q "m.safetensors.*\(write failed\|flushing failed\).*File too large.*previ
 [ "$(grep -c . "$tmp/full.err")" -eq 1 ] || [ "$(grep -c '^rnnkit:' "$tmp/full.err")" -eq 1 ] \
   || fail "more than one error line: $(cat "$tmp/full.err")"
 cmp -s "$tmp/out/m.safetensors" "$tmp/good.safetensors" || fail "the model was damaged by a failed write"
-! ls "$tmp/out" | grep -q "tmp" || fail "a temporary file was left behind: $(ls "$tmp/out")"
+! ls "$tmp/out" | grep "tmp" > /dev/null || fail "a temporary file was left behind: $(ls "$tmp/out")"
 echo "The food is good" | "$rnnkit" predict --model "$tmp/out/m.safetensors" > /dev/null || fail "the model no longer loads"
 
 # Read-only output directory.
