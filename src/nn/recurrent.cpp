@@ -236,7 +236,15 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   // to it: one pass over the rows instead of two). With padding, cache.x holds the valid rows only (R
   // of them): the GEMM fills act's first R rows, which then move to their time-major places
   // (descending, so no row is overwritten before it moves).
-  cache.act.resize(TB * GH);
+  //
+  // Without `keep` and with the input projected step by step, nothing of a step outlives the next:
+  // act holds one step's rows and h, c two steps' (alternating), so the loop works in cache whatever T.
+  const bool roll = !keep && step_input;
+  cache.act.resize(roll ? int64_t(B) * GH : TB * GH);
+  auto act_step = [&](int t) { return cache.act.data() + (roll ? 0 : int64_t(t) * B * GH); };
+  auto h_step = [&](int t) { return cache.h.data() + (roll ? t & 1 : t) * BH; };
+  auto c_step = [&](int t) { return cache.c.data() + (roll ? t & 1 : t) * BH; };
+  cache.final_state = roll ? (T & 1) * BH : TB * H;
   if (!step_input) {
     const int64_t R = live_rows.empty() ? TB : int64_t(live_rows.size());
     fill_rows_parallel(cache.act.data(), R, GH, bias.data());
@@ -250,11 +258,11 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   }
 
   // Every row of h (T+1, B, H) and c after the first is written below: by the cell or by copying.
-  cache.h.resize(TB * H + BH);
+  cache.h.resize(roll ? 2 * BH : TB * H + BH);
   if (h0) std::copy_n(h0, BH, cache.h.data());
   else std::fill_n(cache.h.data(), BH, Real(0));
   if (Cell::kHasCell) {
-    cache.c.resize(TB * H + BH);
+    cache.c.resize(roll ? 2 * BH : TB * H + BH);
     if (c0) std::copy_n(c0, BH, cache.c.data());
     else std::fill_n(cache.c.data(), BH, Real(0));
   }
@@ -291,14 +299,16 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   // The cells over rows [b0, b1) at step t; the recurrent products of those rows are in act (the
   // folded columns) and hp (the others; row b at hp_rows + (b - b0) * GH).
   auto step_rows = [&](int t, int b0, int b1, const Real* hp_rows) {
-    const Real* h_t = cache.h.data() + int64_t(t) * BH;
-    Real* h_next = cache.h.data() + int64_t(t + 1) * BH;
+    const Real* h_t = h_step(t);
+    Real* h_next = h_step(t + 1);
+    Real* c_t = Cell::kHasCell ? c_step(t) : nullptr;
+    Real* c_next = Cell::kHasCell ? c_step(t + 1) : nullptr;
     auto cells = [&](int r0, int r1) {  // sequences r0 .. r1 - 1, all running at step t
       const int64_t row = int64_t(t) * B + r0;
-      Real* act = cache.act.data() + row * GH;
+      Real* act = act_step(t) + int64_t(r0) * GH;
       Cell::forward(r1 - r0, H, act, has_hp ? hp_rows + int64_t(r0 - b0) * GH : nullptr, F, h_t + int64_t(r0) * H,
-                    Cell::kHasCell ? cache.c.data() + row * H : nullptr, h_next + int64_t(r0) * H,
-                    Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr, keep ? act : nullptr,
+                    Cell::kHasCell ? c_t + int64_t(r0) * H : nullptr, h_next + int64_t(r0) * H,
+                    Cell::kHasCell ? c_next + int64_t(r0) * H : nullptr, keep ? act : nullptr,
                     cache.aux.empty() ? nullptr : cache.aux.data() + row * H, y + row * ldy, ldy);
     };
     int b = b0;
@@ -313,7 +323,7 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
       // padded step: the state passes through unchanged
       const int64_t row = int64_t(t) * B + b;
       std::copy_n(h_t + int64_t(b) * H, H, h_next + int64_t(b) * H);
-      if (Cell::kHasCell) std::copy_n(cache.c.data() + row * H, H, cache.c.data() + (row + B) * H);
+      if (Cell::kHasCell) std::copy_n(c_t + int64_t(b) * H, H, c_next + int64_t(b) * H);
       std::fill_n(y + row * ldy, H, Real(0));
       ++b;
     }
@@ -329,8 +339,8 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
     // column's sums run in the same order as in the split by rows, so the results do not change.
     Real* hp = has_hp ? scratch.hp.data() : nullptr;
     for (int t = 0; t < T; ++t) {
-      const Real* h_t = cache.h.data() + int64_t(t) * BH;
-      Real* act_t = cache.act.data() + int64_t(t) * B * GH;
+      const Real* h_t = h_step(t);
+      Real* act_t = act_step(t);
       parallel_slices(P, 1, [&](int p0, int p1) {
         if (step_input) step_products(B, x + int64_t(t) * x_step, h_t, act_t, hp, p0, p1);
         else product(B, h_t, act_t, hp, p0, p1);
@@ -348,8 +358,8 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
     const int rows = b1 - b0;
     Real* hp = has_hp ? scratch.hp.data() + int64_t(b0) * GH : nullptr;  // (rows, G*H)
     for (int t = 0; t < T; ++t) {
-      const Real* h_t = cache.h.data() + int64_t(t) * BH;
-      Real* act_t = cache.act.data() + (int64_t(t) * B + b0) * GH;  // (rows, G*H)
+      const Real* h_t = h_step(t);
+      Real* act_t = act_step(t) + int64_t(b0) * GH;  // (rows, G*H)
       if (step_input) {
         // Every row runs (no padding here): act = bias + x_t W_ih^T + h_t W_hh^T in one pass over
         // the folded columns; in the others act = bias + x_t W_ih^T and hp = b_hh + h_t W_hh^T.
@@ -680,8 +690,9 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
                                           cache.scratch[side_by_side ? d : 0], y_d, ld, live, xs, x_step, per_step,
                                           !cache.inference);
       });
-      if (hn) std::copy_n(dc.h.data() + TB * H, BH, hn + int64_t(l * D + d) * BH);
-      if (cn && config_.cell == CellKind::Lstm) std::copy_n(dc.c.data() + TB * H, BH, cn + int64_t(l * D + d) * BH);
+      if (hn) std::copy_n(dc.h.data() + dc.final_state, BH, hn + int64_t(l * D + d) * BH);
+      if (cn && config_.cell == CellKind::Lstm)
+        std::copy_n(dc.c.data() + dc.final_state, BH, cn + int64_t(l * D + d) * BH);
     };
     if (side_by_side) {
       parallel_slices(2, 1, [&](int d0, int d1) {

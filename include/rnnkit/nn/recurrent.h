@@ -48,10 +48,11 @@ struct RecurrentCache {
   struct Direction {
     std::vector<Real> x;    // (R, I_l) the input this direction read (time-reversed for d = 1), valid steps only;
                             // empty after an inference pass that read the input in place
-    std::vector<Real> h;    // (T+1, B, H) h_0 .. h_T
-    std::vector<Real> c;    // (T+1, B, H) LSTM cell states
+    std::vector<Real> h;    // (T+1, B, H) h_0 .. h_T; after an inference pass, maybe two steps only
+    std::vector<Real> c;    // (T+1, B, H) LSTM cell states, as h
     std::vector<Real> act;  // (T, B, G*H) gate activations (RNN: unused pre-activations); after an
-                            // inference pass, pre-activations only
+                            // inference pass, pre-activations only, maybe of one step only
+    int64_t final_state = 0;  // where h_T (and c_T) start in h (and c)
     std::vector<Real> aux;  // (T, B, H) GRU: W_hn h + b_hn (training only)
   };
   // Set by a caller that never runs backward on this cache (prediction, evaluation, streaming):
