@@ -64,7 +64,7 @@ def main():
 
     rates = {t: run([rnnkit, "sgemm", str(t)], t) for t in threads_list}
     sgemm = {t: r["sgemm_gflops"] for t, r in rates.items()}
-    rows, scaling = [], {}
+    rows, scaling, ragged = [], {}, {}
     for threads in threads_list:
         for cell in cells:
             for case in cases:
@@ -78,6 +78,8 @@ def main():
                 f = forward_flops(cell, *case)
                 rows.append((threads, cell, case, r, f))
                 scaling.setdefault((cell, case), {})[threads] = r["rnnkit"]["train_ms"]
+                ragged.setdefault((cell, case), {})[threads] = (r["rnnkit"]["ragged_train_ms"] / r["rnnkit"]["train_ms"],
+                                                               r["rnnkit"]["ragged_real_fraction"])
                 print(f"{cell} {case} t={threads}: rnnkit {r['rnnkit']['train_ms']:.1f} ms, "
                       f"oneDNN {r['onednn']['train_ms']:.1f} ms, PyTorch {r['pytorch']['train_ms']:.1f} ms",
                       file=sys.stderr, flush=True)
@@ -103,10 +105,14 @@ def main():
             f"| {peak(k):.0f} / {peak(d):.0f} / {peak(p):.0f} |")
     if len(threads_list) > 1:
         t0, t1 = threads_list[0], threads_list[-1]
-        lines += ["", f"rnnkit training speed-up, {t1} threads over {t0}:", "",
-                  "| cell | B, T, I, H, L, bi | speed-up |", "| --- | --- | --- |"]
+        lines += ["", f"rnnkit training: speed-up of {t1} threads over {t0}, and the time of a padded batch (lengths "
+                  f"spread evenly from T/B to T) over a full one, {t0} thread(s):", "",
+                  "| cell | B, T, I, H, L, bi | speed-up | padded / full time | real steps |",
+                  "| --- | --- | --- | --- | --- |"]
         for (cell, case), ms in scaling.items():
-            lines.append(f"| {cell} | {', '.join(map(str, case))} | {ms[t0] / ms[t1]:.2f} |")
+            time_ratio, real = ragged[(cell, case)][t0]
+            lines.append(f"| {cell} | {', '.join(map(str, case))} | {ms[t0] / ms[t1]:.2f} | {time_ratio:.2f} "
+                         f"| {real:.2f} |")
     table = "\n".join(lines)
     sg = ", ".join(f"{t} thread(s): {r['sgemm_gflops']:.0f} GFLOP/s (OpenBLAS {r['openblas_gflops']:.0f} with its "
                    f"{r['blas_kernels']} kernels, rnnkit's GEMM {r['rnnkit_gflops']:.0f})" for t, r in rates.items())

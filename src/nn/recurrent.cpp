@@ -367,9 +367,14 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
         step_rows(t, b0, b1, hp);
         continue;
       }
-      int n = 0;  // the rows still running
-      for (int b = b0; b < b1; ++b) n += t < lengths[b];
-      if (packed && n > 0 && n < rows) {
+      int n = 0, lo = b1, hi = b0;  // the rows still running: how many, the first and past the last
+      for (int b = b0; b < b1; ++b)
+        if (t < lengths[b]) ++n, lo = std::min(lo, b), hi = b + 1;
+      if (packed && n > 0 && n < rows && hi - lo == n) {
+        // They lie side by side (a batch sorted by length): the product on those rows where they are.
+        product(n, h_t + int64_t(lo) * H, act_t + int64_t(lo - b0) * GH, has_hp ? hp + int64_t(lo - b0) * GH : nullptr,
+                0, P);
+      } else if (packed && n > 0 && n < rows) {
         // Some sequences have ended: the product runs on the rows still running only, gathered, so a
         // padded batch costs its real steps (each row's result is the same as in the full product).
         int* live = scratch.live.data() + b0;
@@ -498,7 +503,10 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
         for (int b = b0; b < b1; ++b)
           if (t < lengths[b]) live.push_back(b);
         const int n = int(live.size());
-        if (packed && n > 0 && n < rows) {  // ended sequences have zero gate gradients: skip their rows
+        if (packed && n > 0 && n < rows && live.back() - live.front() + 1 == n) {  // side by side: in place
+          const int64_t lo = live.front() - b0;
+          gemm_packed(n, dgh_t + lo * GH, GH, w_hh, dh_prev.data() + lo * H, H);
+        } else if (packed && n > 0 && n < rows) {  // ended sequences have zero gate gradients: skip their rows
           // (dh_live starts from the rows' dh_prev, as the product straight onto dh_prev would: the
           // same sums in the same order.)
           dg_live.resize(int64_t(n) * GH);
