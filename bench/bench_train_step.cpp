@@ -8,9 +8,9 @@
 //                                                   with the state carried), ragged_train_ms (a
 //                                                   padded batch of about half real steps) and its
 //                                                   ragged_real_fraction, max_rss_mb
-//        bench_train_step CELL B T I H LAYERS BIDIR THREADS REPS train|infer
-//                                                   the training step or the inference pass only
-//                                                   (for a profiler)
+//        bench_train_step CELL B T I H LAYERS BIDIR THREADS REPS train|infer|ragged
+//                                                   the training step, the inference pass or the
+//                                                   padded batch's training step only (for a profiler)
 //        bench_train_step sgemm THREADS             the GEMM rate of a 2048^3 sgemm through OpenBLAS
 //                                                   and through rnnkit's kernel, JSON
 #include <algorithm>
@@ -78,6 +78,18 @@ int one_case(int argc, char** argv) {
     std::printf("{\"infer_ms\": %.3f}\n", infer);
     return 0;
   }
+  // A padded batch: sequence b has (b + 1) * T / B steps, about half the padded length in all.
+  Batch<float> ragged = batch;
+  double real = 0;
+  for (int b = 0; b < c.B; ++b) {
+    ragged.lengths[size_t(b)] = std::max(1, (b + 1) * c.T / c.B);
+    real += ragged.lengths[size_t(b)];
+  }
+  if (only == "ragged") {
+    const double t = bench::best_ms([&] { train_step(model, *opt, ragged, TrainOptions{}, rng); }, reps);
+    std::printf("{\"ragged_train_ms\": %.3f, \"ragged_real_fraction\": %.3f}\n", t, real / (double(c.B) * c.T));
+    return 0;
+  }
   const double train = bench::best_ms([&] { train_step(model, *opt, batch, TrainOptions{}, rng); }, reps);
   const double train_peak = bench::peak_rss_mb();  // training alone: before the inference buffers below
   if (only == "train") {
@@ -87,13 +99,6 @@ int one_case(int argc, char** argv) {
   ModelCache<float> cache;
   cache.inference = true;
   const double infer = bench::best_ms([&] { model.forward(batch, cache, false, nullptr); }, reps);
-  // A padded batch: sequence b has (b + 1) * T / B steps, about half the padded length in all.
-  Batch<float> ragged = batch;
-  double real = 0;
-  for (int b = 0; b < c.B; ++b) {
-    ragged.lengths[size_t(b)] = std::max(1, (b + 1) * c.T / c.B);
-    real += ragged.lengths[size_t(b)];
-  }
   const double ragged_train =
       bench::best_ms([&] { train_step(model, *opt, ragged, TrainOptions{}, rng); }, reps);
   // Streaming: one step of one sequence at a time, the state carried from call to call.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (every library under ASan + UBSan, build-fuzz/) and runs each
-# for SECONDS (default 60) from its seed corpus in fuzz/corpus/<target>/. New corpus entries stay in
-# build-fuzz/corpus/; a crashing input lands in build-fuzz/crashes/<target>/ and the run fails; after
-# the fix, copy it to fuzz/regressions/<target>/ so that ctest (test_fuzz_regressions) keeps checking it.
+# for SECONDS (default 60) from its seed corpus in fuzz/corpus/<target>/ and the corpus earlier
+# campaigns kept (fuzz/saved/<target>.tar.xz, unpacked into an empty build-fuzz/corpus/<target>/). New
+# corpus entries stay in build-fuzz/corpus/ (scripts/fuzz_save.sh keeps them); a crashing input lands
+# in build-fuzz/crashes/<target>/ and the run fails; after the fix, copy it to fuzz/regressions/<target>/
+# so that ctest (test_fuzz_regressions) keeps checking it.
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET ...]
 # FUZZ_TIMEOUT (seconds, default 10): an input running longer is a hang. libFuzzer measures it in wall
 # time, so a campaign that is paused now and then (SIGSTOP, to free the cores for a benchmark) needs
@@ -24,6 +26,10 @@ cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]/#/fuzz_}" > /dev/nu
 status=0
 for t in "${targets[@]}"; do
   mkdir -p "build-fuzz/corpus/$t" "build-fuzz/crashes/$t"
+  # A fresh checkout continues from the corpus the last campaigns kept (scripts/fuzz_save.sh).
+  if [ -z "$(ls -A "build-fuzz/corpus/$t")" ] && [ -f "fuzz/saved/$t.tar.xz" ]; then
+    tar -xJf "fuzz/saved/$t.tar.xz" -C "build-fuzz/corpus/$t"
+  fi
   log="build-fuzz/$t.log"
   # A huge allocation is a bug too (a hostile size must be refused before allocating): 256 MB cap.
   if ! "build-fuzz/fuzz_$t" "build-fuzz/corpus/$t" "fuzz/corpus/$t" -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-10}" \
