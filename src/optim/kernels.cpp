@@ -65,6 +65,125 @@ void AdamImpl(size_t n, T* p, const T* g, T* m, T* v, const AdamCoefficients& c)
   });
 }
 
+template <typename T>
+void SgdImpl(size_t n, T* p, const T* g, T* buf, const SgdCoefficients& c) {
+  const hn::ScalableTag<T> d;
+  const auto neg_lr = hn::Set(d, T(-c.lr)), wd = hn::Set(d, T(c.weight_decay));
+  const auto momentum = hn::Set(d, T(c.momentum)), one_minus_dampening = hn::Set(d, T(1.0 - c.dampening));
+  const bool l2 = c.weight_decay != 0.0;
+  // d_p = grad.add(param, alpha=wd)
+  auto direction = [&](T* const* at) {
+    const auto pv = hn::LoadU(d, at[0]), gv = hn::LoadU(d, at[1]);
+    return l2 ? hn::Add(gv, hn::Mul(pv, wd)) : gv;
+  };
+  if (!buf) {
+    T* const arrays[2] = {p, const_cast<T*>(g)};
+    for_vectors(d, n, arrays, [&](T* const* at) {
+      hn::StoreU(hn::Add(hn::LoadU(d, at[0]), hn::Mul(neg_lr, direction(at))), d, at[0]);  // param.add_(d_p, alpha=-lr)
+    });
+    return;
+  }
+  T* const arrays[3] = {p, const_cast<T*>(g), buf};
+  for_vectors(d, n, arrays, [&](T* const* at) {
+    const auto dv = direction(at);
+    // buf = clone(d_p) on the first step, then buf.mul_(momentum).add_(d_p, alpha=1 - dampening)
+    const auto bv = c.first ? dv : hn::Add(hn::Mul(hn::LoadU(d, at[2]), momentum), hn::Mul(dv, one_minus_dampening));
+    const auto step = c.nesterov ? hn::Add(dv, hn::Mul(bv, momentum)) : bv;  // d_p.add(buf, alpha=momentum)
+    hn::StoreU(bv, d, at[2]);
+    hn::StoreU(hn::Add(hn::LoadU(d, at[0]), hn::Mul(neg_lr, step)), d, at[0]);
+  });
+}
+
+template <typename T, bool kCentered, bool kMomentum>
+void RmsPropImpl(size_t n, T* p, const T* g, T* sq, T* ga, T* buf, const RmsPropCoefficients& c) {
+  const hn::ScalableTag<T> d;
+  const auto neg_lr = hn::Set(d, T(-c.lr)), wd = hn::Set(d, T(c.weight_decay)), eps = hn::Set(d, T(c.eps));
+  const auto alpha = hn::Set(d, T(c.alpha)), one_minus_alpha = hn::Set(d, T(1.0 - c.alpha));
+  const auto momentum = hn::Set(d, T(c.momentum));
+  const bool l2 = c.weight_decay != 0.0;
+  // at: p, g, square_avg, then grad_avg and / or the momentum buffer when used.
+  auto body = [&](T* const* at) {
+    auto pv = hn::LoadU(d, at[0]);
+    auto gv = hn::LoadU(d, at[1]);
+    if (l2) gv = hn::Add(gv, hn::Mul(pv, wd));  // grad.add(param, alpha=wd)
+    // square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+    const auto sv = hn::Add(hn::Mul(hn::LoadU(d, at[2]), alpha), hn::Mul(hn::Mul(gv, gv), one_minus_alpha));
+    hn::StoreU(sv, d, at[2]);
+    auto avg = sv;
+    if constexpr (kCentered) {
+      // grad_avg.mul_(alpha).add_(grad, alpha=1 - alpha); avg = square_avg.addcmul(grad_avg, grad_avg, value=-1)
+      const auto av = hn::Add(hn::Mul(hn::LoadU(d, at[3]), alpha), hn::Mul(gv, one_minus_alpha));
+      hn::StoreU(av, d, at[3]);
+      avg = hn::Sub(sv, hn::Mul(av, av));
+    }
+    avg = hn::Add(hn::Sqrt(avg), eps);  // .sqrt_().add_(eps)
+    if constexpr (kMomentum) {
+      T* b = at[3 + kCentered];
+      const auto bv = hn::Add(hn::Mul(hn::LoadU(d, b), momentum), hn::Div(gv, avg));  // buf.mul_(m).addcdiv_(grad, avg)
+      hn::StoreU(bv, d, b);
+      pv = hn::Add(pv, hn::Mul(neg_lr, bv));  // param.add_(buf, alpha=-lr)
+    } else {
+      pv = hn::Add(pv, hn::Mul(neg_lr, hn::Div(gv, avg)));  // param.addcdiv_(grad, avg, value=-lr)
+    }
+    hn::StoreU(pv, d, at[0]);
+  };
+  T* const gw = const_cast<T*>(g);  // read only (for_vectors writes its tail buffer back unchanged)
+  if constexpr (kCentered && kMomentum) {
+    T* const arrays[5] = {p, gw, sq, ga, buf};
+    for_vectors(d, n, arrays, body);
+  } else if constexpr (kCentered) {
+    T* const arrays[4] = {p, gw, sq, ga};
+    for_vectors(d, n, arrays, body);
+  } else if constexpr (kMomentum) {
+    T* const arrays[4] = {p, gw, sq, buf};
+    for_vectors(d, n, arrays, body);
+  } else {
+    T* const arrays[3] = {p, gw, sq};
+    for_vectors(d, n, arrays, body);
+  }
+}
+
+template <typename T>
+void RmsPropDispatch(size_t n, T* p, const T* g, T* sq, T* ga, T* buf, const RmsPropCoefficients& c) {
+  if (ga && buf) return RmsPropImpl<T, true, true>(n, p, g, sq, ga, buf, c);
+  if (ga) return RmsPropImpl<T, true, false>(n, p, g, sq, ga, buf, c);
+  if (buf) return RmsPropImpl<T, false, true>(n, p, g, sq, ga, buf, c);
+  RmsPropImpl<T, false, false>(n, p, g, sq, ga, buf, c);
+}
+
+template <typename T>
+void AdagradImpl(size_t n, T* p, const T* g, T* sum, const AdagradCoefficients& c) {
+  const hn::ScalableTag<T> d;
+  const auto neg_clr = hn::Set(d, T(-c.clr)), wd = hn::Set(d, T(c.weight_decay)), eps = hn::Set(d, T(c.eps));
+  const bool l2 = c.weight_decay != 0.0;
+  T* const arrays[3] = {p, const_cast<T*>(g), sum};
+  for_vectors(d, n, arrays, [&](T* const* at) {
+    auto pv = hn::LoadU(d, at[0]);
+    auto gv = hn::LoadU(d, at[1]);
+    if (l2) gv = hn::Add(gv, hn::Mul(pv, wd));                 // grad.add(param, alpha=wd)
+    const auto sv = hn::Add(hn::LoadU(d, at[2]), hn::Mul(gv, gv));  // state_sum.addcmul_(grad, grad, value=1)
+    hn::StoreU(sv, d, at[2]);
+    const auto std_ = hn::Add(hn::Sqrt(sv), eps);                // state_sum.sqrt().add_(eps)
+    hn::StoreU(hn::Add(pv, hn::Mul(neg_clr, hn::Div(gv, std_))), d, at[0]);  // param.addcdiv_(grad, std, value=-clr)
+  });
+}
+
+void SgdF(size_t n, float* p, const float* g, float* buf, const SgdCoefficients& c) { SgdImpl(n, p, g, buf, c); }
+void SgdD(size_t n, double* p, const double* g, double* buf, const SgdCoefficients& c) { SgdImpl(n, p, g, buf, c); }
+void RmsPropF(size_t n, float* p, const float* g, float* sq, float* ga, float* buf, const RmsPropCoefficients& c) {
+  RmsPropDispatch(n, p, g, sq, ga, buf, c);
+}
+void RmsPropD(size_t n, double* p, const double* g, double* sq, double* ga, double* buf,
+              const RmsPropCoefficients& c) {
+  RmsPropDispatch(n, p, g, sq, ga, buf, c);
+}
+void AdagradF(size_t n, float* p, const float* g, float* sum, const AdagradCoefficients& c) {
+  AdagradImpl(n, p, g, sum, c);
+}
+void AdagradD(size_t n, double* p, const double* g, double* sum, const AdagradCoefficients& c) {
+  AdagradImpl(n, p, g, sum, c);
+}
+
 void AdamF(size_t n, float* p, const float* g, float* m, float* v, const AdamCoefficients& c) {
   AdamImpl(n, p, g, m, v, c);
 }
@@ -114,6 +233,39 @@ HWY_EXPORT(AdamF);
 HWY_EXPORT(AdamD);
 HWY_EXPORT(SumSquaresF);
 HWY_EXPORT(SumSquaresD);
+HWY_EXPORT(SgdF);
+HWY_EXPORT(SgdD);
+HWY_EXPORT(RmsPropF);
+HWY_EXPORT(RmsPropD);
+HWY_EXPORT(AdagradF);
+HWY_EXPORT(AdagradD);
+
+template <>
+void sgd<float>(size_t n, float* p, const float* g, float* buf, const SgdCoefficients& c) {
+  HWY_DYNAMIC_DISPATCH(SgdF)(n, p, g, buf, c);
+}
+template <>
+void sgd<double>(size_t n, double* p, const double* g, double* buf, const SgdCoefficients& c) {
+  HWY_DYNAMIC_DISPATCH(SgdD)(n, p, g, buf, c);
+}
+template <>
+void rmsprop<float>(size_t n, float* p, const float* g, float* sq, float* ga, float* buf,
+                    const RmsPropCoefficients& c) {
+  HWY_DYNAMIC_DISPATCH(RmsPropF)(n, p, g, sq, ga, buf, c);
+}
+template <>
+void rmsprop<double>(size_t n, double* p, const double* g, double* sq, double* ga, double* buf,
+                     const RmsPropCoefficients& c) {
+  HWY_DYNAMIC_DISPATCH(RmsPropD)(n, p, g, sq, ga, buf, c);
+}
+template <>
+void adagrad<float>(size_t n, float* p, const float* g, float* sum, const AdagradCoefficients& c) {
+  HWY_DYNAMIC_DISPATCH(AdagradF)(n, p, g, sum, c);
+}
+template <>
+void adagrad<double>(size_t n, double* p, const double* g, double* sum, const AdagradCoefficients& c) {
+  HWY_DYNAMIC_DISPATCH(AdagradD)(n, p, g, sum, c);
+}
 
 template <>
 void adam<float>(size_t n, float* p, const float* g, float* m, float* v, const AdamCoefficients& c) {

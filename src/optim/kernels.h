@@ -38,6 +38,35 @@ struct AdamCoefficients {
 template <typename Real>
 void adam(size_t n, Real* p, const Real* g, Real* m, Real* v, const AdamCoefficients& c);
 
+// SGD for one step: d = g + weight_decay p; with momentum, buf = d on the first step, else
+// momentum buf + (1 - dampening) d, and d = d + momentum buf (Nesterov) or buf; p -= lr d.
+// buf is null without momentum.
+struct SgdCoefficients {
+  double lr, weight_decay, momentum, dampening;
+  bool nesterov, first;
+};
+
+template <typename Real>
+void sgd(size_t n, Real* p, const Real* g, Real* buf, const SgdCoefficients& c);
+
+// RMSprop for one step: d = g + weight_decay p, sq = alpha sq + (1 - alpha) d^2; centered: ga = alpha
+// ga + (1 - alpha) d and avg = sqrt(sq - ga^2) + eps, else avg = sqrt(sq) + eps; with momentum buf =
+// momentum buf + d / avg and p -= lr buf, else p -= lr d / avg. ga and buf are null when unused.
+struct RmsPropCoefficients {
+  double lr, alpha, eps, weight_decay, momentum;
+};
+
+template <typename Real>
+void rmsprop(size_t n, Real* p, const Real* g, Real* sq, Real* ga, Real* buf, const RmsPropCoefficients& c);
+
+// Adagrad for one step: d = g + weight_decay p, sum += d^2, p -= clr d / (sqrt(sum) + eps).
+struct AdagradCoefficients {
+  double clr, eps, weight_decay;
+};
+
+template <typename Real>
+void adagrad(size_t n, Real* p, const Real* g, Real* sum, const AdagradCoefficients& c);
+
 // Sum of g[i]^2, accumulated in double.
 template <typename Real>
 double sum_squares(size_t n, const Real* g);

@@ -62,17 +62,8 @@ std::vector<Real>& Optimizer<Real>::buffer(const std::string& name, size_t size,
 
 namespace {
 
-// Calls f(i) for every element index i of every trainable parameter.
-template <typename Real, typename F>
-void for_trainable(const ParamStore<Real>& params, F&& f) {
-  for (const ParamInfo& p : params.infos())
-    if (p.trainable)
-      for (size_t i = p.offset; i < p.offset + p.size; ++i) f(i);
-}
-
-// SGD, RMSprop and Adagrad do their arithmetic in double and store Real, which matches float32
-// PyTorch within rounding; Adam and AdamW (the defaults, and the ones whose cost shows: four arrays
-// a step) run vectorised in Real, as PyTorch does (optim_kernels::adam).
+// Every optimizer's element-wise arithmetic runs vectorised in Real, in torch.optim's order of
+// operations (optim_kernels), each large parameter's elements spread over the threads.
 template <typename Real>
 class Sgd final : public Optimizer<Real> {
  public:
@@ -81,17 +72,15 @@ class Sgd final : public Optimizer<Real> {
     const OptimizerConfig& c = this->config_;
     Real* p = params.values().data();
     const Real* g = params.grads().data();
-    const bool first = this->steps_ == 0;
-    std::vector<Real>* buf = c.momentum != 0.0 ? &this->buffer("momentum_buffer", params.size()) : nullptr;
-    for_trainable(params, [&](size_t i) {
-      double d = double(g[i]) + c.weight_decay * double(p[i]);
-      if (buf) {
-        Real& b = (*buf)[i];
-        b = static_cast<Real>(first ? d : c.momentum * double(b) + (1.0 - c.dampening) * d);
-        d = c.nesterov ? d + c.momentum * double(b) : double(b);
-      }
-      p[i] = static_cast<Real>(double(p[i]) - c.lr * d);
-    });
+    Real* buf = c.momentum != 0.0 ? this->buffer("momentum_buffer", params.size()).data() : nullptr;
+    const optim_kernels::SgdCoefficients k{.lr = c.lr,
+                                           .weight_decay = c.weight_decay,
+                                           .momentum = c.momentum,
+                                           .dampening = c.dampening,
+                                           .nesterov = c.nesterov,
+                                           .first = this->steps_ == 0};
+    optim_kernels::for_trainable_ranges(
+        params, [&](size_t i, size_t n) { optim_kernels::sgd(n, p + i, g + i, buf ? buf + i : nullptr, k); });
     ++this->steps_;
   }
 };
@@ -131,27 +120,15 @@ class RmsProp final : public Optimizer<Real> {
   explicit RmsProp(const OptimizerConfig& config) : Optimizer<Real>(config) {}
   void step(ParamStore<Real>& params) override {
     const OptimizerConfig& c = this->config_;
-    auto& sq = this->buffer("square_avg", params.size());
-    std::vector<Real>* ga = c.centered ? &this->buffer("grad_avg", params.size()) : nullptr;
-    std::vector<Real>* buf = c.momentum > 0.0 ? &this->buffer("momentum_buffer", params.size()) : nullptr;
+    Real* sq = this->buffer("square_avg", params.size()).data();
+    Real* ga = c.centered ? this->buffer("grad_avg", params.size()).data() : nullptr;
+    Real* buf = c.momentum > 0.0 ? this->buffer("momentum_buffer", params.size()).data() : nullptr;
     Real* p = params.values().data();
     const Real* g = params.grads().data();
-    for_trainable(params, [&](size_t i) {
-      const double gi = double(g[i]) + c.weight_decay * double(p[i]);
-      sq[i] = static_cast<Real>(c.alpha * double(sq[i]) + (1.0 - c.alpha) * gi * gi);
-      double avg;
-      if (ga) {
-        (*ga)[i] = static_cast<Real>(c.alpha * double((*ga)[i]) + (1.0 - c.alpha) * gi);
-        avg = std::sqrt(double(sq[i]) - double((*ga)[i]) * double((*ga)[i])) + c.eps;
-      } else {
-        avg = std::sqrt(double(sq[i])) + c.eps;
-      }
-      if (buf) {
-        (*buf)[i] = static_cast<Real>(c.momentum * double((*buf)[i]) + gi / avg);
-        p[i] = static_cast<Real>(double(p[i]) - c.lr * double((*buf)[i]));
-      } else {
-        p[i] = static_cast<Real>(double(p[i]) - c.lr * gi / avg);
-      }
+    const optim_kernels::RmsPropCoefficients k{
+        .lr = c.lr, .alpha = c.alpha, .eps = c.eps, .weight_decay = c.weight_decay, .momentum = c.momentum};
+    optim_kernels::for_trainable_ranges(params, [&](size_t i, size_t n) {
+      optim_kernels::rmsprop(n, p + i, g + i, sq + i, ga ? ga + i : nullptr, buf ? buf + i : nullptr, k);
     });
     ++this->steps_;
   }
@@ -163,16 +140,14 @@ class Adagrad final : public Optimizer<Real> {
   explicit Adagrad(const OptimizerConfig& config) : Optimizer<Real>(config) {}
   void step(ParamStore<Real>& params) override {
     const OptimizerConfig& c = this->config_;
-    auto& sum = this->buffer("sum", params.size(), static_cast<Real>(c.initial_accumulator));
+    Real* sum = this->buffer("sum", params.size(), static_cast<Real>(c.initial_accumulator)).data();
     const long t = ++this->steps_;
-    const double clr = c.lr / (1.0 + double(t - 1) * c.lr_decay);
+    const optim_kernels::AdagradCoefficients k{
+        .clr = c.lr / (1.0 + double(t - 1) * c.lr_decay), .eps = c.eps, .weight_decay = c.weight_decay};
     Real* p = params.values().data();
     const Real* g = params.grads().data();
-    for_trainable(params, [&](size_t i) {
-      const double gi = double(g[i]) + c.weight_decay * double(p[i]);
-      sum[i] = static_cast<Real>(double(sum[i]) + gi * gi);
-      p[i] = static_cast<Real>(double(p[i]) - clr * gi / (std::sqrt(double(sum[i])) + c.eps));
-    });
+    optim_kernels::for_trainable_ranges(
+        params, [&](size_t i, size_t n) { optim_kernels::adagrad(n, p + i, g + i, sum + i, k); });
   }
 };
 

@@ -88,6 +88,54 @@ TEST(Optimizer, AdamAndClippingGiveTheSameBitsAtAnyThreadCount) {
   }
 }
 
+// SGD, RMSprop and Adagrad run vectorised and threaded as Adam does: every variant (momentum,
+// Nesterov, dampening, weight decay, centered) gives the same bits at any thread count, and the float
+// run follows the double one within float rounding over three steps (tails shorter than a vector too).
+TEST(Optimizer, EveryOptimizerGivesTheSameBitsAtAnyThreadCountAndFollowsDouble) {
+  std::vector<std::pair<std::string, OptimizerConfig>> cases;
+  auto add = [&](const std::string& name, OptimizerKind kind, auto tweak) {
+    OptimizerConfig c = OptimizerConfig::defaults_for(kind);
+    tweak(c);
+    cases.emplace_back(name, c);
+  };
+  add("sgd", OptimizerKind::Sgd, [](OptimizerConfig& c) { c.lr = 0.05; });
+  add("sgd momentum dampening wd", OptimizerKind::Sgd,
+      [](OptimizerConfig& c) { c.lr = 0.05, c.momentum = 0.9, c.dampening = 0.3, c.weight_decay = 0.01; });
+  add("sgd nesterov", OptimizerKind::Sgd, [](OptimizerConfig& c) { c.lr = 0.05, c.momentum = 0.8, c.nesterov = true; });
+  add("rmsprop", OptimizerKind::RmsProp, [](OptimizerConfig& c) { c.lr = 0.01; });
+  add("rmsprop centered momentum wd", OptimizerKind::RmsProp,
+      [](OptimizerConfig& c) { c.lr = 0.01, c.centered = true, c.momentum = 0.5, c.weight_decay = 0.01; });
+  add("rmsprop centered", OptimizerKind::RmsProp, [](OptimizerConfig& c) { c.lr = 0.01, c.centered = true; });
+  add("rmsprop momentum", OptimizerKind::RmsProp, [](OptimizerConfig& c) { c.lr = 0.01, c.momentum = 0.5; });
+  add("adagrad decay wd", OptimizerKind::Adagrad,
+      [](OptimizerConfig& c) { c.lr = 0.05, c.lr_decay = 0.1, c.weight_decay = 0.01, c.initial_accumulator = 0.1; });
+  for (const auto& [name, config] : cases) {
+    auto run = [&](auto zero, int threads) {
+      using Real = decltype(zero);
+      set_threads(threads);
+      ParamStore<Real> ps;
+      ps.add("big", {100003});
+      ps.add("small", {7});
+      Rng rng(9);
+      for (Real& v : ps.values()) v = Real(float(rng.uniform(-1, 1)));
+      auto opt = make_optimizer<Real>(config);
+      for (int step = 0; step < 3; ++step) {
+        for (Real& g : ps.grads()) g = Real(float(rng.uniform(-2, 2)));
+        opt->step(ps);
+      }
+      set_threads(1);
+      return ps.values();
+    };
+    const std::vector<float> one = run(0.0f, 1);
+    for (int threads : {2, 3}) ASSERT_EQ(one, run(0.0f, threads)) << name << ", " << threads << " threads";
+    const std::vector<double> exact = run(0.0, 1);
+    double worst = 0;
+    for (size_t i = 0; i < one.size(); ++i)
+      worst = std::max(worst, std::abs(double(one[i]) - exact[i]) / (1 + std::abs(exact[i])));
+    EXPECT_LT(worst, 1e-5) << name;
+  }
+}
+
 TEST(Optimizer, RefusesBadHyperParameters) {
   OptimizerConfig c = OptimizerConfig::defaults_for(OptimizerKind::Sgd);
   c.nesterov = true;  // without momentum
