@@ -471,10 +471,13 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
         b = e;
         continue;
       }
-      // padded step: the gradient passes through, the gates get none
+      // padded step: the gradient passes through, the gates get none (their rows are read only by the
+      // column split's product, which takes every row; elsewhere only the valid rows are)
       std::copy_n(dh + local, H, dh_prev + local);
-      std::fill_n(dgi + row * GH, GH, Real(0));
-      if (!Cell::kSharedGrad) std::fill_n(dgh + row * GH, GH, Real(0));
+      if (split) {
+        std::fill_n(dgi + row * GH, GH, Real(0));
+        if (!Cell::kSharedGrad) std::fill_n(dgh + row * GH, GH, Real(0));
+      }
       ++b;
     }
   };
@@ -775,12 +778,17 @@ void Recurrent<Real>::backward(ParamStore<Real>& params, const RecurrentCache<Re
         const int64_t R = int64_t(live.size());
         sc.dx_rev.resize(R * I);
         gemm(Trans::No, Trans::No, int(R), I, GH, Real(1), sc.dgi.data(), GH, w_ih, I, Real(0), sc.dx_rev.data(), I);
-        if (dinput_empty) std::fill_n(dinput, TB * I, Real(0));
+        if (dinput_empty)  // the padded rows get zeros, the valid ones their gradient below
+          for (int t = 0; t < T; ++t)
+            for (int b = 0; b < B; ++b)
+              if (t >= lengths[b]) std::fill_n(dinput + (int64_t(t) * B + b) * I, I, Real(0));
         for (int64_t k = 0; k < R; ++k) {
           const int64_t r = live[size_t(k)], t = r / B, b = r % B;
           Real* out = dinput + (d == 0 ? r : (cache.lengths[size_t(b)] - 1 - t) * B + b) * I;
           const Real* g = sc.dx_rev.data() + k * I;
-          for (int j = 0; j < I; ++j) out[j] += g[j];
+          if (dinput_empty) std::copy_n(g, I, out);
+          else
+            for (int j = 0; j < I; ++j) out[j] += g[j];
         }
       } else if (d == 0) {
         gemm(Trans::No, Trans::No, int(TB), I, GH, Real(1), sc.dgi.data(), GH, w_ih, I,
