@@ -178,15 +178,16 @@ inline bool directions_side_by_side(int D, int T, int B, int GH, int K) {
 // Whether a direction computes its input projection step by step (each step's rows times W_ih packed
 // once, in the same kernel pass as the recurrent product) instead of in one GEMM over all steps before
 // the loop. Step by step the projection never leaves the cache (one GEMM over all steps writes it to
-// memory and the cells read it back); it needs every step of every sequence valid (padded batches keep
-// only their valid rows), and W_ih is then read once per step: worth it up to 2 MB, or up to 64 KB a
-// row of the batch (at most 8 MB; measured on the 512-unit cases, B = 64, a 4 MB W_ih: 4 % faster
-// forward and training; at B = 16 a 4-16 MB W_ih read every step cost 5-25 %).
+// memory and the cells read it back), and a padded batch projects its running rows only; W_ih is then
+// read once per step: worth it up to 2 MB, or up to 64 KB a row of the batch (at most 8 MB; measured
+// on the 512-unit cases, B = 64, a 4 MB W_ih: 4 % faster forward and training; at B = 16 a 4-16 MB
+// W_ih read every step cost 5-25 %); `rows` is the batch, or with padding the running rows a step on
+// average. The choice must not depend on the thread count: the two ways round differently.
 template <typename Real>
-bool input_per_step(int T, int B, int GH, int I, bool all_valid) {
+bool input_per_step(int T, int64_t rows, int GH, int I) {
   const int64_t bytes = int64_t(GH) * I * int64_t(sizeof(Real));
-  const int64_t limit = std::max<int64_t>(int64_t(2) << 20, std::min<int64_t>(int64_t(8) << 20, int64_t(B) << 16));
-  return T >= 2 && all_valid && bytes <= limit;
+  const int64_t limit = std::max<int64_t>(int64_t(2) << 20, std::min<int64_t>(int64_t(8) << 20, rows << 16));
+  return T >= 2 && bytes <= limit;
 }
 
 // One direction of one layer, forward over t = 0..T-1. y (row stride ldy) gets h' on valid steps and
@@ -329,6 +330,29 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
     }
   };
 
+  // With padding and the input projected step by step, x holds the valid rows only (in live_rows
+  // order): step t's start at row step_start[t]. step_input_rows(t) lays out step t's input as B rows
+  // (those of ended sequences zero) for the column split, which runs every row.
+  const bool padded = !live_rows.empty();
+  if (step_input && padded) {
+    scratch.step_start.assign(size_t(T) + 1, 0);
+    for (int t = 0; t < T; ++t) {
+      int64_t n = 0;
+      for (int b = 0; b < B; ++b) n += t < lengths[b];
+      scratch.step_start[size_t(t) + 1] = scratch.step_start[size_t(t)] + n;
+    }
+  }
+  auto step_input_rows = [&](int t) {
+    Real* rows = scratch.x_rows.data();
+    const Real* src = x + scratch.step_start[size_t(t)] * I;
+    for (int b = 0; b < B; ++b) {
+      Real* row = rows + int64_t(b) * I;
+      if (t < lengths[b]) std::copy_n(src, I, row), src += I;
+      else std::fill_n(row, I, Real(0));
+    }
+    return static_cast<const Real*>(rows);
+  };
+
   // Per-step buffers come from the cache (each slice uses its own rows), so a call allocates
   // nothing once the sizes have settled: streaming calls forward once per step.
   if (has_hp) scratch.hp.resize(int64_t(B) * GH);
@@ -338,11 +362,14 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
     // reads its part of the weights once), then the cells by rows; two hand-overs per step. Each
     // column's sums run in the same order as in the split by rows, so the results do not change.
     Real* hp = has_hp ? scratch.hp.data() : nullptr;
+    if (step_input && padded) scratch.x_rows.resize(int64_t(B) * I);
     for (int t = 0; t < T; ++t) {
       const Real* h_t = h_step(t);
       Real* act_t = act_step(t);
+      // Padded, the step's input rows come from the valid rows (the others' results are not used).
+      const Real* x_t = step_input && padded ? step_input_rows(t) : x + int64_t(t) * x_step;
       parallel_slices(P, 1, [&](int p0, int p1) {
-        if (step_input) step_products(B, x + int64_t(t) * x_step, h_t, act_t, hp, p0, p1);
+        if (step_input) step_products(B, x_t, h_t, act_t, hp, p0, p1);
         else product(B, h_t, act_t, hp, p0, p1);
       });
       parallel_slices(B, 1, [&](int b0, int b1) { step_rows(t, b0, b1, has_hp ? hp + int64_t(b0) * GH : nullptr); });
@@ -353,6 +380,7 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
     scratch.h_live.resize(BH);
     scratch.hp_live.resize(int64_t(B) * GH);
     scratch.live.resize(size_t(B));
+    if (step_input && padded) scratch.act_live.resize(int64_t(B) * GH);
   }
   parallel_slices(B, kMinRowsPerThread, [&](int b0, int b1) {
     const int rows = b1 - b0;
@@ -360,10 +388,41 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
     for (int t = 0; t < T; ++t) {
       const Real* h_t = h_step(t);
       Real* act_t = act_step(t) + int64_t(b0) * GH;  // (rows, G*H)
-      if (step_input) {
-        // Every row runs (no padding here): act = bias + x_t W_ih^T + h_t W_hh^T in one pass over
-        // the folded columns; in the others act = bias + x_t W_ih^T and hp = b_hh + h_t W_hh^T.
+      if (step_input && !padded) {
+        // Every row runs: act = bias + x_t W_ih^T + h_t W_hh^T in one pass over the folded columns; in
+        // the others act = bias + x_t W_ih^T and hp = b_hh + h_t W_hh^T.
         step_products(rows, x + int64_t(t) * x_step + int64_t(b0) * I, h_t + int64_t(b0) * H, act_t, hp, 0, P);
+        step_rows(t, b0, b1, hp);
+        continue;
+      }
+      if (step_input) {
+        // Padded: x holds the valid rows only, step by step in batch order, so the slice's running
+        // rows at step t lie side by side there. The products run on those rows only: in place when
+        // their states lie side by side too (every row, or a batch sorted by length), else gathered.
+        int n = 0, lo = b1, hi = b0, before = 0;  // `before`: rows of step t running before b0
+        for (int b = 0; b < b0; ++b) before += t < lengths[b];
+        for (int b = b0; b < b1; ++b)
+          if (t < lengths[b]) ++n, lo = std::min(lo, b), hi = b + 1;
+        const Real* x_rows = x + (scratch.step_start[size_t(t)] + before) * I;
+        if (n > 0 && hi - lo == n) {
+          step_products(n, x_rows, h_t + int64_t(lo) * H, act_t + int64_t(lo - b0) * GH,
+                        has_hp ? hp + int64_t(lo - b0) * GH : nullptr, 0, P);
+        } else if (n > 0) {
+          int* live = scratch.live.data() + b0;
+          Real* h_live = scratch.h_live.data() + int64_t(b0) * H;
+          Real* act_live = scratch.act_live.data() + int64_t(b0) * GH;
+          Real* hp_live = scratch.hp_live.data() + int64_t(b0) * GH;
+          for (int b = b0, k = 0; b < b1; ++b)
+            if (t < lengths[b]) live[k++] = b;
+          for (int k = 0; k < n; ++k) std::copy_n(h_t + int64_t(live[k]) * H, H, h_live + int64_t(k) * H);
+          step_products(n, x_rows, h_live, act_live, hp_live, 0, P);
+          for (int k = 0; k < n; ++k) {
+            std::copy_n(act_live + int64_t(k) * GH, GH, act_t + int64_t(live[k] - b0) * GH);
+            if (has_hp)
+              std::copy(hp_live + int64_t(k) * GH + F, hp_live + int64_t(k + 1) * GH,
+                        hp + int64_t(live[k] - b0) * GH + F);
+          }
+        }
         step_rows(t, b0, b1, hp);
         continue;
       }
@@ -665,7 +724,7 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
       // inference cache reads `in` where it lies when it can: every step valid, and for d = 1 only when
       // the input is projected step by step (then read backwards).
       const int G = gate_count(config_.cell);
-      const bool per_step = input_per_step<Real>(T, B, G * H, I, live.empty());
+      const bool per_step = input_per_step<Real>(T, T > 0 ? R / T : B, G * H, I);
       const Real* xs = nullptr;
       int64_t x_step = int64_t(B) * I;
       if (cache.inference && live.empty() && (d == 0 || per_step)) {

@@ -74,6 +74,8 @@ struct RecurrentCache {
   struct Scratch {
     std::vector<Real> dgi, dgh, dlayer[2], dy_rev, dx_rev;
     std::vector<Real> hp, h_live, hp_live;  // forward: per-step recurrent products, live rows gathered
+    std::vector<Real> act_live, x_rows;     // forward, padded, input per step: gathered rows, a step's input
+    std::vector<int64_t> step_start;        // forward, padded, input per step: step t's first valid row
     std::vector<Real> h_rows;               // backward: h_t of the valid rows, gathered (R, H)
     std::vector<Real> bias_sums;            // backward: each batch slice's bias-gradient sums
     std::vector<int> live;
