@@ -1,8 +1,12 @@
-// A fixed pool of workers woken per parallel_slices call. Workers block on a condition variable
-// between calls, so they take no CPU away from BLAS's threads while the GEMMs run.
+// A fixed pool of workers woken per parallel_slices call. Between calls a worker spins a few
+// microseconds for the next one (the recurrent time loop hands work over once or twice a step, and a
+// wake-up through the condition variable cost several microseconds each), then blocks on a condition
+// variable, so an idle pool takes no CPU.
 #include "rnnkit/core/parallel.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -28,7 +32,8 @@ class Pool {
     threads_.clear();
     stop_ = false;
     // A new worker starts from the current generation: earlier calls are not its to run.
-    for (int i = 0; i < workers; ++i) threads_.emplace_back([this, i, g = generation_] { loop(i + 1, g); });
+    const unsigned long g = generation_;
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this, i, g] { loop(i + 1, g); });
   }
 
   int workers() const { return int(threads_.size()); }
@@ -51,6 +56,7 @@ class Pool {
     } catch (...) {
       record(std::current_exception());
     }
+    spin([&] { return pending_.load(std::memory_order_acquire) == 0; });
     lock.lock();
     done_.wait(lock, [&] { return pending_ == 0; });
     job_ = nullptr;
@@ -59,6 +65,18 @@ class Pool {
   }
 
  private:
+  // Waits up to ~20 us for done() to hold, without a system call (the caller then blocks as usual).
+  template <typename Done>
+  static void spin(Done&& done) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+    for (int i = 0; !done(); ++i) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+      if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) return;
+    }
+  }
+
   void record(std::exception_ptr e) {
     std::lock_guard<std::mutex> lock(error_mu_);
     if (!error_) error_ = e;
@@ -67,6 +85,9 @@ class Pool {
   void loop(int slice, unsigned long seen) {
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
+      lock.unlock();
+      spin([&] { return generation_.load(std::memory_order_acquire) != seen; });
+      lock.lock();
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
       seen = generation_;
@@ -88,8 +109,10 @@ class Pool {
   std::mutex busy_;  // held by the thread whose work the pool runs
   std::condition_variable wake_, done_;
   const FunctionRef<void(int)>* job_ = nullptr;
-  int slices_ = 0, pending_ = 0;
-  unsigned long generation_ = 0;
+  // Written under mu_; also read without it while spinning.
+  int slices_ = 0;
+  std::atomic<int> pending_ = 0;
+  std::atomic<unsigned long> generation_ = 0;
   bool stop_ = false;
   std::exception_ptr error_;
 };
