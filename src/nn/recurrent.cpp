@@ -395,26 +395,34 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
         step_rows(t, b0, b1, hp);
         continue;
       }
+      // The rows still running (how many, the first and past the last). When some have ended, the
+      // products run on the running rows only, so a padded batch costs its real steps (each row's
+      // result is the same as in the full product): in place when they lie side by side (a batch
+      // sorted by length), otherwise gathered into live / h_live (scratch sized when packed).
+      int n = 0, lo = b1, hi = b0;
+      for (int b = b0; b < b1; ++b)
+        if (t < lengths[b]) ++n, lo = std::min(lo, b), hi = b + 1;
+      const bool in_place = hi - lo == n;
+      int* live = packed ? scratch.live.data() + b0 : nullptr;
+      Real* h_live = packed ? scratch.h_live.data() + int64_t(b0) * H : nullptr;
+      Real* hp_live = packed ? scratch.hp_live.data() + int64_t(b0) * GH : nullptr;
+      auto gather = [&] {
+        for (int b = b0, k = 0; b < b1; ++b)
+          if (t < lengths[b]) live[k++] = b;
+        for (int k = 0; k < n; ++k) std::copy_n(h_t + int64_t(live[k]) * H, H, h_live + int64_t(k) * H);
+      };
       if (step_input) {
-        // Padded: x holds the valid rows only, step by step in batch order, so the slice's running
-        // rows at step t lie side by side there. The products run on those rows only: in place when
-        // their states lie side by side too (every row, or a batch sorted by length), else gathered.
-        int n = 0, lo = b1, hi = b0, before = 0;  // `before`: rows of step t running before b0
+        // x holds the valid rows only, step by step in batch order: the slice's running rows at step
+        // t lie side by side there, after the `before` rows running ahead of b0.
+        int before = 0;
         for (int b = 0; b < b0; ++b) before += t < lengths[b];
-        for (int b = b0; b < b1; ++b)
-          if (t < lengths[b]) ++n, lo = std::min(lo, b), hi = b + 1;
         const Real* x_rows = x + (scratch.step_start[size_t(t)] + before) * I;
-        if (n > 0 && hi - lo == n) {
+        if (n > 0 && in_place) {
           step_products(n, x_rows, h_t + int64_t(lo) * H, act_t + int64_t(lo - b0) * GH,
                         has_hp ? hp + int64_t(lo - b0) * GH : nullptr, 0, P);
         } else if (n > 0) {
-          int* live = scratch.live.data() + b0;
-          Real* h_live = scratch.h_live.data() + int64_t(b0) * H;
           Real* act_live = scratch.act_live.data() + int64_t(b0) * GH;
-          Real* hp_live = scratch.hp_live.data() + int64_t(b0) * GH;
-          for (int b = b0, k = 0; b < b1; ++b)
-            if (t < lengths[b]) live[k++] = b;
-          for (int k = 0; k < n; ++k) std::copy_n(h_t + int64_t(live[k]) * H, H, h_live + int64_t(k) * H);
+          gather();
           step_products(n, x_rows, h_live, act_live, hp_live, 0, P);
           for (int k = 0; k < n; ++k) {
             std::copy_n(act_live + int64_t(k) * GH, GH, act_t + int64_t(live[k] - b0) * GH);
@@ -426,27 +434,14 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
         step_rows(t, b0, b1, hp);
         continue;
       }
-      int n = 0, lo = b1, hi = b0;  // the rows still running: how many, the first and past the last
-      for (int b = b0; b < b1; ++b)
-        if (t < lengths[b]) ++n, lo = std::min(lo, b), hi = b + 1;
-      if (packed && n > 0 && n < rows && hi - lo == n) {
-        // They lie side by side (a batch sorted by length): the product on those rows where they are.
+      if (packed && n > 0 && n < rows && in_place) {
         product(n, h_t + int64_t(lo) * H, act_t + int64_t(lo - b0) * GH, has_hp ? hp + int64_t(lo - b0) * GH : nullptr,
                 0, P);
       } else if (packed && n > 0 && n < rows) {
-        // Some sequences have ended: the product runs on the rows still running only, gathered, so a
-        // padded batch costs its real steps (each row's result is the same as in the full product).
-        int* live = scratch.live.data() + b0;
-        Real* h_live = scratch.h_live.data() + int64_t(b0) * H;
-        Real* hp_live = scratch.hp_live.data() + int64_t(b0) * GH;
-        for (int b = b0, k = 0; b < b1; ++b)
-          if (t < lengths[b]) live[k++] = b;
+        gather();
         // (The folded columns start from the rows' act, so that every sum runs in the same order as
         // in the product straight onto act: the results do not depend on which rows run together.)
-        for (int k = 0; k < n; ++k) {
-          std::copy_n(h_t + int64_t(live[k]) * H, H, h_live + int64_t(k) * H);
-          std::copy_n(act_t + int64_t(live[k] - b0) * GH, F, hp_live + int64_t(k) * GH);
-        }
+        for (int k = 0; k < n; ++k) std::copy_n(act_t + int64_t(live[k] - b0) * GH, F, hp_live + int64_t(k) * GH);
         if (has_hp) fill_hp(hp_live, n);
         gemm_packed(n, h_live, H, w_hh, hp_live, GH);
         for (int k = 0; k < n; ++k) {
