@@ -2,6 +2,7 @@
 #include "rnnkit/core/params.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "rnnkit/core/error.h"
 
@@ -11,10 +12,17 @@ template <typename Real>
 int ParamStore<Real>::add(const std::string& name, const Shape& shape, bool trainable) {
   require(find(name) < 0, "parameter '" + name + "' is registered twice");
   ParamInfo p{name, shape, values_.size(), static_cast<size_t>(shape_numel(shape)), trainable};
+  touch();
   values_.resize(values_.size() + p.size, Real(0));
   grads_.resize(values_.size(), Real(0));
   infos_.push_back(std::move(p));
   return count() - 1;
+}
+
+template <typename Real>
+void ParamStore<Real>::touch() {
+  static std::atomic<uint64_t> last{0};
+  stamp_ = last.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 template <typename Real>

@@ -120,18 +120,6 @@ struct GruCell {
   }
 };
 
-// Every row of y (rows, width) = bias (width).
-template <typename Real>
-void fill_rows(Real* y, int64_t rows, int width, const Real* bias) {
-  for (int64_t r = 0; r < rows; ++r) std::copy_n(bias, width, y + r * width);
-}
-
-// fill_rows over all steps' rows (the input projection's bias), the rows split over the threads.
-template <typename Real>
-void fill_rows_parallel(Real* y, int64_t rows, int width, const Real* bias) {
-  parallel_slices(int(rows), 64, [&](int r0, int r1) { fill_rows(y + int64_t(r0) * width, r1 - r0, width, bias); });
-}
-
 // dst[t, b] = src[len_b - 1 - t, b] for t < len_b, src[t, b] otherwise (W values per row; row
 // strides lds, ldd). Its own inverse.
 template <typename Real>
@@ -207,8 +195,6 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
                        typename RecurrentCache<Real>::Scratch& scratch, Real* y, int64_t ldy,
                        const std::vector<int64_t>& live_rows, const Real* x, int64_t x_step, bool step_input,
                        bool keep) {
-  PackedMatrix<Real>& w_hh = scratch.w_hh;
-  PackedMatrix<Real>& w_ih = scratch.w_ih;
   constexpr int G = Cell::kGates;
   constexpr int kPanel = PackedMatrix<Real>::kPanel;
   const int GH = G * H;
@@ -231,12 +217,25 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
     for (int r = 0; r < rows; ++r) std::copy(bhh + F, bhh + GH, hp_rows + int64_t(r) * GH + F);
   };
 
+  // op(W) = W^T (K, G*H) packed for the products: into the scratch in training (the weights change
+  // every step), into the cache's own matrices for inference, once while the parameters stay the same.
+  auto pack_weights = [&](typename RecurrentCache<Real>::Direction::Packed& own, PackedMatrix<Real>& per_call, int K,
+                    int index) -> const PackedMatrix<Real>& {
+    const Real* src = params.value(index);
+    if (keep) return per_call.pack(Trans::Yes, K, GH, src, K), per_call;
+    if (own.stamp != params.stamp() || own.from != src || own.m.rows() != K || own.m.cols() != GH) {
+      own.m.pack(Trans::Yes, K, GH, src, K);
+      own.stamp = params.stamp(), own.from = src;
+    }
+    return own.m;
+  };
+
   // act (T*B, G*H) holds each step's pre-activations (input projection, bias, and for kFoldBias cells
   // the recurrent product); the gate kernel overwrites them with the activations backward needs.
-  // Before the loop, in one GEMM when the input is not projected per step (bias first, the GEMM adds
-  // to it: one pass over the rows instead of two). With padding, cache.x holds the valid rows only (R
-  // of them): the GEMM fills act's first R rows, which then move to their time-major places
-  // (descending, so no row is overwritten before it moves).
+  // Before the loop when the input is not projected per step: bias + x W_ih^T in one pass (W_ih^T
+  // packed, the rows split over the threads; a single row through BLAS's GEMV onto the bias). With
+  // padding, cache.x holds the valid rows only (R of them): the product fills act's first R rows,
+  // which then move to their time-major places (descending, so no row is overwritten before it moves).
   //
   // Without `keep` and with the input projected step by step, nothing of a step outlives the next:
   // act holds one step's rows and h, c two steps' (alternating), so the loop works in cache whatever T.
@@ -246,16 +245,25 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   auto h_step = [&](int t) { return cache.h.data() + (roll ? t & 1 : t) * BH; };
   auto c_step = [&](int t) { return cache.c.data() + (roll ? t & 1 : t) * BH; };
   cache.final_state = roll ? (T & 1) * BH : TB * H;
+  const PackedMatrix<Real>* w_ih = nullptr;  // W_ih^T (I, G*H), packed unless a single row is projected
   if (!step_input) {
     const int64_t R = live_rows.empty() ? TB : int64_t(live_rows.size());
-    fill_rows_parallel(cache.act.data(), R, GH, bias.data());
-    gemm(Trans::No, Trans::Yes, int(R), GH, I, Real(1), x, I, params.value(w.w_ih), I, Real(1), cache.act.data(),
-         GH);
+    Real* act = cache.act.data();
+    if (R == 1) {
+      std::copy_n(bias.data(), GH, act);
+      gemm(Trans::No, Trans::Yes, 1, GH, I, Real(1), x, I, params.value(w.w_ih), I, Real(1), act, GH);
+    } else {
+      // (training packs W_ih into the scratch W_hh takes after this product: no more memory than W_hh's)
+      w_ih = &pack_weights(cache.w_ih, scratch.w_hh, I, w.w_ih);
+      parallel_slices(int(R), 16, [&](int r0, int r1) {
+        gemm_packed_sum<Real>(r1 - r0, x + int64_t(r0) * I, I, *w_ih, nullptr, 0, nullptr, bias.data(),
+                              act + int64_t(r0) * GH, GH);
+      });
+    }
     for (int64_t k = R - 1; k >= 0 && !live_rows.empty(); --k)
-      if (live_rows[size_t(k)] != k)
-        std::copy_n(cache.act.data() + k * GH, GH, cache.act.data() + live_rows[size_t(k)] * GH);
+      if (live_rows[size_t(k)] != k) std::copy_n(act + k * GH, GH, act + live_rows[size_t(k)] * GH);
   } else {
-    w_ih.pack(Trans::Yes, I, GH, params.value(w.w_ih), I);  // op = W_ih^T (I, G*H)
+    w_ih = &pack_weights(cache.w_ih, scratch.w_ih, I, w.w_ih);
   }
 
   // Every row of h (T+1, B, H) and c after the first is written below: by the cell or by copying.
@@ -272,15 +280,15 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   // Packing costs about one step's product, so it pays from two steps on; a single step (streaming)
   // goes through BLAS, which takes one row as a matrix-vector product.
   const bool packed = T >= 2;
-  if (packed) w_hh.pack(Trans::Yes, H, GH, params.value(w.w_hh), H);  // op = W_hh^T (H, G*H)
+  const PackedMatrix<Real>* w_hh = packed ? &pack_weights(cache.w_hh, scratch.w_hh, H, w.w_hh) : nullptr;
   const Real* whh = params.value(w.w_hh);
 
   // The recurrent product of `rows` rows of h over the panels [p0, p1): onto act_rows in the folded
   // columns, into hp_rows = b_hh + h W_hh^T in the others.
   auto product = [&](int rows, const Real* h, Real* act_rows, Real* hp_rows, int p0, int p1) {
-    if (p0 < std::min(p1, pF)) gemm_packed(rows, h, H, w_hh, act_rows, GH, p0, std::min(p1, pF));
+    if (p0 < std::min(p1, pF)) gemm_packed(rows, h, H, *w_hh, act_rows, GH, p0, std::min(p1, pF));
     if (std::max(p0, pF) < p1)
-      gemm_packed_sum<Real>(rows, h, H, w_hh, nullptr, 0, nullptr, bhh, hp_rows, GH, std::max(p0, pF), p1);
+      gemm_packed_sum<Real>(rows, h, H, *w_hh, nullptr, 0, nullptr, bhh, hp_rows, GH, std::max(p0, pF), p1);
   };
 
   // With the input projected step by step (every row runs), the products of `rows` rows over the panels
@@ -289,11 +297,11 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   auto step_products = [&](int rows, const Real* x_rows, const Real* h_rows, Real* act_rows, Real* hp_rows, int p0,
                            int p1) {
     if (p0 < std::min(p1, pF))
-      gemm_packed_sum(rows, x_rows, I, w_ih, h_rows, H, &w_hh, bias.data(), act_rows, GH, p0, std::min(p1, pF));
+      gemm_packed_sum(rows, x_rows, I, *w_ih, h_rows, H, w_hh, bias.data(), act_rows, GH, p0, std::min(p1, pF));
     if (std::max(p0, pF) < p1) {
-      gemm_packed_sum<Real>(rows, x_rows, I, w_ih, nullptr, 0, nullptr, bias.data(), act_rows, GH, std::max(p0, pF),
+      gemm_packed_sum<Real>(rows, x_rows, I, *w_ih, nullptr, 0, nullptr, bias.data(), act_rows, GH, std::max(p0, pF),
                             p1);
-      gemm_packed_sum<Real>(rows, h_rows, H, w_hh, nullptr, 0, nullptr, bhh, hp_rows, GH, std::max(p0, pF), p1);
+      gemm_packed_sum<Real>(rows, h_rows, H, *w_hh, nullptr, 0, nullptr, bhh, hp_rows, GH, std::max(p0, pF), p1);
     }
   };
 
@@ -443,7 +451,7 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
         // in the product straight onto act: the results do not depend on which rows run together.)
         for (int k = 0; k < n; ++k) std::copy_n(act_t + int64_t(live[k] - b0) * GH, F, hp_live + int64_t(k) * GH);
         if (has_hp) fill_hp(hp_live, n);
-        gemm_packed(n, h_live, H, w_hh, hp_live, GH);
+        gemm_packed(n, h_live, H, *w_hh, hp_live, GH);
         for (int k = 0; k < n; ++k) {
           const Real* src = hp_live + int64_t(k) * GH;
           std::copy_n(src, F, act_t + int64_t(live[k] - b0) * GH);

@@ -31,5 +31,28 @@ TEST(ParamStore, RefusesDuplicateNames) {
   EXPECT_THROW(ps.add("w", {2}), Error);
 }
 
+// The stamp changes with every non-const access to the values (the only way to write them) and with
+// add(), never with a const one; a copy keeps its original's.
+TEST(ParamStore, StampChangesWhereTheValuesMay) {
+  ParamStore<float> ps;
+  const int w = ps.add("w", {4});
+  const uint64_t s0 = ps.stamp();
+  EXPECT_NE(s0, 0u);
+  const ParamStore<float>& view = ps;
+  EXPECT_EQ(view.value(w)[0], 0.0f);
+  EXPECT_EQ(view.values().size(), 4u);
+  ps.grad(w)[0] = 1.0f;
+  EXPECT_EQ(ps.stamp(), s0);
+  ps.value(w)[0] = 2.0f;
+  const uint64_t s1 = ps.stamp();
+  EXPECT_NE(s1, s0);
+  ps.values()[1] = 3.0f;
+  EXPECT_NE(ps.stamp(), s1);
+  const ParamStore<float> copy = ps;
+  EXPECT_EQ(copy.stamp(), ps.stamp());
+  ps.add("b", {1});
+  EXPECT_NE(ps.stamp(), copy.stamp());
+}
+
 }  // namespace
 }  // namespace rnnkit

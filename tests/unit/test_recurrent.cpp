@@ -191,6 +191,47 @@ TEST_P(PackedSemantics, InferenceCacheGivesTheSameOutputs) {
     }
 }
 
+// An inference cache keeps its packed weights from call to call while the parameters' stamp stays the
+// same, and packs them again once the parameters have been written: every call gives what a fresh
+// cache gives, with the input projected step by step (I = 3) and in one product before the loop.
+TEST_P(PackedSemantics, InferenceCacheRepacksAfterTheWeightsChange) {
+  for (int I : {3, 300}) {
+    RecurrentConfig c;
+    c.cell = GetParam();
+    c.input_size = I, c.hidden_size = I == 3 ? 4 : 300, c.num_layers = 2, c.bidirectional = true;
+    ParamStore<double> ps;
+    Recurrent<double> rnn(c, ps, "rnn");
+    Rng rng(5);
+    rnn.init(ps, rng);
+    const int T = 4, B = 3, H = c.hidden_size;
+    const std::vector<int> lengths{T, T, T};
+    std::vector<double> x(size_t(T) * B * I);
+    for (double& e : x) e = rng.uniform(-1, 1);
+    auto forward = [&](RecurrentCache<double>& cache) {
+      std::vector<double> y(size_t(T) * B * 2 * H);
+      cache.inference = true;
+      rnn.forward(ps, x.data(), T, B, lengths.data(), nullptr, nullptr, y.data(), nullptr, nullptr, cache, false,
+                  nullptr);
+      return y;
+    };
+    RecurrentCache<double> kept;
+    const std::vector<double> first = forward(kept);
+    const uint64_t stamp = ps.stamp();
+    EXPECT_EQ(forward(kept), first) << "I " << I;  // the packed weights reused
+    EXPECT_EQ(ps.stamp(), stamp);
+    for (const char* name : {"rnn.weight_ih_l0", "rnn.weight_hh_l1_reverse"}) {
+      const int w = ps.find(name);
+      ASSERT_GE(w, 0) << name;
+      double* v = ps.value(w);
+      for (size_t k = 0; k < ps.info(w).size; ++k) v[k] *= 0.5;
+      RecurrentCache<double> fresh;
+      const std::vector<double> want = forward(fresh);
+      EXPECT_NE(want, first) << name;
+      EXPECT_EQ(forward(kept), want) << "I " << I << ", after " << name;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllCells, PackedSemantics,
                          ::testing::Values(CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru),
                          [](const auto& info) { return std::string(cell_name(info.param)); });

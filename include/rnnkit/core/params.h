@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -29,12 +30,14 @@ class ParamStore {
   const std::vector<ParamInfo>& infos() const { return infos_; }
   int find(const std::string& name) const;  // -1 when absent
 
-  Real* value(int i) { return values_.data() + infos_[i].offset; }
+  // The non-const accessors of the values re-stamp the store (see stamp()): write parameters through a
+  // pointer taken after the last forward pass that must not see the write.
+  Real* value(int i) { return touch(), values_.data() + infos_[i].offset; }
   const Real* value(int i) const { return values_.data() + infos_[i].offset; }
   Real* grad(int i) { return grads_.data() + infos_[i].offset; }
   const Real* grad(int i) const { return grads_.data() + infos_[i].offset; }
 
-  std::vector<Real>& values() { return values_; }
+  std::vector<Real>& values() { return touch(), values_; }
   const std::vector<Real>& values() const { return values_; }
   std::vector<Real>& grads() { return grads_; }
   const std::vector<Real>& grads() const { return grads_; }
@@ -43,7 +46,15 @@ class ParamStore {
   size_t size() const { return values_.size(); }
   size_t trainable_size() const;
 
+  // Changes whenever the values may have: every non-const access to them takes a new stamp from a
+  // process-wide counter, so two stores with the same stamp hold the same values (a copy keeps its
+  // original's). An inference cache reuses the weights it packed while the stamp stays the same.
+  uint64_t stamp() const { return stamp_; }
+
  private:
+  void touch();
+
+  uint64_t stamp_ = 0;
   std::vector<ParamInfo> infos_;
   std::vector<Real> values_;
   std::vector<Real> grads_;

@@ -54,6 +54,15 @@ struct RecurrentCache {
                             // inference pass, pre-activations only, maybe of one step only
     int64_t final_state = 0;  // where h_T (and c_T) start in h (and c)
     std::vector<Real> aux;  // (T, B, H) GRU: W_hn h + b_hn (training only)
+    // An inference cache's own W_hh^T and W_ih^T packed for the products, kept from call to call
+    // while the parameters' stamp (ParamStore::stamp) and place stay the same. Training packs into
+    // the scratch on every call instead: its weights change after every step.
+    struct Packed {
+      PackedMatrix<Real> m;
+      uint64_t stamp = 0;
+      const Real* from = nullptr;
+    };
+    Packed w_hh, w_ih;
   };
   // Set by a caller that never runs backward on this cache (prediction, evaluation, streaming):
   // forward then keeps no activations and reads its input in place where it can; backward refuses it.
@@ -79,7 +88,8 @@ struct RecurrentCache {
     std::vector<Real> h_rows;               // backward: h_t of the valid rows, gathered (R, H)
     std::vector<Real> bias_sums;            // backward: each batch slice's bias-gradient sums
     std::vector<int> live;
-    PackedMatrix<Real> w_hh;  // a direction's W_hh^T (forward) or W_hh (backward), packed per call
+    PackedMatrix<Real> w_hh;  // a direction's W_hh^T (forward) or W_hh (backward), packed per call; W_ih^T
+                              // first, for the input projection before the loop
     PackedMatrix<Real> w_ih;  // W_ih^T, packed per call when the input is projected step by step
     std::vector<Real> bias;   // b_ih (+ b_hh for the cells that fold it in), (G*H)
   };
