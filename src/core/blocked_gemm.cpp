@@ -87,11 +87,10 @@ struct MicroArgs {
   int prefetch_lines = 0, prefetch2_lines = 0;
 };
 
-// acc += the A block times the panel columns over kc values of k (see MicroArgs).
-template <bool kPackedA, bool kPrefetch, class D, typename T = hn::TFromD<D>>
-HWY_INLINE void Accumulate(D d, hn::Vec<D> (&acc0)[kMR], hn::Vec<D> (&acc1)[kMR], const T* HWY_RESTRICT pa,
+// acc += the A block (MR rows) times the panel columns over kc values of k (see MicroArgs).
+template <bool kPackedA, bool kPrefetch, int MR, class D, typename T = hn::TFromD<D>>
+HWY_INLINE void Accumulate(D d, hn::Vec<D> (&acc0)[MR], hn::Vec<D> (&acc1)[MR], const T* HWY_RESTRICT pa,
                            size_t lda, const T* HWY_RESTRICT panel, int kc, const T* prefetch, int lines) {
-  constexpr int MR = kMR;
   constexpr size_t L = hn::MaxLanes(D());
   using V = hn::Vec<D>;
   int due = 0;  // lines * k, less kc per line requested (lines / kc of them per k, spread evenly)
@@ -108,17 +107,19 @@ HWY_INLINE void Accumulate(D d, hn::Vec<D> (&acc0)[kMR], hn::Vec<D> (&acc1)[kMR]
   }
 }
 
-// Kept out of line: inlined into its callers, the compiler ran out of registers and spilled a B vector.
-template <bool kPackedA, bool kPrefetch, class D, typename T = hn::TFromD<D>>
+// MR rows of C (m.rows <= MR; MR < kMR only for a packed A, whose micro-panels keep their kMR-row
+// stride). Kept out of line: inlined into its callers, the compiler ran out of registers and spilled
+// a B vector.
+template <bool kPackedA, bool kPrefetch, int MR = kMR, class D, typename T = hn::TFromD<D>>
 HWY_NOINLINE void Micro(D d, const MicroArgs<T>& m) {
-  constexpr int MR = kMR;
   constexpr size_t L = hn::MaxLanes(D());
   using V = hn::Vec<D>;
   V acc0[MR], acc1[MR];
   HWY_UNROLL(16) for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = hn::Zero(d);
-  Accumulate<kPackedA, kPrefetch>(d, acc0, acc1, m.a, m.lda, m.panel, m.kc, m.prefetch, m.prefetch_lines);
+  Accumulate<kPackedA, kPrefetch, MR>(d, acc0, acc1, m.a, m.lda, m.panel, m.kc, m.prefetch, m.prefetch_lines);
   if (m.kc2 > 0)
-    Accumulate<kPackedA, kPrefetch>(d, acc0, acc1, m.a2, m.lda2, m.panel2, m.kc2, m.prefetch2, m.prefetch2_lines);
+    Accumulate<kPackedA, kPrefetch, MR>(d, acc0, acc1, m.a2, m.lda2, m.panel2, m.kc2, m.prefetch2,
+                                        m.prefetch2_lines);
   T* HWY_RESTRICT C = m.C;
   const size_t ldc = m.ldc;
   const V va = hn::Set(d, m.alpha), vb = hn::Set(d, m.beta);
@@ -159,6 +160,19 @@ HWY_NOINLINE void Micro(D d, const MicroArgs<T>& m) {
   }
 }
 
+// A packed block of fewer rows than kMR (the last rows of a product, a padded step's running rows, a
+// batch of a few sequences) runs the kernel for 1, 2 or 4 rows where they suffice: the 8-row kernel
+// would do 8 rows' multiplications for one. Each row's sums are the same in every kernel.
+template <bool kPackedA, bool kPrefetch, class D, typename T = hn::TFromD<D>>
+HWY_INLINE void MicroRows(D d, const MicroArgs<T>& m) {
+  if constexpr (kPackedA) {
+    if (m.rows == 1) return Micro<true, kPrefetch, 1>(d, m);
+    if (m.rows == 2) return Micro<true, kPrefetch, 2>(d, m);
+    if (m.rows <= 4 && kMR > 4) return Micro<true, kPrefetch, 4>(d, m);
+  }
+  Micro<kPackedA, kPrefetch>(d, m);
+}
+
 // One block of rows against one panel of `ncols` (<= kPanel) columns (and the second source's panel),
 // in passes of kW columns: m holds the first pass's pointers, m.cols is ignored; the first pass
 // requests all the lines to prefetch.
@@ -171,7 +185,7 @@ HWY_INLINE void MicroPanel(MicroArgs<T> m, int ncols) {
     if (pass.panel2) pass.panel2 += j;
     if (pass.bias) pass.bias += j;
     if (j > 0) pass.prefetch_lines = pass.prefetch2_lines = 0;
-    Micro<kPackedA, kPrefetch>(d, pass);
+    MicroRows<kPackedA, kPrefetch>(d, pass);
   }
 }
 
