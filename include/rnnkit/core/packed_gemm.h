@@ -32,8 +32,8 @@ class PackedMatrix {
 };
 
 // C (M, N) += A (M, K) op(B), with op(B) packed; A and C row-major with strides lda, ldc. With a
-// panel range, only C's columns [16 * panel_begin, min(N, 16 * panel_end)) (threads split C that way
-// when it has few rows).
+// panel range, only C's columns [kPanel * panel_begin, min(N, kPanel * panel_end)) (threads split C
+// that way when it has few rows).
 template <typename Real>
 void gemm_packed(int M, const Real* A, int lda, const PackedMatrix<Real>& B, Real* C, int ldc, int panel_begin = 0,
                  int panel_end = -1);
