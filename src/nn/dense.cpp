@@ -2,6 +2,7 @@
 #include "rnnkit/nn/dense.h"
 
 #include <cmath>
+#include <utility>
 
 #include "rnnkit/core/error.h"
 #include "rnnkit/core/gemm.h"
@@ -52,7 +53,8 @@ void Dense<Real>::backward(ParamStore<Real>& params, const Real* x, int N, const
       for (int o = 0; o < O; ++o) db[o] += dy[int64_t(n) * O + o];
   }
   // dx (N, In) += dy (N, O) W (O, In)
-  if (dx) gemm(Trans::No, Trans::No, N, In, O, Real(1), dy, O, params.value(weight_), In, Real(1), dx, In);
+  if (dx)  // (the weights read through the const view: a non-const access re-stamps the store)
+    gemm(Trans::No, Trans::No, N, In, O, Real(1), dy, O, std::as_const(params).value(weight_), In, Real(1), dx, In);
 }
 
 template class Dense<float>;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <utility>
 
 #include "rnnkit/core/error.h"
 #include "rnnkit/core/gemm.h"
@@ -497,8 +498,10 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   Real* dgi = dgi_buf.data();
   Real* dgh = Cell::kSharedGrad ? dgi : dgh_buf.data();
   const bool packed = T >= 2;  // as in forward
-  if (packed) w_hh.pack(Trans::No, GH, H, params.value(w.w_hh), H);  // op = W_hh (G*H, H)
-  const Real* whh = params.value(w.w_hh);
+  // (W_hh read through the const view: a non-const access re-stamps the store, and with two threads
+  // the two directions' backward run at once.)
+  if (packed) w_hh.pack(Trans::No, GH, H, std::as_const(params).value(w.w_hh), H);  // op = W_hh (G*H, H)
+  const Real* whh = std::as_const(params).value(w.w_hh);
 
   // The bias gradients (column sums of dgi, and of dgh for the GRU) are summed in the loop while each
   // step's rows are still in cache: each sequence into its own row of bias_sums, the rows added up in
@@ -832,7 +835,7 @@ void Recurrent<Real>::backward(ParamStore<Real>& params, const RecurrentCache<Re
       const RecurrentWeights& w = weights_[size_t(l) * D + d];
       auto& sc = scratch[side_by_side ? d : 0];
       const int GH = gate_count(config_.cell) * H;
-      const Real* w_ih = params.value(w.w_ih);
+      const Real* w_ih = std::as_const(params).value(w.w_ih);
       if (!cache.live_rows.empty()) {
         // dgi holds the valid rows only: their input gradients, added at their places (padded rows
         // get none).
