@@ -168,28 +168,19 @@ void AdagradImpl(size_t n, T* p, const T* g, T* sum, const AdagradCoefficients& 
   });
 }
 
-void SgdF(size_t n, float* p, const float* g, float* buf, const SgdCoefficients& c) { SgdImpl(n, p, g, buf, c); }
-void SgdD(size_t n, double* p, const double* g, double* buf, const SgdCoefficients& c) { SgdImpl(n, p, g, buf, c); }
-void RmsPropF(size_t n, float* p, const float* g, float* sq, float* ga, float* buf, const RmsPropCoefficients& c) {
-  RmsPropDispatch(n, p, g, sq, ga, buf, c);
-}
-void RmsPropD(size_t n, double* p, const double* g, double* sq, double* ga, double* buf,
-              const RmsPropCoefficients& c) {
-  RmsPropDispatch(n, p, g, sq, ga, buf, c);
-}
-void AdagradF(size_t n, float* p, const float* g, float* sum, const AdagradCoefficients& c) {
-  AdagradImpl(n, p, g, sum, c);
-}
-void AdagradD(size_t n, double* p, const double* g, double* sum, const AdagradCoefficients& c) {
-  AdagradImpl(n, p, g, sum, c);
-}
-
-void AdamF(size_t n, float* p, const float* g, float* m, float* v, const AdamCoefficients& c) {
-  AdamImpl(n, p, g, m, v, c);
-}
-void AdamD(size_t n, double* p, const double* g, double* m, double* v, const AdamCoefficients& c) {
-  AdamImpl(n, p, g, m, v, c);
-}
+// Plain functions per element type, which HWY_EXPORT can put in its dispatch tables.
+#define RNNKIT_OPTIM_FOR(T, S)                                                                              \
+  void Sgd##S(size_t n, T* p, const T* g, T* buf, const SgdCoefficients& c) { SgdImpl(n, p, g, buf, c); }  \
+  void RmsProp##S(size_t n, T* p, const T* g, T* sq, T* ga, T* buf, const RmsPropCoefficients& c) {         \
+    RmsPropDispatch(n, p, g, sq, ga, buf, c);                                                               \
+  }                                                                                                         \
+  void Adagrad##S(size_t n, T* p, const T* g, T* sum, const AdagradCoefficients& c) {                       \
+    AdagradImpl(n, p, g, sum, c);                                                                           \
+  }                                                                                                         \
+  void Adam##S(size_t n, T* p, const T* g, T* m, T* v, const AdamCoefficients& c) { AdamImpl(n, p, g, m, v, c); }
+RNNKIT_OPTIM_FOR(float, F)
+RNNKIT_OPTIM_FOR(double, D)
+#undef RNNKIT_OPTIM_FOR
 
 double SumSquaresF(size_t n, const float* g) {
   const hn::ScalableTag<double> dd;
@@ -229,60 +220,40 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace rnnkit::optim_kernels {
 
-HWY_EXPORT(AdamF);
-HWY_EXPORT(AdamD);
-HWY_EXPORT(SumSquaresF);
-HWY_EXPORT(SumSquaresD);
-HWY_EXPORT(SgdF);
-HWY_EXPORT(SgdD);
-HWY_EXPORT(RmsPropF);
-HWY_EXPORT(RmsPropD);
-HWY_EXPORT(AdagradF);
-HWY_EXPORT(AdagradD);
+#define RNNKIT_OPTIM_EXPORT(S) \
+  HWY_EXPORT(Sgd##S);          \
+  HWY_EXPORT(RmsProp##S);      \
+  HWY_EXPORT(Adagrad##S);      \
+  HWY_EXPORT(Adam##S);         \
+  HWY_EXPORT(SumSquares##S);
+RNNKIT_OPTIM_EXPORT(F)
+RNNKIT_OPTIM_EXPORT(D)
+#undef RNNKIT_OPTIM_EXPORT
 
-template <>
-void sgd<float>(size_t n, float* p, const float* g, float* buf, const SgdCoefficients& c) {
-  HWY_DYNAMIC_DISPATCH(SgdF)(n, p, g, buf, c);
-}
-template <>
-void sgd<double>(size_t n, double* p, const double* g, double* buf, const SgdCoefficients& c) {
-  HWY_DYNAMIC_DISPATCH(SgdD)(n, p, g, buf, c);
-}
-template <>
-void rmsprop<float>(size_t n, float* p, const float* g, float* sq, float* ga, float* buf,
-                    const RmsPropCoefficients& c) {
-  HWY_DYNAMIC_DISPATCH(RmsPropF)(n, p, g, sq, ga, buf, c);
-}
-template <>
-void rmsprop<double>(size_t n, double* p, const double* g, double* sq, double* ga, double* buf,
-                     const RmsPropCoefficients& c) {
-  HWY_DYNAMIC_DISPATCH(RmsPropD)(n, p, g, sq, ga, buf, c);
-}
-template <>
-void adagrad<float>(size_t n, float* p, const float* g, float* sum, const AdagradCoefficients& c) {
-  HWY_DYNAMIC_DISPATCH(AdagradF)(n, p, g, sum, c);
-}
-template <>
-void adagrad<double>(size_t n, double* p, const double* g, double* sum, const AdagradCoefficients& c) {
-  HWY_DYNAMIC_DISPATCH(AdagradD)(n, p, g, sum, c);
-}
-
-template <>
-void adam<float>(size_t n, float* p, const float* g, float* m, float* v, const AdamCoefficients& c) {
-  HWY_DYNAMIC_DISPATCH(AdamF)(n, p, g, m, v, c);
-}
-template <>
-void adam<double>(size_t n, double* p, const double* g, double* m, double* v, const AdamCoefficients& c) {
-  HWY_DYNAMIC_DISPATCH(AdamD)(n, p, g, m, v, c);
-}
-template <>
-double sum_squares<float>(size_t n, const float* g) {
-  return HWY_DYNAMIC_DISPATCH(SumSquaresF)(n, g);
-}
-template <>
-double sum_squares<double>(size_t n, const double* g) {
-  return HWY_DYNAMIC_DISPATCH(SumSquaresD)(n, g);
-}
+#define RNNKIT_OPTIM_DEFINE(T, S)                                                                          \
+  template <>                                                                                              \
+  void sgd<T>(size_t n, T* p, const T* g, T* buf, const SgdCoefficients& c) {                               \
+    HWY_DYNAMIC_DISPATCH(Sgd##S)(n, p, g, buf, c);                                                         \
+  }                                                                                                        \
+  template <>                                                                                              \
+  void rmsprop<T>(size_t n, T* p, const T* g, T* sq, T* ga, T* buf, const RmsPropCoefficients& c) {         \
+    HWY_DYNAMIC_DISPATCH(RmsProp##S)(n, p, g, sq, ga, buf, c);                                             \
+  }                                                                                                        \
+  template <>                                                                                              \
+  void adagrad<T>(size_t n, T* p, const T* g, T* sum, const AdagradCoefficients& c) {                      \
+    HWY_DYNAMIC_DISPATCH(Adagrad##S)(n, p, g, sum, c);                                                     \
+  }                                                                                                        \
+  template <>                                                                                              \
+  void adam<T>(size_t n, T* p, const T* g, T* m, T* v, const AdamCoefficients& c) {                         \
+    HWY_DYNAMIC_DISPATCH(Adam##S)(n, p, g, m, v, c);                                                       \
+  }                                                                                                        \
+  template <>                                                                                              \
+  double sum_squares<T>(size_t n, const T* g) {                                                            \
+    return HWY_DYNAMIC_DISPATCH(SumSquares##S)(n, g);                                                      \
+  }
+RNNKIT_OPTIM_DEFINE(float, F)
+RNNKIT_OPTIM_DEFINE(double, D)
+#undef RNNKIT_OPTIM_DEFINE
 
 }  // namespace rnnkit::optim_kernels
 #endif  // HWY_ONCE
