@@ -24,7 +24,7 @@ for t in "${targets[@]}"; do
   done
   tar -cJf "fuzz/saved/$t.tar.xz" -C "$work/kept" .
   echo "$t: $(ls "$work/kept" | wc -l) inputs kept, $(stat -c %s "fuzz/saved/$t.tar.xz") bytes" \
-       "($(grep -o 'new coverage edges' "$work/merge.log" > /dev/null && grep -o '[0-9]* new coverage edges' "$work/merge.log"))"
+       "($(grep -o '[0-9]* new coverage edges' "$work/merge.log" || true))"
   rm -rf "$work"
   trap - EXIT
 done
