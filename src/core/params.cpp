@@ -15,6 +15,7 @@ int ParamStore<Real>::add(const std::string& name, const Shape& shape, bool trai
   touch();
   values_.resize(values_.size() + p.size, Real(0));
   grads_.resize(values_.size(), Real(0));
+  zeroed_.push_back(0);
   infos_.push_back(std::move(p));
   return count() - 1;
 }
@@ -33,8 +34,15 @@ int ParamStore<Real>::find(const std::string& name) const {
 }
 
 template <typename Real>
-void ParamStore<Real>::zero_grad() {
-  std::fill(grads_.begin(), grads_.end(), Real(0));
+void ParamStore<Real>::settle(int i) const {
+  if (!zeroed_[size_t(i)]) return;
+  std::fill_n(grads_.data() + infos_[i].offset, infos_[i].size, Real(0));
+  zeroed_[size_t(i)] = 0;
+}
+
+template <typename Real>
+void ParamStore<Real>::settle_all() const {
+  for (int i = 0; i < count(); ++i) settle(i);
 }
 
 template <typename Real>

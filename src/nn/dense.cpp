@@ -45,8 +45,10 @@ void Dense<Real>::forward(const ParamStore<Real>& params, const Real* x, int N, 
 template <typename Real>
 void Dense<Real>::backward(ParamStore<Real>& params, const Real* x, int N, const Real* dy, Real* dx) const {
   const int In = config_.in_features, O = config_.out_features;
-  // dW (O, In) += dy^T (O, N) x (N, In)
-  gemm(Trans::Yes, Trans::No, O, In, N, Real(1), dy, O, x, In, Real(1), params.grad(weight_), In);
+  // dW (O, In) += dy^T (O, N) x (N, In): all of it written, over it while it is marked zero
+  Real beta;
+  Real* dw = params.product_grad(weight_, beta);
+  gemm(Trans::Yes, Trans::No, O, In, N, Real(1), dy, O, x, In, beta, dw, In);
   if (bias_ >= 0) {
     Real* db = params.grad(bias_);
     for (int n = 0; n < N; ++n)

@@ -616,8 +616,12 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
     for (int64_t k = 0; k < R; ++k) std::copy_n(cache.h.data() + live_rows[size_t(k)] * H, H, h_rows.data() + k * H);
     h_prev = h_rows.data();
   }
-  gemm(Trans::Yes, Trans::No, GH, I, int(R), Real(1), dgi, GH, cache.x.data(), I, Real(1), params.grad(w.w_ih), I);
-  gemm(Trans::Yes, Trans::No, GH, H, int(R), Real(1), dgh, GH, h_prev, H, Real(1), params.grad(w.w_hh), H);
+  // (Each product writes all of its gradient: onto it, or over it while it is marked zero.)
+  Real beta_ih, beta_hh;
+  Real* dw_ih = params.product_grad(w.w_ih, beta_ih);
+  Real* dw_hh = params.product_grad(w.w_hh, beta_hh);
+  gemm(Trans::Yes, Trans::No, GH, I, int(R), Real(1), dgi, GH, cache.x.data(), I, beta_ih, dw_ih, I);
+  gemm(Trans::Yes, Trans::No, GH, H, int(R), Real(1), dgh, GH, h_prev, H, beta_hh, dw_hh, H);
   Real* db_ih = params.grad(w.b_ih);
   Real* db_hh = params.grad(w.b_hh);
   for (int b = 0; b < B; ++b) {  // the sequences' sums, in order

@@ -1,6 +1,8 @@
 // ParamStore: layout, lookup and duplicate names.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "rnnkit/core/error.h"
 #include "rnnkit/core/params.h"
 
@@ -23,6 +25,29 @@ TEST(ParamStore, LaysOutParametersContiguouslyInOrder) {
   ps.grads()[1] = 1.0f;
   ps.zero_grad();
   EXPECT_EQ(ps.grads()[1], 0.0f);
+}
+
+// zero_grad() marks the gradients zero; readers see zeros, a product writing all of one gets beta 0
+// (its storage left as it was) until it holds a contribution, then 1.
+TEST(ParamStore, ZeroGradMarksAndProductGradOverwritesOnce) {
+  ParamStore<float> ps;
+  const int a = ps.add("a", {2}), b = ps.add("b", {3});
+  std::fill(ps.grads().begin(), ps.grads().end(), 7.0f);
+  float beta = -1;
+  EXPECT_EQ(ps.product_grad(a, beta)[0], 7.0f);
+  EXPECT_EQ(beta, 1.0f);  // not marked: add onto it
+  ps.zero_grad();
+  float* ga = ps.product_grad(a, beta);
+  EXPECT_EQ(beta, 0.0f);
+  EXPECT_EQ(ga[1], 7.0f);  // not cleared: the product overwrites it
+  ga[0] = ga[1] = 1.0f;
+  ps.product_grad(a, beta);
+  EXPECT_EQ(beta, 1.0f);
+  const ParamStore<float>& view = ps;
+  EXPECT_EQ(view.grad(b)[2], 0.0f);  // read: cleared
+  EXPECT_EQ(ps.grads(), (std::vector<float>{1, 1, 0, 0, 0}));
+  ps.zero_grad();
+  EXPECT_EQ(view.grads(), (std::vector<float>(5, 0.0f)));
 }
 
 TEST(ParamStore, RefusesDuplicateNames) {

@@ -256,6 +256,43 @@ TEST(Recurrent, ZeroLengthSequencePassesStateThrough) {
   EXPECT_NE(hn[3], 0.25f);
 }
 
+// zero_grad() only marks the gradients zero: the weight products then write over whatever the storage
+// held (here NaN) and give the same gradient as adding onto zeros; a second backward without
+// zero_grad() adds onto the first.
+TEST(Recurrent, GradientsOverwriteAfterZeroGradAndAccumulateWithout) {
+  ModelConfig mc;
+  mc.input_size = 3, mc.cell = CellKind::Lstm, mc.hidden_size = 4, mc.num_layers = 2, mc.bidirectional = true;
+  mc.output = OutputMode::PerStep, mc.output_size = 2, mc.head = Head::Identity;
+  Model<double> model(mc);
+  Rng rng(7);
+  model.init(rng);
+  Batch<double> batch;
+  batch.T = 5, batch.B = 3, batch.lengths = {5, 2, 4};
+  batch.features.resize(size_t(batch.T) * batch.B * 3);
+  for (double& x : batch.features) x = rng.uniform(-1, 1);
+  batch.values.resize(size_t(batch.T) * batch.B * 2);
+  for (double& v : batch.values) v = rng.uniform(-1, 1);
+  ModelCache<double> cache;
+  model.forward(batch, cache, true, &rng);
+  std::vector<double> dlogits(cache.logits.size());
+  model.loss(batch, cache, dlogits.data());
+  ParamStore<double>& ps = model.params();
+
+  std::fill(ps.grads().begin(), ps.grads().end(), 0.0);  // zeros in the storage: the products add onto them
+  model.backward(batch, cache, dlogits.data());
+  const std::vector<double> onto_zeros = ps.grads();
+
+  std::fill(ps.grads().begin(), ps.grads().end(), std::nan(""));
+  ps.zero_grad();
+  model.backward(batch, cache, dlogits.data());
+  const std::vector<double> fresh = ps.grads();
+  ASSERT_EQ(fresh.size(), onto_zeros.size());
+  for (size_t i = 0; i < fresh.size(); ++i) EXPECT_EQ(fresh[i], onto_zeros[i]) << i;
+
+  model.backward(batch, cache, dlogits.data());
+  for (size_t i = 0; i < fresh.size(); ++i) EXPECT_NEAR(ps.grads()[i], 2 * fresh[i], 1e-14) << i;
+}
+
 TEST(Recurrent, GatherLastTakesForwardEndAndReverseStart) {
   // y (T=3, B=2, D*H=2*1): value = 10*t + b for the forward half, -(10*t + b) for the reverse half.
   std::vector<double> y;
