@@ -1,5 +1,5 @@
 """Side-by-side timing of rnnkit, oneDNN's RNN primitives and PyTorch on the cases of the performance
-issue, alternating the three in each round on the same machine and thread count, and a Markdown
+issue, alternating the three sides and the thread counts in each round on the same machine, and a Markdown
 table of the best times, the ratios, each side's fraction of the measured sgemm rate, streaming
 latency and peak memory.
 
@@ -65,16 +65,19 @@ def main():
     rates = {t: run([rnnkit, "sgemm", str(t)], t) for t in threads_list}
     sgemm = {t: r["sgemm_gflops"] for t, r in rates.items()}
     rows, scaling, ragged = [], {}, {}
-    for threads in threads_list:
-        for cell in cells:
-            for case in cases:
-                argv = [cell, *map(str, case), str(threads), str(args.reps)]
-                got = {"rnnkit": [], "onednn": [], "pytorch": []}
-                for _ in range(args.rounds):  # alternate the sides inside every round
-                    got["rnnkit"].append(run([rnnkit, *argv], threads))
-                    got["onednn"].append(run([dnnl, *argv], threads))
-                    got["pytorch"].append(run([*torch_case, *argv], threads))
-                r = {k: best(v) for k, v in got.items()}
+    for cell in cells:
+        for case in cases:
+            # every round runs the three sides at each thread count in turn, so that the ratios between
+            # sides and between thread counts come from runs a few seconds apart on this noisy machine
+            got = {t: {"rnnkit": [], "onednn": [], "pytorch": []} for t in threads_list}
+            for _ in range(args.rounds):
+                for threads in threads_list:
+                    argv = [cell, *map(str, case), str(threads), str(args.reps)]
+                    got[threads]["rnnkit"].append(run([rnnkit, *argv], threads))
+                    got[threads]["onednn"].append(run([dnnl, *argv], threads))
+                    got[threads]["pytorch"].append(run([*torch_case, *argv], threads))
+            for threads in threads_list:
+                r = {k: best(v) for k, v in got[threads].items()}
                 f = forward_flops(cell, *case)
                 rows.append((threads, cell, case, r, f))
                 scaling.setdefault((cell, case), {})[threads] = r["rnnkit"]["train_ms"]
@@ -83,6 +86,7 @@ def main():
                 print(f"{cell} {case} t={threads}: rnnkit {r['rnnkit']['train_ms']:.1f} ms, "
                       f"oneDNN {r['onednn']['train_ms']:.1f} ms, PyTorch {r['pytorch']['train_ms']:.1f} ms",
                       file=sys.stderr, flush=True)
+    rows.sort(key=lambda row: threads_list.index(row[0]))  # the table by thread count (a stable sort)
 
     def peak(r):  # of training: measured right after the training step's timing, before inference
         return r.get("train_max_rss_mb", r["max_rss_mb"]) - r["base_rss_mb"]
