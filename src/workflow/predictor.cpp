@@ -1,6 +1,7 @@
 #include "rnnkit/workflow/predictor.h"
 
 #include <algorithm>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
@@ -43,7 +44,38 @@ void Predictor::require_task() const {
 Predictor::Predictor(LoadedTaskModel loaded)
     : model_(std::make_shared<const Model<float>>(std::move(loaded.model))),
       state_(std::move(loaded.state)),
-      metadata_(std::move(loaded.metadata)) {}
+      metadata_(std::move(loaded.metadata)),
+      caches_(std::make_shared<CachePool>()) {}
+
+struct Predictor::CachePool {
+  std::mutex mutex;
+  std::vector<std::unique_ptr<ModelCache<float>>> free;
+};
+
+void Predictor::CacheReturn::operator()(ModelCache<float>* cache) const noexcept {
+  std::unique_ptr<ModelCache<float>> owned(cache);  // freed here if it cannot be kept
+  try {
+    const std::lock_guard<std::mutex> lock(pool->mutex);
+    pool->free.push_back(std::move(owned));
+  } catch (...) {
+  }
+}
+
+Predictor::CacheLease Predictor::take_cache() const {
+  std::unique_ptr<ModelCache<float>> cache;
+  {
+    const std::lock_guard<std::mutex> lock(caches_->mutex);
+    if (!caches_->free.empty()) {
+      cache = std::move(caches_->free.back());
+      caches_->free.pop_back();
+    }
+  }
+  if (!cache) {
+    cache = std::make_unique<ModelCache<float>>();
+    cache->inference = true;
+  }
+  return CacheLease(cache.release(), CacheReturn{caches_});
+}
 
 std::vector<LabelScore> Predictor::top_k(const float* p, int k) const {
   const int C = model_->config().output_size;
@@ -86,8 +118,8 @@ std::vector<Prediction> Predictor::predict_texts(const std::vector<std::string>&
   require(batch_size >= 1, "batch size must be >= 1");
   std::vector<Prediction> out;
   out.reserve(texts.size());
-  ModelCache<float> cache;
-  cache.inference = true;
+  const CacheLease lease = take_cache();
+  ModelCache<float>& cache = *lease;
   const int32_t pad = state_.text.vocab().pad_id();
   for (size_t begin = 0; begin < texts.size(); begin += size_t(batch_size)) {
     const size_t n = std::min(texts.size() - begin, size_t(batch_size));
@@ -133,8 +165,8 @@ std::vector<Prediction> Predictor::predict_audio(const std::vector<std::string>&
   require_task();
   require(state_.audio_input, "this model reads texts or series, not audio files");
   std::vector<Prediction> out;
-  ModelCache<float> cache;
-  cache.inference = true;
+  const CacheLease lease = take_cache();
+  ModelCache<float>& cache = *lease;
   for (const auto& path : paths) {
     const AudioSource one({state_.audio_frames(read_audio(path))}, {0}, state_.audio_feature_count());
     model_->forward(one.batch({0}), cache, false, nullptr);
@@ -156,8 +188,8 @@ Prediction Predictor::tag_series(const std::vector<double>& rows, size_t N) cons
   state_.scaler.transform(x.data(), N);
   Prediction out;
   out.tags.resize(N);
-  ModelCache<float> cache;
-  cache.inference = true;
+  const CacheLease lease = take_cache();
+  ModelCache<float>& cache = *lease;
   const size_t C = size_t(model_->config().output_size);
   for (size_t begin = 0; begin < N; begin += W) {
     const size_t start = N >= W ? std::min(begin, N - W) : 0, len = std::min(W, N);
@@ -206,8 +238,8 @@ std::vector<double> Predictor::forecast(const NumericTable& table, size_t horizo
   });
   std::vector<double> raw = forecast_matrix(table, st);  // (rows, C) unscaled; grows with the forecasts
   std::vector<double> forecasts;                         // (N, K) in the targets' units
-  ModelCache<float> cache;
-  cache.inference = true;
+  const CacheLease lease = take_cache();
+  ModelCache<float>& cache = *lease;
   for (size_t cur = end; forecasts.size() < N * K;) {
     // The window of W rows before `cur`, each with its known-ahead values H rows later, scaled.
     std::vector<double> win(W * C);
@@ -244,14 +276,12 @@ std::vector<double> Predictor::forecast(const NumericTable& table, size_t horizo
   return forecasts;
 }
 
-namespace {
-
-std::vector<float> forward_batch(const Model<float>& model, Batch<float> b) {
-  ModelCache<float> cache;
-  cache.inference = true;
-  model.forward(b, cache, false, nullptr);
-  std::vector<float> out = cache.logits;
-  model.apply_head(out.data(), cache.rows);
+std::vector<float> Predictor::forward_batch(Batch<float> b) const {
+  const CacheLease lease = take_cache();
+  const Model<float>& model = *model_;
+  model.forward(b, *lease, false, nullptr);
+  std::vector<float> out = lease->logits;
+  model.apply_head(out.data(), lease->rows);
   if (model.config().output != OutputMode::PerStep) return out;
   // Time-major (T*B, O) -> (B, T, O), the layout of the input.
   const size_t O = size_t(model.config().output_size), T = size_t(b.T), B = size_t(b.B);
@@ -261,8 +291,6 @@ std::vector<float> forward_batch(const Model<float>& model, Batch<float> b) {
   return bt;
 }
 
-}  // namespace
-
 std::vector<float> Predictor::forward_tokens(const int32_t* ids, int batch, int steps) const {
   require(model_->config().uses_embedding(), "this model reads feature vectors, not token ids");
   require(batch >= 1 && steps >= 1, "forward needs at least one sequence of one step");
@@ -271,7 +299,7 @@ std::vector<float> Predictor::forward_tokens(const int32_t* ids, int batch, int 
   b.tokens.resize(size_t(batch) * size_t(steps));
   for (int i = 0; i < batch; ++i)
     for (int t = 0; t < steps; ++t) b.tokens[size_t(t) * size_t(batch) + size_t(i)] = ids[size_t(i) * size_t(steps) + size_t(t)];
-  return forward_batch(*model_, std::move(b));
+  return forward_batch(std::move(b));
 }
 
 std::vector<float> Predictor::forward_features(const float* x, int batch, int steps) const {
@@ -285,7 +313,7 @@ std::vector<float> Predictor::forward_features(const float* x, int batch, int st
     for (int t = 0; t < steps; ++t)
       std::copy_n(x + (size_t(i) * size_t(steps) + size_t(t)) * I, I,
                   b.features.data() + (size_t(t) * size_t(batch) + size_t(i)) * I);
-  return forward_batch(*model_, std::move(b));
+  return forward_batch(std::move(b));
 }
 
 std::string Predictor::describe_json() const {

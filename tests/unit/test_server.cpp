@@ -176,6 +176,40 @@ TEST_F(ServerTest, ASlowClientDoesNotHoldUpOthers) {
   close(fd);
 }
 
+// A Predictor keeps its inference caches (the packed weights, the buffers) between calls and hands
+// one to each call running at once: calls of every size, one after another and from eight threads
+// at once, answer exactly as a new Predictor's first call does.
+TEST(Predictor, CallsReuseCachesAndAgreeFromManyThreads) {
+  const std::shared_ptr<const Predictor> p = test_models::tagger();
+  std::mt19937 gen(11);
+  std::uniform_real_distribution<float> value(-2.0f, 2.0f);
+  struct Input {
+    int batch, steps;
+    std::vector<float> x;
+    std::vector<float> want;
+  };
+  std::vector<Input> inputs;
+  for (int batch : {3, 1, 4})
+    for (int steps : {12, 2, 7}) {
+      Input in{batch, steps, std::vector<float>(size_t(batch) * size_t(steps) * 2), {}};
+      for (float& v : in.x) v = value(gen);
+      in.want = test_models::tagger()->forward_features(in.x.data(), batch, steps);  // a fresh cache
+      inputs.push_back(std::move(in));
+    }
+  for (const Input& in : inputs) EXPECT_EQ(p->forward_features(in.x.data(), in.batch, in.steps), in.want);
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(8, 0);
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        const Input& in = inputs[size_t(i * 7 + t) % inputs.size()];
+        mismatches[size_t(t)] += p->forward_features(in.x.data(), in.batch, in.steps) != in.want;
+      }
+    });
+  for (std::thread& t : threads) t.join();
+  for (int t = 0; t < 8; ++t) EXPECT_EQ(mismatches[size_t(t)], 0) << "thread " << t;
+}
+
 // The other kinds of model, through Server::predict (the same code the HTTP handler calls).
 TEST(ServerParse, TaggerForecasterAndLanguageModelAnswerAsThePredictor) {
   const auto tagger = test_models::tagger();

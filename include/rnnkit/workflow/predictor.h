@@ -1,7 +1,9 @@
 // Predictor: a task model loaded once and used from anywhere (the CLI, the Python module, the
 // server), turning raw inputs into answers: texts into labels or values, sentences into tags, audio
-// files into labels, numeric series into per-row tags or forecasts. It never changes after loading,
-// so any number of threads may call it at once; each call works in its own buffers.
+// files into labels, numeric series into per-row tags or forecasts. Its model never changes after
+// loading, so any number of threads may call it at once; each call works in its own buffers, an
+// inference cache taken from a pool and given back (the weights packed by an earlier call, and its
+// buffers, are reused; calls at the same time each get their own).
 #pragma once
 
 #include <cstdint>
@@ -75,11 +77,23 @@ class Predictor {
  private:
   std::vector<Prediction> answer(const std::vector<float>& logits, size_t n, int top_k) const;
 
+  // Inference caches kept between calls: take_cache() hands out a free one (a new one when all are
+  // in use) and the lease gives it back when the call ends.
+  struct CachePool;
+  struct CacheReturn {
+    std::shared_ptr<CachePool> pool;
+    void operator()(ModelCache<float>* cache) const noexcept;
+  };
+  using CacheLease = std::unique_ptr<ModelCache<float>, CacheReturn>;
+  CacheLease take_cache() const;
+  std::vector<float> forward_batch(Batch<float> b) const;
+
   std::shared_ptr<const Model<float>> model_;
   TaskState state_;
   std::map<std::string, std::string> metadata_;
   bool has_task_ = true;
   std::string source_;  // the file, for messages
+  std::shared_ptr<CachePool> caches_;  // shared by copies, as the model is
   void require_task() const;
   Predictor(std::pair<LoadedTaskModel, bool> loaded, const std::string& source);
 };
