@@ -226,6 +226,30 @@ TEST(Gemm, SplitOverThreadsMatchesReference) {
   set_threads(1);
 }
 
+// A transposed A with few rows and a long K (a weight gradient) is summed in two halves of K: right,
+// and the same bits at every thread count (the split depends on the shape only).
+TEST(Gemm, LongInnerDimensionSplitByHalvesMatchesAtEveryThreadCount) {
+  for (Trans tb : {Trans::No, Trans::Yes}) {
+    check_gemm<float>(Trans::Yes, tb, 40, 24, 2048, 1.0f, 0.0f);
+    check_gemm<double>(Trans::Yes, tb, 33, 70, 1500, -0.5, 1.0);
+    const int M = 37, N = 19, K = 1111;
+    Rng rng(5);
+    std::vector<float> A(size_t(K) * M), Bm(size_t(K) * N), C0(size_t(M) * N);
+    for (auto* v : {&A, &Bm, &C0})
+      for (float& x : *v) x = float(rng.uniform(-1, 1));
+    const int ldb = tb == Trans::No ? N : K;
+    std::vector<float> first;
+    for (int threads : {1, 2, 3, 4}) {
+      set_threads(threads);
+      std::vector<float> C = C0;
+      gemm(Trans::Yes, tb, M, N, K, 1.0f, A.data(), M, Bm.data(), ldb, 1.0f, C.data(), N);
+      if (first.empty()) first = C;
+      else EXPECT_EQ(C, first) << threads << " threads";
+    }
+    set_threads(1);
+  }
+}
+
 // Several threads at once (two models, a server's requests): each gets the workers or runs alone.
 TEST(Parallel, ConcurrentCallersEachCoverTheirRange) {
   set_threads(2);
