@@ -137,12 +137,15 @@ void set_threads(int threads) {
 
 int thread_count() { return g_threads; }
 
-void parallel_slices(int n, int min_slice, FunctionRef<void(int, int)> fn) {
-  if (n <= 0) return;
-  const int slices = std::max(1, std::min(g_threads, n / std::max(1, min_slice)));
+namespace {
+
+// Runs fn over `slices` slices of [0, n), slice s being [bound(s), bound(s + 1)), the caller taking
+// the first; on the calling thread alone inside a slice or while another thread holds the workers.
+template <typename Bound>
+void run_slices(int n, int slices, Bound&& bound, FunctionRef<void(int, int)> fn) {
   if (slices == 1 || t_in_slice) return fn(0, n);
   const bool ran = pool().run(slices, [&](int s) {
-    const int begin = int(int64_t(n) * s / slices), end = int(int64_t(n) * (s + 1) / slices);
+    const int begin = bound(s), end = bound(s + 1);
     t_in_slice = true;
     struct Reset {
       ~Reset() { t_in_slice = false; }
@@ -150,6 +153,40 @@ void parallel_slices(int n, int min_slice, FunctionRef<void(int, int)> fn) {
     if (begin < end) fn(begin, end);
   });
   if (!ran) fn(0, n);  // another thread (a second model, a server's request) has the pool
+}
+
+int slice_count(int n, int min_slice) { return std::max(1, std::min(g_threads, n / std::max(1, min_slice))); }
+
+}  // namespace
+
+void parallel_slices(int n, int min_slice, FunctionRef<void(int, int)> fn) {
+  if (n <= 0) return;
+  const int slices = slice_count(n, min_slice);
+  run_slices(n, slices, [&](int s) { return int(int64_t(n) * s / slices); }, fn);
+}
+
+void parallel_slices_weighted(int n, int min_slice, const int* weight, FunctionRef<void(int, int)> fn) {
+  if (n <= 0) return;
+  const int slices = slice_count(n, min_slice);
+  if (slices == 1 || t_in_slice) return fn(0, n);
+  // bounds[s]: the first item where the running weight reaches s / slices of the total, moved so that
+  // every slice keeps at least min_slice items (slices * min_slice <= n). Kept from call to call: no
+  // allocation once the thread count settles.
+  thread_local std::vector<int> bounds;
+  bounds.assign(size_t(slices) + 1, n);
+  int64_t total = 0;
+  for (int i = 0; i < n; ++i) total += std::max(0, weight[i]);
+  bounds[0] = 0;
+  int64_t running = 0;
+  int i = 0;
+  for (int s = 1; s < slices; ++s) {
+    const int64_t target = total * s / slices;
+    while (i < n && running + std::max(0, weight[i]) <= target) running += std::max(0, weight[i++]);
+    const int lo = bounds[size_t(s) - 1] + std::max(1, min_slice), hi = n - (slices - s) * std::max(1, min_slice);
+    bounds[size_t(s)] = std::clamp(i, lo, hi);
+  }
+  const int* at = bounds.data();  // (the caller's: in a worker, `bounds` names the worker's own)
+  run_slices(n, slices, [at](int s) { return at[s]; }, fn);
 }
 
 }  // namespace rnnkit

@@ -391,7 +391,7 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
     scratch.live.resize(size_t(B));
     if (step_input && padded) scratch.act_live.resize(int64_t(B) * GH);
   }
-  parallel_slices(B, kMinRowsPerThread, [&](int b0, int b1) {
+  parallel_slices_weighted(B, kMinRowsPerThread, lengths, [&](int b0, int b1) {
     const int rows = b1 - b0;
     Real* hp = has_hp ? scratch.hp.data() + int64_t(b0) * GH : nullptr;  // (rows, G*H)
     for (int t = 0; t < T; ++t) {
@@ -597,7 +597,7 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
     if (dc0 && Cell::kHasCell) std::copy_n(dc.data(), RH, dc0 + int64_t(b0) * H);
   };
   if (split) run_slice(0, B, true);
-  else parallel_slices(B, kMinRowsPerThread, [&](int b0, int b1) { run_slice(b0, b1, false); });
+  else parallel_slices_weighted(B, kMinRowsPerThread, lengths, [&](int b0, int b1) { run_slice(b0, b1, false); });
 
   // dW_ih (G*H, I) += dgi^T x;  dW_hh (G*H, H) += dgh^T h_{0..T-1};  biases += column sums. With
   // padding, over the valid rows only: dgi (and dgh) move to their first R rows (ascending: each row

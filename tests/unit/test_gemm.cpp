@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <limits>
+#include <mutex>
+#include <algorithm>
 
 #include <hwy/targets.h>
 #include <thread>
@@ -248,6 +250,46 @@ TEST(Gemm, LongInnerDimensionSplitByHalvesMatchesAtEveryThreadCount) {
     }
     set_threads(1);
   }
+}
+
+// Weighted slices cover [0, n) once, in order, each of at least min_slice items, and split the weight
+// evenly: lengths 1..32 ascending (a batch sorted by length) over two threads put the bound where the
+// running sum would pass half (rows 0-21, weight 253, against 22-31, 275), not at row 16.
+TEST(Parallel, WeightedSlicesBalanceTheWeight) {
+  std::vector<int> ascending(32);
+  for (int i = 0; i < 32; ++i) ascending[size_t(i)] = i + 1;
+  for (int threads : {1, 2, 3, 5}) {
+    set_threads(threads);
+    for (int min_slice : {1, 8}) {
+      std::mutex mu;
+      std::vector<std::pair<int, int>> got;
+      parallel_slices_weighted(32, min_slice, ascending.data(), [&](int b, int e) {
+        const std::lock_guard<std::mutex> lock(mu);
+        got.emplace_back(b, e);
+      });
+      std::sort(got.begin(), got.end());
+      ASSERT_FALSE(got.empty());
+      EXPECT_EQ(got.front().first, 0);
+      EXPECT_EQ(got.back().second, 32);
+      for (size_t k = 0; k < got.size(); ++k) {
+        EXPECT_GE(got[k].second - got[k].first, std::min(32, min_slice)) << threads << " threads";
+        if (k > 0) EXPECT_EQ(got[k].first, got[k - 1].second);
+      }
+      if (threads == 2) {
+        ASSERT_EQ(got.size(), 2u);
+        EXPECT_EQ(got[0].second, 22);  // 1 + ... + 22 = 253 <= 528 / 2 < 1 + ... + 23 = 276
+      }
+    }
+  }
+  set_threads(2);
+  const std::vector<int> zeros(20, 0);  // no weight at all: still min_slice items a slice
+  std::atomic<int> covered = 0;
+  parallel_slices_weighted(20, 8, zeros.data(), [&](int b, int e) {
+    EXPECT_GE(e - b, 8);
+    covered += e - b;
+  });
+  EXPECT_EQ(covered.load(), 20);
+  set_threads(1);
 }
 
 // Several threads at once (two models, a server's requests): each gets the workers or runs alone.
