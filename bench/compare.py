@@ -110,13 +110,13 @@ def main():
     if len(threads_list) > 1:
         t0, t1 = threads_list[0], threads_list[-1]
         lines += ["", f"rnnkit training: speed-up of {t1} threads over {t0}, and the time of a padded batch (lengths "
-                  f"spread evenly from T/B to T) over a full one, {t0} thread(s):", "",
-                  "| cell | B, T, I, H, L, bi | speed-up | padded / full time | real steps |",
-                  "| --- | --- | --- | --- | --- |"]
+                  f"spread evenly from T/B to T, sorted) over a full one at {t0} and at {t1} threads:", "",
+                  f"| cell | B, T, I, H, L, bi | speed-up | padded / full time, {t0} thr | {t1} thr | real steps |",
+                  "| --- | --- | --- | --- | --- | --- |"]
         for (cell, case), ms in scaling.items():
             time_ratio, real = ragged[(cell, case)][t0]
             lines.append(f"| {cell} | {', '.join(map(str, case))} | {ms[t0] / ms[t1]:.2f} | {time_ratio:.2f} "
-                         f"| {real:.2f} |")
+                         f"| {ragged[(cell, case)][t1][0]:.2f} | {real:.2f} |")
     table = "\n".join(lines)
     sg = ", ".join(f"{t} thread(s): {r['sgemm_gflops']:.0f} GFLOP/s (OpenBLAS {r['openblas_gflops']:.0f} with its "
                    f"{r['blas_kernels']} kernels, rnnkit's GEMM {r['rnnkit_gflops']:.0f})" for t, r in rates.items())
