@@ -54,9 +54,9 @@ void Dense<Real>::backward(ParamStore<Real>& params, const Real* x, int N, const
     for (int n = 0; n < N; ++n)
       for (int o = 0; o < O; ++o) db[o] += dy[int64_t(n) * O + o];
   }
-  // dx (N, In) += dy (N, O) W (O, In)
+  // dx (N, In) = dy (N, O) W (O, In)
   if (dx)  // (the weights read through the const view: a non-const access re-stamps the store)
-    gemm(Trans::No, Trans::No, N, In, O, Real(1), dy, O, std::as_const(params).value(weight_), In, Real(1), dx, In);
+    gemm(Trans::No, Trans::No, N, In, O, Real(1), dy, O, std::as_const(params).value(weight_), In, Real(0), dx, In);
 }
 
 template class Dense<float>;

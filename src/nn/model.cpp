@@ -236,7 +236,7 @@ void Model<Real>::backward(const Batch<Real>& batch, const ModelCache<Real>& cac
   const bool lstm = config_.cell == CellKind::Lstm;
 
   std::vector<Real>& dfeatures = cache.dfeatures;
-  dfeatures.assign(size_t(cache.rows) * DH, Real(0));
+  dfeatures.resize(size_t(cache.rows) * DH);  // all written by the head's backward
   fc_->backward(params_, cache.dense_input(), cache.rows, dlogits, dfeatures.data());
   if (!cache.dropout_mask.empty()) dropout_backward(dfeatures.data(), cache.dropout_mask);
 

@@ -273,7 +273,9 @@ TEST(Parallel, WeightedSlicesBalanceTheWeight) {
       EXPECT_EQ(got.back().second, 32);
       for (size_t k = 0; k < got.size(); ++k) {
         EXPECT_GE(got[k].second - got[k].first, std::min(32, min_slice)) << threads << " threads";
-        if (k > 0) EXPECT_EQ(got[k].first, got[k - 1].second);
+        if (k > 0) {
+          EXPECT_EQ(got[k].first, got[k - 1].second);
+        }
       }
       if (threads == 2) {
         ASSERT_EQ(got.size(), 2u);

@@ -5,11 +5,36 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "rnnkit/core/gemm.h"
 
 namespace rnnkit {
+
+// An allocator whose resize() leaves new elements of a trivial type uninitialised: for buffers that
+// are written in full after every resize (a packed matrix), so that growing one costs no memset.
+template <typename T>
+struct UninitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitAllocator<U>;
+  };
+  UninitAllocator() = default;
+  template <typename U>
+  UninitAllocator(const UninitAllocator<U>&) noexcept {}  // NOLINT: implicit, as std::allocator's
+  template <typename U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;  // default-initialised: nothing written for float and double
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
 
 template <typename Real>
 class PackedMatrix {
@@ -17,7 +42,8 @@ class PackedMatrix {
   static constexpr int kPanel = 32;  // columns per panel
 
   // Packs op(B) (K, N): B is (K, N) with row stride ldb when trans is No, (N, K) when Yes. The
-  // storage is reused when the sizes repeat, so re-packing after every update allocates nothing.
+  // storage is reused (and, when it grows, not cleared first: every value is written), so re-packing
+  // after every update allocates nothing.
   void pack(Trans trans, int K, int N, const Real* B, int ldb);
 
   int rows() const { return K_; }  // K
@@ -28,7 +54,7 @@ class PackedMatrix {
 
  private:
   int K_ = 0, N_ = 0;
-  std::vector<Real> data_;
+  std::vector<Real, UninitAllocator<Real>> data_;
 };
 
 // C (M, N) += A (M, K) op(B), with op(B) packed; A and C row-major with strides lda, ldc. With a

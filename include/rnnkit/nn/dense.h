@@ -26,7 +26,7 @@ class Dense {
   // y (N, O) = x (N, In) W^T + b
   void forward(const ParamStore<Real>& params, const Real* x, int N, Real* y) const;
 
-  // dW += dy^T x; db += sum_n dy; dx (N, In) += dy W (dx may be null).
+  // dW += dy^T x; db += sum_n dy; dx (N, In) = dy W, overwritten (dx may be null).
   void backward(ParamStore<Real>& params, const Real* x, int N, const Real* dy, Real* dx) const;
 
   const DenseConfig& config() const { return config_; }
