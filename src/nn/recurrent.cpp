@@ -500,8 +500,8 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   const bool packed = T >= 2;  // as in forward
   // (W_hh read through the const view: a non-const access re-stamps the store, and with two threads
   // the two directions' backward run at once.)
-  if (packed) w_hh.pack(Trans::No, GH, H, std::as_const(params).value(w.w_hh), H);  // op = W_hh (G*H, H)
   const Real* whh = std::as_const(params).value(w.w_hh);
+  if (packed) w_hh.pack(Trans::No, GH, H, whh, H);  // op = W_hh (G*H, H)
 
   // The bias gradients (column sums of dgi, and of dgh for the GRU) are summed in the loop while each
   // step's rows are still in cache: each sequence into its own row of bias_sums, the rows added up in
