@@ -1,12 +1,17 @@
-// A fixed pool of workers woken per parallel_slices call. Between calls a worker spins a few
-// microseconds for the next one (the recurrent time loop hands work over once or twice a step, and a
-// wake-up through the condition variable cost several microseconds each), then blocks on a condition
-// variable, so an idle pool takes no CPU.
+// A fixed pool of workers woken per parallel_slices call. The hand-over takes no lock: the caller
+// publishes the call in one atomic word (generation and slice count) and waits for a count of
+// unfinished slices to reach zero. Between calls a worker spins for the next one, and the caller for
+// the last slice, up to 200 us before blocking on a condition variable, so an idle pool takes no CPU.
+// The recurrent time loop hands work over once or twice a step; in a virtual machine a wake-up
+// through the kernel cost 15-20 us, and with a 20 us spin one late wake-up let the two sides take
+// turns sleeping for the rest of the loop (fork-join with 30 us between calls: 18 us a call, against
+// 4 us spinning 200 us; bench/README.md step 31).
 #include "rnnkit/core/parallel.h"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -25,14 +30,14 @@ class Pool {
   void resize(int workers) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
+      stop_.store(true);
     }
     wake_.notify_all();
     for (auto& t : threads_) t.join();
     threads_.clear();
-    stop_ = false;
+    stop_.store(false);
     // A new worker starts from the current generation: earlier calls are not its to run.
-    const unsigned long g = generation_;
+    const uint64_t g = state_.load() >> kSliceBits;
     for (int i = 0; i < workers; ++i) threads_.emplace_back([this, i, g] { loop(i + 1, g); });
   }
 
@@ -43,38 +48,47 @@ class Pool {
   bool run(int slices, FunctionRef<void(int)> job) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
-    std::unique_lock<std::mutex> lock(mu_);
-    job_ = &job;
-    slices_ = slices;
-    pending_ = slices - 1;
+    // Published by the store of the new state: the workers of this call read job_ only after they
+    // see it, and the next call writes job_ only after they have all finished.
+    job_.store(&job, std::memory_order_relaxed);
+    pending_.store(slices - 1, std::memory_order_relaxed);
     error_ = nullptr;
-    ++generation_;
-    lock.unlock();
-    wake_.notify_all();
+    const uint64_t next = ((state_.load(std::memory_order_relaxed) >> kSliceBits) + 1) << kSliceBits;
+    state_.store(next | uint64_t(slices));  // seq_cst: ordered before the read of sleepers_ below
+    if (sleepers_.load() > 0) {  // a worker stopped spinning: wake it (a system call)
+      std::lock_guard<std::mutex> lock(mu_);
+      wake_.notify_all();
+    }
     try {
       job(0);
     } catch (...) {
       record(std::current_exception());
     }
-    spin([&] { return pending_.load(std::memory_order_acquire) == 0; });
-    lock.lock();
-    done_.wait(lock, [&] { return pending_ == 0; });
-    job_ = nullptr;
+    if (!spin([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> lock(mu_);
+      caller_waits_.store(true);  // seq_cst: ordered before the read of pending_ in the wait
+      done_.wait(lock, [&] { return pending_.load() == 0; });
+      caller_waits_.store(false, std::memory_order_relaxed);
+    }
     if (error_) std::rethrow_exception(error_);
     return true;
   }
 
  private:
-  // Waits up to ~20 us for done() to hold, without a system call (the caller then blocks as usual).
+  // The state word: the call's generation above kSliceBits, its slice count below.
+  static constexpr int kSliceBits = 16;
+
+  // Spins up to 200 us for done() to hold, without a system call; returns whether it held.
   template <typename Done>
-  static void spin(Done&& done) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+  static bool spin(Done&& done) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
     for (int i = 0; !done(); ++i) {
 #if defined(__x86_64__) || defined(__i386__)
       __builtin_ia32_pause();
 #endif
-      if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) return;
+      if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) return done();
     }
+    return true;
   }
 
   void record(std::exception_ptr e) {
@@ -82,38 +96,43 @@ class Pool {
     if (!error_) error_ = e;
   }
 
-  void loop(int slice, unsigned long seen) {
-    std::unique_lock<std::mutex> lock(mu_);
+  // A worker: waits for a generation after `seen`, runs its slice of it when the call has one, and
+  // counts itself done. No lock is taken unless one side has to sleep: a contended mutex costs a
+  // system call on each side, which in a virtual machine came to several microseconds per call.
+  void loop(int slice, uint64_t seen) {
     for (;;) {
-      lock.unlock();
-      spin([&] { return generation_.load(std::memory_order_acquire) != seen; });
-      lock.lock();
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      if (slice >= slices_) continue;
-      const FunctionRef<void(int)>* job = job_;
-      lock.unlock();
+      auto fresh = [&] { return stop_.load(std::memory_order_relaxed) || (state_.load() >> kSliceBits) != seen; };
+      if (!spin(fresh)) {
+        sleepers_.fetch_add(1);  // seq_cst: ordered before the read of state_ in the wait
+        std::unique_lock<std::mutex> lock(mu_);
+        wake_.wait(lock, fresh);
+        lock.unlock();
+        sleepers_.fetch_sub(1);
+      }
+      if (stop_.load()) return;
+      const uint64_t state = state_.load(std::memory_order_acquire);
+      seen = state >> kSliceBits;
+      if (slice >= int(state & ((uint64_t(1) << kSliceBits) - 1))) continue;  // not needed this call
       try {
-        (*job)(slice);
+        (*job_.load(std::memory_order_relaxed))(slice);
       } catch (...) {
         record(std::current_exception());
       }
-      lock.lock();
-      if (--pending_ == 0) done_.notify_one();
+      if (pending_.fetch_sub(1) == 1 && caller_waits_.load()) {  // the last one, and the caller sleeps
+        std::lock_guard<std::mutex> lock(mu_);
+        done_.notify_one();
+      }
     }
   }
 
   std::vector<std::thread> threads_;
-  std::mutex mu_, error_mu_;
-  std::mutex busy_;  // held by the thread whose work the pool runs
+  std::mutex mu_, error_mu_;  // mu_: only for sleeping and waking
+  std::mutex busy_;           // held by the thread whose work the pool runs
   std::condition_variable wake_, done_;
-  const FunctionRef<void(int)>* job_ = nullptr;
-  // Written under mu_; also read without it while spinning.
-  int slices_ = 0;
-  std::atomic<int> pending_ = 0;
-  std::atomic<unsigned long> generation_ = 0;
-  bool stop_ = false;
+  std::atomic<const FunctionRef<void(int)>*> job_ = nullptr;
+  std::atomic<uint64_t> state_ = 0;
+  std::atomic<int> pending_ = 0, sleepers_ = 0;
+  std::atomic<bool> caller_waits_ = false, stop_ = false;
   std::exception_ptr error_;
 };
 

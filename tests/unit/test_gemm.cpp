@@ -314,6 +314,30 @@ TEST(Parallel, ConcurrentCallersEachCoverTheirRange) {
   set_threads(1);
 }
 
+// The hand-over without locks: calls back to back (workers still spinning), after pauses longer than
+// the spin (workers asleep, woken by the next call), with fewer slices than workers (some sit a call
+// out) and with uneven slices (the caller waits for a worker, asleep past its spin): every call covers
+// its range once, and the next call never starts before the last one's slices are done.
+TEST(Parallel, HandOverSurvivesSpinningSleepingAndSkippedWorkers) {
+  for (int threads : {2, 4}) {
+    set_threads(threads);
+    int wrong = 0;
+    for (int call = 0; call < 600; ++call) {
+      const int n = 1 + call % threads;  // n < threads: some workers have no slice
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      const bool slow = call % 50 == 7;
+      parallel_slices(n, 1, [&](int begin, int end) {
+        if (slow && begin > 0) std::this_thread::sleep_for(std::chrono::microseconds(500));
+        for (int i = begin; i < end; ++i) hits[size_t(i)]++;
+      });
+      for (auto& h : hits) wrong += h.load() != 1;
+      if (call % 100 == 99) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    EXPECT_EQ(wrong, 0) << threads << " threads";
+  }
+  set_threads(1);
+}
+
 TEST(Parallel, RethrowsTheWorkersException) {
   set_threads(2);
   EXPECT_THROW(parallel_slices(10, 1, [](int begin, int) {
