@@ -55,6 +55,9 @@ constexpr int kMR = 6;
 template <typename T>
 constexpr int kMaxKc = 1024 / int(sizeof(T));  // 256 floats, 128 doubles
 constexpr int kMaxMc = 240;                    // a multiple of every kMR
+// The longest k block of gemm_packed's panels: 256 KB (2048 floats, 1024 doubles), in L2.
+template <typename T>
+constexpr int kMaxPackedKc = 256 * 1024 / int(sizeof(T)) / kPanel;
 template <typename T>
 constexpr int kMaxNc = 512 * 1024 / int(sizeof(T)) / kMaxKc<T> / kPanel * kPanel;  // 512 columns
 
@@ -328,18 +331,20 @@ void PackA(bool trans, const T* A, size_t lda, int m0, int rows, int k0, int kc,
       out[size_t(k) * MR + r] = trans ? A[size_t(k0 + k) * lda + m0 + r] : A[size_t(m0 + r) * lda + k0 + k];
 }
 
+// The size of the blocks that split n into equal blocks of at most max_block, rounded up to a multiple.
+inline int Balanced(int n, int max_block, int multiple) {
+  const int blocks = (n + max_block - 1) / max_block;
+  const int size = (n + blocks - 1) / blocks;
+  return (size + multiple - 1) / multiple * multiple;
+}
+
 template <typename T>
 void GemmBlockedImpl(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, size_t lda, const T* B, size_t ldb,
                      T beta, T* C, size_t ldc) {
   constexpr int MR = kMR;
   // K, M and N in equal blocks of at most the maximum sizes (no thin last block).
-  auto balanced = [](int n, int max_block, int multiple) {
-    const int blocks = (n + max_block - 1) / max_block;
-    const int size = (n + blocks - 1) / blocks;
-    return (size + multiple - 1) / multiple * multiple;
-  };
-  const int kc_max = balanced(K, kMaxKc<T>, 1), mc_max = balanced(M, kMaxMc, MR);
-  const int nc_max = balanced(N, kMaxNc<T>, kPanel);
+  const int kc_max = Balanced(K, kMaxKc<T>, 1), mc_max = Balanced(M, kMaxMc, MR);
+  const int nc_max = Balanced(N, kMaxNc<T>, kPanel);
   Buffers<T>& buf = buffers<T>();
   T* pb = buf.get_b(size_t(kc_max) * size_t(nc_max));
   // A transposed: the mc x kc block packed (micro-panels of MR rows) when four or more column panels
@@ -379,10 +384,14 @@ void GemmBlockedImpl(bool ta, bool tb, int M, int N, int K, T alpha, const T* A,
 }
 
 // C (M, N) over the panels [p0, p1) = (bias, or C itself when bias is null) + A (M, K) times B packed
-// into K x kPanel panels (+ A2 (M, K2) times B2, packed alike, when K2 > 0). Each panel stays in L1
-// while the row blocks pass over it. A single product with a long K runs its panels in blocks of
-// kMaxKc rows (a 4096 x 32 panel is 512 KB: the row blocks after the first would read it from L2 at
-// best).
+// into K x kPanel panels (+ A2 (M, K2) times B2, packed alike, when K2 > 0). A panel runs whole, or
+// in equal k blocks of at most kMaxPackedKc rows (256 KB): the row blocks after the first read it
+// from L2 rather than L1, but each block of C is loaded and stored once per k block, and fewer blocks
+// won. Blocks of 256 rows (each in L1) against whole panels, one thread, alternating: M=16 K=1024
+// N=3072 (a GRU step's product at H = 1024) 157-173 -> 161-185 GFLOP/s; the same K with 400 rows (its
+// input projection) 171-186 -> 184-196; M=16 K=4096 N=1024 (an LSTM's backward step, in two blocks of
+// 2048) 144-173 -> 156-186; one 4096-row block was slower than 256 (128-149). The blocks depend on K
+// alone, so every row's sums run in the same order whatever rows or threads share the product.
 //
 // While they compute one block (a panel, or a k block of one), the row blocks request the next, each
 // an equal share of its lines spread over its k, so that it arrives from L3 or memory in time without
@@ -401,8 +410,8 @@ void GemmPackedImpl(int M, int N, int K, const T* A, size_t lda, const T* packed
     PackA(false, A, lda, full, M - full, 0, K, tail);
     if (K2 > 0) PackA(false, A2, lda2, full, M - full, 0, K2, tail + size_t(K) * MR);
   }
-  // k blocks: the whole of K (and K2) at once, or blocks of kMaxKc for one long product
-  const int kc = K2 > 0 || K <= 2 * kMaxKc<T> ? K : kMaxKc<T>;
+  // k blocks: the whole of K (and K2) at once, or equal blocks for one long product
+  const int kc = K2 > 0 ? K : Balanced(K, kMaxPackedKc<T>, 1);
   for (int p = p0; p < p1; ++p) {
     const T* panel = packed + size_t(p) * size_t(K) * kPanel;
     const int ncols = std::min(kPanel, N - p * kPanel);
