@@ -240,23 +240,38 @@ HWY_INLINE void GruBackward(D d, int rows, int H, const T* act, const T* aux, co
   for (int r = 0; r < rows; ++r) {
     const size_t g3 = size_t(r) * G, s = size_t(r) * size_t(H);
     const T* a = act + g3;
-    T *gi = dgi + g3, *gh = dgh + g3;
+    T *gi = dgi + g3, *gh = dgh + s;
     const T* dyr = dy ? dy + int64_t(r) * ldy : nullptr;
     for_chunks(d, H, [&](const Chunk<D>& k) RNNKIT_CHUNK {
       const V<D> rg = k.load(a), z = k.load(a + H), n = k.load(a + 2 * H), g = StateGrad(k, dh + s, dyr);
       const V<D> dn_pre = hn::Mul(hn::Mul(g, hn::Sub(one, z)), hn::NegMulAdd(n, n, one));
       const V<D> dz_pre = hn::Mul(hn::Mul(g, hn::Sub(k.load(h + s), n)), hn::Mul(z, hn::Sub(one, z)));
       const V<D> dr_pre = hn::Mul(hn::Mul(dn_pre, k.load(aux + s)), hn::Mul(rg, hn::Sub(one, rg)));
-      k.store(dr_pre, gi), k.store(dr_pre, gh);
-      k.store(dz_pre, gi + H), k.store(dz_pre, gh + H);
-      k.store(dn_pre, gi + 2 * H), k.store(hn::Mul(dn_pre, rg), gh + 2 * H);
+      k.store(dr_pre, gi), k.store(dz_pre, gi + H), k.store(dn_pre, gi + 2 * H);
+      k.store(hn::Mul(dn_pre, rg), gh);
       k.store(hn::Mul(g, z), dh_direct + s);
     });
   }
 }
 
+// dst row r (ldd apart) += src row r (lds apart), n values a row: the bias gradients' per-sequence sums.
+template <class D, typename T>
+HWY_INLINE void AddRows(D d, int rows, int n, const T* src, int64_t lds, T* dst, int64_t ldd) {
+  const size_t N = hn::Lanes(d);
+  for (int r = 0; r < rows; ++r) {
+    const T* HWY_RESTRICT s = src + r * lds;
+    T* HWY_RESTRICT o = dst + r * ldd;
+    size_t i = 0;
+    for (; i + N <= size_t(n); i += N) hn::StoreU(hn::Add(hn::LoadU(d, o + i), hn::LoadU(d, s + i)), d, o + i);
+    for (; i < size_t(n); ++i) o[i] += s[i];
+  }
+}
+
 // Plain functions per element type, which HWY_EXPORT can put in its dispatch tables.
 #define RNNKIT_GATES_FOR(T, S)                                                                             \
+  void AddRows##S(int rows, int n, const T* src, int64_t lds, T* dst, int64_t ldd) {                        \
+    AddRows(hn::ScalableTag<T>(), rows, n, src, lds, dst, ldd);                                            \
+  }                                                                                                        \
   void RnnForward##S(int rows, int H, bool relu, const T* xp, const T* hp, T* h_next, T* y, int64_t ldy) {  \
     RnnForward(hn::ScalableTag<T>(), rows, H, relu, xp, hp, h_next, y, ldy);                               \
   }                                                                                                        \
@@ -294,6 +309,7 @@ HWY_AFTER_NAMESPACE();
 namespace rnnkit::gates {
 
 #define RNNKIT_GATES_EXPORT(S)   \
+  HWY_EXPORT(AddRows##S);        \
   HWY_EXPORT(RnnForward##S);     \
   HWY_EXPORT(RnnBackward##S);    \
   HWY_EXPORT(LstmForward##S);    \
@@ -305,6 +321,10 @@ RNNKIT_GATES_EXPORT(D)
 #undef RNNKIT_GATES_EXPORT
 
 #define RNNKIT_GATES_DEFINE(T, S)                                                                                \
+  template <>                                                                                                    \
+  void add_rows<T>(int rows, int n, const T* src, int64_t lds, T* dst, int64_t ldd) {                            \
+    HWY_DYNAMIC_DISPATCH(AddRows##S)(rows, n, src, lds, dst, ldd);                                               \
+  }                                                                                                              \
   template <>                                                                                                    \
   void rnn_forward<T>(int rows, int H, bool relu, const T* xp, const T* hp, T* h_next, T* y, int64_t ldy) {      \
     HWY_DYNAMIC_DISPATCH(RnnForward##S)(rows, H, relu, xp, hp, h_next, y, ldy);                                  \

@@ -42,9 +42,16 @@ void lstm_backward(int rows, int H, const Real* act, const Real* c, const Real* 
 template <typename Real>
 void gru_forward(int rows, int H, const Real* xp, const Real* hp, bool rz_folded, const Real* h, Real* h_next,
                  Real* act, Real* aux, Real* y, int64_t ldy);
-// dgi (3H) for W_ih / b_ih / x, dgh (3H) for W_hh / b_hh, dh_direct = dh' z (the path around W_hh).
+// dgi (3H) for W_ih / b_ih / x and for the r and z rows of W_hh / b_hh; dgh (H a row) for the n rows of
+// W_hh / b_hh (the reset gate scales that part); dh_direct = dh' z (the path around W_hh).
 template <typename Real>
 void gru_backward(int rows, int H, const Real* act, const Real* aux, const Real* h, const Real* dh, const Real* dy,
                   int64_t ldy, Real* dgi, Real* dgh, Real* dh_direct);
+
+// dst row r += src row r for r < rows, n values a row (rows lds and ldd apart): the bias gradients'
+// per-sequence sums of the gate gradients (a plain loop compiled for the baseline SSE2: 2.1 us a step
+// at B = 32, G*H = 384 against 1.3 with AVX-512).
+template <typename Real>
+void add_rows(int rows, int n, const Real* src, int64_t lds, Real* dst, int64_t ldd);
 
 }  // namespace rnnkit::gates

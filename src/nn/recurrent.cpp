@@ -51,7 +51,9 @@ namespace {
 //   backward(rows, ...): over `rows` consecutive sequences, from dh' (dh + dy) and dc', gives the
 //   pre-activation gradients dgi (for W_ih, b_ih, x) and dgh (for W_hh, b_hh, h), the direct part of
 //   dh (not through W_hh), and dc for the previous step.
-// kSharedGrad: dgh == dgi (every cell but the GRU), so backward writes dgi only and one buffer serves.
+// kOwnGates: how many gates (the last of a row) have a gradient for W_hh that differs from dgi's:
+// none for every cell but the GRU, whose reset gate scales the n part's (dgh_n = dgi_n * r). Backward
+// writes dgh's own columns only, (kOwnGates * H) a row; elsewhere W_hh's gradient is dgi's.
 // kFoldBias: the pre-activation is the plain sum xp + hp, so b_hh joins b_ih in the input projection
 // and each step's recurrent product adds onto it in place (hp null). The GRU's reset gate scales the
 // n part of hp, which therefore stays separate; its r and z parts fold in the same way when they end
@@ -62,7 +64,7 @@ template <bool kRelu>
 struct SimpleCell {
   static constexpr int kGates = 1;
   static constexpr bool kHasCell = false;
-  static constexpr bool kSharedGrad = true;
+  static constexpr int kOwnGates = 0;
   static constexpr bool kFoldBias = true;
 
   template <typename Real>
@@ -83,7 +85,7 @@ struct SimpleCell {
 struct LstmCell {
   static constexpr int kGates = 4;
   static constexpr bool kHasCell = true;
-  static constexpr bool kSharedGrad = true;
+  static constexpr int kOwnGates = 0;
   static constexpr bool kFoldBias = true;
 
   template <typename Real>
@@ -104,7 +106,7 @@ struct LstmCell {
 struct GruCell {
   static constexpr int kGates = 3;
   static constexpr bool kHasCell = false;
-  static constexpr bool kSharedGrad = false;
+  static constexpr int kOwnGates = 1;
   static constexpr bool kFoldBias = false;
 
   template <typename Real>
@@ -479,34 +481,46 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
 // weight gradients for all steps in batched GEMMs. dy (T*B, row stride ldy) or null; dh_final,
 // dc_final (B, H) or null; dh0, dc0 (B, H) written or null. Leaves the pre-activation gradient for
 // W_ih and x in dgi: (T*B, G*H), or with padding (live_rows given) the valid rows only, (R, G*H) in
-// live_rows order; dgh is scratch.
+// live_rows order; dgh (the GRU's own columns) is scratch.
 template <typename Cell, typename Real>
 void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int I, int H, int T, int B,
                         const int* lengths, const typename RecurrentCache<Real>::Direction& cache, const Real* dy,
                         int64_t ldy, const Real* dh_final, const Real* dc_final, Real* dh0, Real* dc0,
                         std::vector<Real>& dgi_buf, std::vector<Real>& dgh_buf, PackedMatrix<Real>& w_hh,
-                        const std::vector<int64_t>& live_rows, std::vector<Real>& h_rows,
-                        std::vector<Real>& bias_sums) {
+                        PackedMatrix<Real>& w_hh_own, const std::vector<int64_t>& live_rows,
+                        std::vector<Real>& h_rows, std::vector<Real>& bias_sums) {
   constexpr int G = Cell::kGates;
-  const int GH = G * H;
+  // W_hh's gradient is dgi's in its first S columns, dgh's (OH a row) in the rest.
+  const int GH = G * H, OH = Cell::kOwnGates * H, S = GH - OH;
   const int64_t TB = int64_t(T) * B, BH = int64_t(B) * H;
 
-  // (T*B, G*H) each; every row is written below (padded rows with zeros). dgh is dgi for the cells
-  // whose two gradients agree.
+  // dgi (T*B, G*H) and dgh (T*B, OH); every row is written below (padded rows with zeros where the
+  // column split reads them).
   dgi_buf.resize(TB * GH);
-  if (!Cell::kSharedGrad) dgh_buf.resize(TB * GH);
+  dgh_buf.resize(TB * OH);
   Real* dgi = dgi_buf.data();
-  Real* dgh = Cell::kSharedGrad ? dgi : dgh_buf.data();
+  Real* dgh = dgh_buf.data();
   const bool packed = T >= 2;  // as in forward
   // (W_hh read through the const view: a non-const access re-stamps the store, and with two threads
   // the two directions' backward run at once.)
   const Real* whh = std::as_const(params).value(w.w_hh);
-  if (packed) w_hh.pack(Trans::No, GH, H, whh, H);  // op = W_hh (G*H, H)
+  // op = W_hh (G*H, H) in two parts: rows [0, S) (times dgi's first S columns) and the own rows [S, G*H)
+  // (times dgh), so that each step's product sums both in one pass of the kernel.
+  if (packed) {
+    w_hh.pack(Trans::No, S, H, whh, H);
+    if (OH > 0) w_hh_own.pack(Trans::No, OH, H, whh + int64_t(S) * H, H);
+  }
+  // dh_prev (rows, H) += gi[:, :S] W_hh[:S] + gh W_hh[S:] over the panels [p0, p1) of its columns.
+  auto step_product = [&](int rows, const Real* gi, int ld_gi, const Real* gh, int ld_gh, Real* dh_prev, int p0,
+                          int p1) {
+    gemm_packed_sum<Real>(rows, gi, ld_gi, w_hh, gh, ld_gh, OH > 0 ? &w_hh_own : nullptr, nullptr, dh_prev, H, p0,
+                          p1);
+  };
 
   // The bias gradients (column sums of dgi, and of dgh for the GRU) are summed in the loop while each
   // step's rows are still in cache: each sequence into its own row of bias_sums, the rows added up in
   // order after the loop, so the sums do not depend on how the batch is sliced over threads.
-  const int sums_width = Cell::kSharedGrad ? GH : 2 * GH;
+  const int sums_width = GH + OH;
   bias_sums.assign(size_t(B) * sums_width, Real(0));
   const bool split = packed && split_columns(B, GH, H);
 
@@ -522,17 +536,11 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
         Cell::backward(e - b, H, cache.act.data() + row * GH, cache.aux.empty() ? nullptr : cache.aux.data() + row * H,
                        h_t + int64_t(b) * H, Cell::kHasCell ? cache.c.data() + row * H : nullptr,
                        Cell::kHasCell ? cache.c.data() + (row + B) * H : nullptr, cache.h.data() + (row + B) * H,
-                       dh + local, dy ? dy + row * ldy : nullptr, ldy, dc + local, dgi + row * GH, dgh + row * GH,
-                       dh_prev + local);
-        for (int r = b; r < e; ++r) {
-          Real* sums = bias_sums.data() + int64_t(r) * sums_width;
-          const Real* gi = dgi + (row + (r - b)) * GH;
-          for (int k = 0; k < GH; ++k) sums[k] += gi[k];
-          if (!Cell::kSharedGrad) {
-            const Real* gh = dgh + (row + (r - b)) * GH;
-            for (int k = 0; k < GH; ++k) sums[GH + k] += gh[k];
-          }
-        }
+                       dh + local, dy ? dy + row * ldy : nullptr, ldy, dc + local, dgi + row * GH,
+                       OH > 0 ? dgh + row * OH : nullptr, dh_prev + local);
+        Real* sums = bias_sums.data() + int64_t(b) * sums_width;
+        gates::add_rows(e - b, GH, dgi + row * GH, GH, sums, sums_width);
+        if (OH > 0) gates::add_rows(e - b, OH, dgh + row * OH, OH, sums + GH, sums_width);
         b = e;
         continue;
       }
@@ -541,7 +549,7 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
       std::copy_n(dh + local, H, dh_prev + local);
       if (split) {
         std::fill_n(dgi + row * GH, GH, Real(0));
-        if (!Cell::kSharedGrad) std::fill_n(dgh + row * GH, GH, Real(0));
+        if (OH > 0) std::fill_n(dgh + row * OH, OH, Real(0));
       }
       ++b;
     }
@@ -556,15 +564,16 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
     if (dh_final) std::copy_n(dh_final + int64_t(b0) * H, RH, dh.data());
     if (dc_final && Cell::kHasCell) std::copy_n(dc_final + int64_t(b0) * H, RH, dc.data());
     for (int t = T - 1; t >= 0; --t) {
-      // dh_prev (rows, H) += dgh_t[b0..b1) (rows, G*H) W_hh (G*H, H)
-      const Real* dgh_t = dgh + (int64_t(t) * B + b0) * GH;
+      // dh_prev (rows, H) += the gradients of rows b0..b1 at step t times W_hh (G*H, H)
+      const Real* dgi_t = dgi + (int64_t(t) * B + b0) * GH;
+      const Real* dgh_t = OH > 0 ? dgh + (int64_t(t) * B + b0) * OH : nullptr;
       if (split) {  // all rows: the cells by row slices, the product by column slices
         parallel_slices(B, 1, [&](int r0, int r1) {
           back_rows(t, r0, r1, dh.data() + int64_t(r0) * H, dc.data() + int64_t(r0) * H,
                     dh_prev.data() + int64_t(r0) * H);
         });
         parallel_slices(w_hh.panels(), 1,
-                        [&](int p0, int p1) { gemm_packed(rows, dgh_t, GH, w_hh, dh_prev.data(), H, p0, p1); });
+                        [&](int p0, int p1) { step_product(rows, dgi_t, GH, dgh_t, OH, dh_prev.data(), p0, p1); });
       } else {
         back_rows(t, b0, b1, dh.data(), dc.data(), dh_prev.data());
         live.clear();
@@ -573,22 +582,31 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
         const int n = int(live.size());
         if (packed && n > 0 && n < rows && live.back() - live.front() + 1 == n) {  // side by side: in place
           const int64_t lo = live.front() - b0;
-          gemm_packed(n, dgh_t + lo * GH, GH, w_hh, dh_prev.data() + lo * H, H);
+          step_product(n, dgi_t + lo * GH, GH, OH > 0 ? dgh_t + lo * OH : nullptr, OH, dh_prev.data() + lo * H, 0,
+                       -1);
         } else if (packed && n > 0 && n < rows) {  // ended sequences have zero gate gradients: skip their rows
-          // (dh_live starts from the rows' dh_prev, as the product straight onto dh_prev would: the
-          // same sums in the same order.)
+          // Gathered as rows of dgi's first S columns and dgh's OH. (dh_live starts from the rows'
+          // dh_prev, as the product straight onto dh_prev would: the same sums in the same order.)
           dg_live.resize(int64_t(n) * GH);
           dh_live.resize(int64_t(n) * H);
           for (int k = 0; k < n; ++k) {
-            std::copy_n(dgh_t + int64_t(live[size_t(k)] - b0) * GH, GH, dg_live.data() + int64_t(k) * GH);
-            std::copy_n(dh_prev.data() + int64_t(live[size_t(k)] - b0) * H, H, dh_live.data() + int64_t(k) * H);
+            const int64_t from = live[size_t(k)] - b0;
+            std::copy_n(dgi_t + from * GH, S, dg_live.data() + int64_t(k) * GH);
+            if (OH > 0) std::copy_n(dgh_t + from * OH, OH, dg_live.data() + int64_t(k) * GH + S);
+            std::copy_n(dh_prev.data() + from * H, H, dh_live.data() + int64_t(k) * H);
           }
-          gemm_packed(n, dg_live.data(), GH, w_hh, dh_live.data(), H);
+          step_product(n, dg_live.data(), GH, dg_live.data() + S, GH, dh_live.data(), 0, -1);
           for (int k = 0; k < n; ++k)
             std::copy_n(dh_live.data() + int64_t(k) * H, H, dh_prev.data() + int64_t(live[size_t(k)] - b0) * H);
         } else if (n > 0) {
-          if (packed) gemm_packed(rows, dgh_t, GH, w_hh, dh_prev.data(), H);
-          else gemm(Trans::No, Trans::No, rows, H, GH, Real(1), dgh_t, GH, whh, H, Real(1), dh_prev.data(), H);
+          if (packed) {
+            step_product(rows, dgi_t, GH, dgh_t, OH, dh_prev.data(), 0, -1);
+          } else {
+            gemm(Trans::No, Trans::No, rows, H, S, Real(1), dgi_t, GH, whh, H, Real(1), dh_prev.data(), H);
+            if (OH > 0)
+              gemm(Trans::No, Trans::No, rows, H, OH, Real(1), dgh_t, OH, whh + int64_t(S) * H, H, Real(1),
+                   dh_prev.data(), H);
+          }
         }
       }
       dh.swap(dh_prev);
@@ -610,7 +628,7 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
       const int64_t r = live_rows[size_t(k)];
       if (r == k) continue;
       std::copy_n(dgi + r * GH, GH, dgi + k * GH);
-      if (!Cell::kSharedGrad) std::copy_n(dgh + r * GH, GH, dgh + k * GH);
+      if (OH > 0) std::copy_n(dgh + r * OH, OH, dgh + k * OH);
     }
     h_rows.resize(R * H);
     for (int64_t k = 0; k < R; ++k) std::copy_n(cache.h.data() + live_rows[size_t(k)] * H, H, h_rows.data() + k * H);
@@ -621,14 +639,16 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   Real* dw_ih = params.product_grad(w.w_ih, beta_ih);
   Real* dw_hh = params.product_grad(w.w_hh, beta_hh);
   gemm(Trans::Yes, Trans::No, GH, I, int(R), Real(1), dgi, GH, cache.x.data(), I, beta_ih, dw_ih, I);
-  gemm(Trans::Yes, Trans::No, GH, H, int(R), Real(1), dgh, GH, h_prev, H, beta_hh, dw_hh, H);
+  gemm(Trans::Yes, Trans::No, S, H, int(R), Real(1), dgi, GH, h_prev, H, beta_hh, dw_hh, H);
+  if (OH > 0)
+    gemm(Trans::Yes, Trans::No, OH, H, int(R), Real(1), dgh, OH, h_prev, H, beta_hh, dw_hh + int64_t(S) * H, H);
   Real* db_ih = params.grad(w.b_ih);
   Real* db_hh = params.grad(w.b_hh);
   for (int b = 0; b < B; ++b) {  // the sequences' sums, in order
     const Real* row = bias_sums.data() + int64_t(b) * sums_width;
     for (int k = 0; k < GH; ++k) db_ih[k] += row[k];
-    const Real* row_hh = Cell::kSharedGrad ? row : row + GH;
-    for (int k = 0; k < GH; ++k) db_hh[k] += row_hh[k];
+    for (int k = 0; k < S; ++k) db_hh[k] += row[k];
+    for (int k = 0; k < OH; ++k) db_hh[S + k] += row[GH + k];
   }
 }
 
@@ -830,7 +850,7 @@ void Recurrent<Real>::backward(ParamStore<Real>& params, const RecurrentCache<Re
       with_cell(config_.cell, [&](auto cell) {
         direction_backward<decltype(cell)>(params, w, I, H, T, B, lengths, dc, dy_d, ld, dhn ? dhn + state : nullptr,
                                            dcn && lstm ? dcn + state : nullptr, dh0 ? dh0 + state : nullptr,
-                                           dc0 && lstm ? dc0 + state : nullptr, sc.dgi, sc.dgh, sc.w_hh,
+                                           dc0 && lstm ? dc0 + state : nullptr, sc.dgi, sc.dgh, sc.w_hh, sc.w_ih,
                                            cache.live_rows, sc.h_rows, sc.bias_sums);
       });
     };

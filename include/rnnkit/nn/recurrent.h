@@ -90,7 +90,8 @@ struct RecurrentCache {
     std::vector<int> live;
     PackedMatrix<Real> w_hh;  // a direction's W_hh^T (forward) or W_hh (backward), packed per call; W_ih^T
                               // first, for the input projection before the loop
-    PackedMatrix<Real> w_ih;  // W_ih^T, packed per call when the input is projected step by step
+    PackedMatrix<Real> w_ih;  // W_ih^T, packed per call when the input is projected step by step;
+                              // backward: the rows of W_hh of the GRU's n gate
     std::vector<Real> bias;   // b_ih (+ b_hh for the cells that fold it in), (G*H)
   };
   // One per direction that may run at once: with two threads a bidirectional layer runs its two
