@@ -360,10 +360,12 @@ void GemmBlockedImpl(bool ta, bool tb, int M, int N, int K, T alpha, const T* A,
       PackB(tb, B, ldb, k0, kc, n0, nc, pb);
       for (int m0 = 0; m0 < M; m0 += mc_max) {
         const int mc = std::min(mc_max, M - m0);
-        if (pack_a)
-          for (int r = 0; r < mc; r += MR) PackA(true, A, lda, m0 + r, std::min(MR, mc - r), k0, kc, pa + size_t(r) * kc);
-        else if (mc % MR)  // the last, partial block of rows, zero-padded
+        if (pack_a) {
+          for (int r = 0; r < mc; r += MR)
+            PackA(true, A, lda, m0 + r, std::min(MR, mc - r), k0, kc, pa + size_t(r) * kc);
+        } else if (mc % MR) {  // the last, partial block of rows, zero-padded
           PackA(ta, A, lda, m0 + mc / MR * MR, mc % MR, k0, kc, pa);
+        }
         for (int j0 = 0; j0 < nc; j0 += kPanel) {
           const T* panel = pb + size_t(j0) * kc;
           const int ncols = std::min(kPanel, nc - j0);
@@ -375,7 +377,9 @@ void GemmBlockedImpl(bool ta, bool tb, int M, int N, int K, T alpha, const T* A,
               MicroPanel<true>(kc, A + size_t(k0) * lda + m0 + r, lda, panel, c, ldc, rows, ncols, alpha, beta, first);
             else if (ta) MicroPanel<true>(kc, pa, MR, panel, c, ldc, rows, ncols, alpha, beta, first);
             else if (rows < MR) MicroPanel<true>(kc, pa, MR, panel, c, ldc, rows, ncols, alpha, beta, first);
-            else MicroPanel<false>(kc, A + size_t(m0 + r) * lda + k0, lda, panel, c, ldc, rows, ncols, alpha, beta, first);
+            else
+              MicroPanel<false>(kc, A + size_t(m0 + r) * lda + k0, lda, panel, c, ldc, rows, ncols, alpha, beta,
+                                first);
           }
         }
       }

@@ -707,7 +707,8 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
                               RecurrentCache<Real>& cache, bool training, Rng* rng) const {
   const int H = config_.hidden_size, D = config_.directions(), L = config_.num_layers;
   const int64_t TB = int64_t(T) * B, BH = int64_t(B) * H;
-  require(T >= 0 && B >= 0, [&] { return "negative batch dimensions T=" + std::to_string(T) + " B=" + std::to_string(B); });
+  require(T >= 0 && B >= 0,
+          [&] { return "negative batch dimensions T=" + std::to_string(T) + " B=" + std::to_string(B); });
   for (int b = 0; b < B; ++b)
     require(lengths[b] >= 0 && lengths[b] <= T, [&] {
       return "sequence " + std::to_string(b) + " has length " + std::to_string(lengths[b]) + ", outside [0, " +
