@@ -15,9 +15,11 @@
 #include <condition_variable>
 #include <exception>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "rnnkit/core/error.h"
 #include "rnnkit/core/gemm.h"
 
 namespace rnnkit {
@@ -77,6 +79,7 @@ class Pool {
  private:
   // The state word: the call's generation above kSliceBits, its slice count below.
   static constexpr int kSliceBits = 16;
+  static_assert(kMaxThreads < (1 << kSliceBits), "a call's slice count must fit below the generation");
 
   // Spins up to 200 us for done() to hold, without a system call; returns whether it held.
   template <typename Done>
@@ -147,6 +150,9 @@ thread_local bool t_in_slice = false;  // inside a parallel_slices job: nested c
 }  // namespace
 
 void set_threads(int threads) {
+  require(threads <= kMaxThreads, [&] {
+    return "at most " + std::to_string(kMaxThreads) + " threads, got " + std::to_string(threads);
+  });
   g_threads = std::max(1, threads);
   // BLAS runs single-threaded inside our slices (gemm() splits large products over the pool), so
   // its own threads never spin beside ours.

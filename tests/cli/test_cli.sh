@@ -96,6 +96,9 @@ awk -F, 'NR > 1 { i = 419 + $1; want = 100 + int(i / 4) + (i % 7) * 10 + 6;
   if ($2 < want - 25 || $2 > want + 25) { print "step " $1 ": " $2 " vs about " want; bad = 1 } }
   END { exit bad }' "$tmp/f14.csv" || fail "recursive forecasts drift from the series"
 expect_error "must be positive" "$rnnkit" forecast --model "$tmp/f.safetensors" --data "$tmp/series.csv" --horizon -2
+expect_error "threads" "$rnnkit" train --task forecast --train "$tmp/series.csv" --output "$tmp/x.safetensors" \
+  --threads 5000
+expect_error "threads" "$rnnkit" serve --model "$tmp/f.safetensors" --threads 0
 expect_error "no column named 'nope'" "$rnnkit" train --task forecast --train "$tmp/series.csv" --target nope \
   --output "$tmp/x.safetensors"
 

@@ -338,6 +338,15 @@ TEST(Parallel, HandOverSurvivesSpinningSleepingAndSkippedWorkers) {
   set_threads(1);
 }
 
+// The slice count shares a word with the call's generation: more threads than kMaxThreads are refused
+// (and the thread count stays as it was).
+TEST(Parallel, RefusesMoreThanTheMostThreads) {
+  set_threads(2);
+  EXPECT_THROW(set_threads(kMaxThreads + 1), Error);
+  EXPECT_EQ(thread_count(), 2);
+  set_threads(1);
+}
+
 TEST(Parallel, RethrowsTheWorkersException) {
   set_threads(2);
   EXPECT_THROW(parallel_slices(10, 1, [](int begin, int) {

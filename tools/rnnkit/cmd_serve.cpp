@@ -67,7 +67,9 @@ void add_serve(CLI::App& app) {
   s->add_option("--model,-m", f->model, "model file")->required();
   s->add_option("--host", c.host, "address to listen on (loopback unless told otherwise)")->capture_default_str();
   s->add_option("--port", c.port, "port (0: any free port, printed on stderr)")->capture_default_str();
-  s->add_option("--threads", f->threads, "threads for the model's arithmetic")->capture_default_str();
+  s->add_option("--threads", f->threads, "threads for the model's arithmetic")
+      ->check(CLI::Range(1, kMaxThreads))
+      ->capture_default_str();
   s->add_option("--http-threads", c.http_threads, "connections served at once")->capture_default_str();
   s->add_option("--max-body", c.max_body_bytes, "largest request body in bytes (larger: 413)")->capture_default_str();
   s->add_option("--max-inputs", c.max_inputs, "inputs per request")->capture_default_str();

@@ -731,6 +731,7 @@ void add_train(CLI::App& app) {
   c->add_flag("--freeze-embedding", f->freeze_embedding, "keep the embedding fixed (pretrained vectors as they are)");
   c->add_flag("--keep-last", f->keep_last, "keep the last epoch's model, not the best by validation loss");
   c->add_option("--threads", f->threads, "threads (batch slices of the time loop, and the large GEMMs)")
+      ->check(CLI::Range(1, kMaxThreads))
       ->capture_default_str();
   c->callback([f] { run_train(*f); });
 }

@@ -31,8 +31,9 @@ class FunctionRef<R(Args...)> {
   R (*call_)(void*, Args...);
 };
 
-// Threads for BLAS and for the batch slices (1 = everything on the calling thread). Not to be called
-// while a parallel_slices is running.
+// Threads for BLAS and for the batch slices (1 = everything on the calling thread; 0 or less counts as
+// 1; more than kMaxThreads is an error). Not to be called while a parallel_slices is running.
+constexpr int kMaxThreads = 1024;
 void set_threads(int threads);
 int thread_count();
 
