@@ -2,10 +2,10 @@
 // publishes the call in one atomic word (generation and slice count) and waits for a count of
 // unfinished slices to reach zero. Between calls a worker spins for the next one, and the caller for
 // the last slice, up to 200 us before blocking on a condition variable, so an idle pool takes no CPU.
-// The recurrent time loop hands work over once or twice a step; in a virtual machine a wake-up
-// through the kernel cost 15-20 us, and with a 20 us spin one late wake-up let the two sides take
-// turns sleeping for the rest of the loop (fork-join with 30 us between calls: 18 us a call, against
-// 4 us spinning 200 us; bench/README.md step 31).
+// The recurrent time loop hands work over once or twice a step; in a virtual machine a call on which
+// one side had gone to sleep cost 17-20 us more, and with a 20 us spin one late wake-up let the two
+// sides take turns sleeping for the rest of the loop (fork-join with 30 us between calls: 18 us of
+// overhead a call, against 5 us spinning 200 us; bench/README.md step 31).
 #include "rnnkit/core/parallel.h"
 
 #include <algorithm>
