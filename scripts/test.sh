@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test (C++ unit, gradient, PyTorch-parity and I/O
 # tests; the Python converter checks when python3-torch is present).
-# Usage: scripts/test.sh [--sanitize]   (--sanitize: a separate ASan + UBSan build in build-asan)
+# Usage: scripts/test.sh [--sanitize | --tsan]
+#   --sanitize: every test in a separate ASan + UBSan build (build-asan)
+#   --tsan: the thread pool's and the threaded GEMM's tests (test_core) under ThreadSanitizer
+#           (build-tsan; the target alone, as a whole TSan build takes long on two cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--tsan" ]; then
+  scripts/setup.sh --deps-only
+  [ -f build-tsan/CMakeCache.txt ] ||
+    cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRNNKIT_TSAN=ON >/dev/null
+  cmake --build build-tsan --target test_core -j "$(nproc)" >&2
+  # repeated: the hand-over's interleavings differ from run to run
+  exec build-tsan/tests/test_core --gtest_filter='Parallel.*:Gemm.*Thread*:Gemm.Split*' --gtest_repeat=10 \
+    --gtest_brief=1
+fi
 if [ "${1:-}" = "--sanitize" ]; then
   scripts/setup.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DRNNKIT_SANITIZE=ON >&2
   cd build-asan
