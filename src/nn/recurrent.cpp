@@ -617,9 +617,10 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   if (split) run_slice(0, B, true);
   else parallel_slices_weighted(B, kMinRowsPerThread, lengths, [&](int b0, int b1) { run_slice(b0, b1, false); });
 
-  // dW_ih (G*H, I) += dgi^T x;  dW_hh (G*H, H) += dgh^T h_{0..T-1};  biases += column sums. With
-  // padding, over the valid rows only: dgi (and dgh) move to their first R rows (ascending: each row
-  // moves down, never onto a row still to move), h's valid rows are gathered, x is already compact.
+  // dW_ih (G*H, I) += dgi^T x;  dW_hh (G*H, H) += [dgi's first S columns | dgh]^T h_{0..T-1};  biases
+  // += column sums. With padding, over the valid rows only: dgi (and dgh) move to their first R rows
+  // (ascending: each row moves down, never onto a row still to move), h's valid rows are gathered, x is
+  // already compact.
   const Real* h_prev = cache.h.data();
   int64_t R = TB;
   if (!live_rows.empty()) {
@@ -644,12 +645,10 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
     gemm(Trans::Yes, Trans::No, OH, H, int(R), Real(1), dgh, OH, h_prev, H, beta_hh, dw_hh + int64_t(S) * H, H);
   Real* db_ih = params.grad(w.b_ih);
   Real* db_hh = params.grad(w.b_hh);
-  for (int b = 0; b < B; ++b) {  // the sequences' sums, in order
-    const Real* row = bias_sums.data() + int64_t(b) * sums_width;
-    for (int k = 0; k < GH; ++k) db_ih[k] += row[k];
-    for (int k = 0; k < S; ++k) db_hh[k] += row[k];
-    for (int k = 0; k < OH; ++k) db_hh[S + k] += row[GH + k];
-  }
+  // the sequences' sums, added in order (each into the same row: ldd 0)
+  gates::add_rows(B, GH, bias_sums.data(), sums_width, db_ih, 0);
+  gates::add_rows(B, S, bias_sums.data(), sums_width, db_hh, 0);
+  if (OH > 0) gates::add_rows(B, OH, bias_sums.data() + GH, sums_width, db_hh + S, 0);
 }
 
 // Dispatches a call templated on the cell to the configured cell.
