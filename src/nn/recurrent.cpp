@@ -150,6 +150,14 @@ void add_reversed(const Real* src, Real* dst, int T, int B, int W, const int* le
 // Rows per thread below which a direction's time loop is not split over threads.
 constexpr int kMinRowsPerThread = 8;
 
+// The rows [lo, hi) from the first sequence still running at step t to the last (lo == hi: none).
+inline std::pair<int, int> running_range(int t, int B, const int* lengths) {
+  int lo = 0, hi = B;
+  while (lo < hi && t >= lengths[lo]) ++lo;
+  while (hi > lo && t >= lengths[hi - 1]) --hi;
+  return {lo, hi};
+}
+
 // Whether each step's product is better split by columns of W_hh than the time loop by rows: with
 // fewer than 16 rows a thread, every thread would stream all of a large W_hh on every step (and the
 // kernel's row blocks would be mostly empty); the per-step hand-over costs little next to the
@@ -372,17 +380,30 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
     // Few rows per thread and a large W_hh: each step's products are split by columns (each thread
     // reads its part of the weights once), then the cells by rows; two hand-overs per step. Each
     // column's sums run in the same order as in the split by rows, so the results do not change.
+    // Padded, the products take the rows from the first running sequence to the last ([lo, hi): all of
+    // them in a batch sorted by length), so that a step costs what its running rows do.
     Real* hp = has_hp ? scratch.hp.data() : nullptr;
     if (step_input && padded) scratch.x_rows.resize(int64_t(B) * I);
     for (int t = 0; t < T; ++t) {
       const Real* h_t = h_step(t);
       Real* act_t = act_step(t);
-      // Padded, the step's input rows come from the valid rows (the others' results are not used).
-      const Real* x_t = step_input && padded ? step_input_rows(t) : x + int64_t(t) * x_step;
-      parallel_slices(P, 1, [&](int p0, int p1) {
-        if (step_input) step_products(B, x_t, h_t, act_t, hp, p0, p1);
-        else product(B, h_t, act_t, hp, p0, p1);
-      });
+      const auto [lo, hi] = running_range(t, B, lengths);
+      // Padded, the step's input rows come from the valid rows (the others' results are not used): in
+      // place when [lo, hi) are all running (they are then the step's valid rows, in order).
+      const Real* x_t = x + int64_t(t) * x_step + int64_t(lo) * I;
+      if (step_input && padded) {
+        const bool all_running = scratch.step_start[size_t(t) + 1] - scratch.step_start[size_t(t)] == hi - lo;
+        x_t = all_running ? x + scratch.step_start[size_t(t)] * I : step_input_rows(t) + int64_t(lo) * I;
+      }
+      const int n = hi - lo;
+      const Real* h_lo = h_t + int64_t(lo) * H;
+      Real* act_lo = act_t + int64_t(lo) * GH;
+      Real* hp_lo = has_hp ? hp + int64_t(lo) * GH : nullptr;
+      if (n > 0)
+        parallel_slices(P, 1, [&](int p0, int p1) {
+          if (step_input) step_products(n, x_t, h_lo, act_lo, hp_lo, p0, p1);
+          else product(n, h_lo, act_lo, hp_lo, p0, p1);
+        });
       parallel_slices(B, 1, [&](int b0, int b1) { step_rows(t, b0, b1, has_hp ? hp + int64_t(b0) * GH : nullptr); });
     }
     return;
@@ -572,8 +593,13 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
           back_rows(t, r0, r1, dh.data() + int64_t(r0) * H, dc.data() + int64_t(r0) * H,
                     dh_prev.data() + int64_t(r0) * H);
         });
-        parallel_slices(w_hh.panels(), 1,
-                        [&](int p0, int p1) { step_product(rows, dgi_t, GH, dgh_t, OH, dh_prev.data(), p0, p1); });
+        // (the rows from the first running sequence to the last: the others' gate gradients are zero)
+        const auto [lo, hi] = running_range(t, B, lengths);
+        if (hi > lo)
+          parallel_slices(w_hh.panels(), 1, [&](int p0, int p1) {
+            step_product(hi - lo, dgi_t + int64_t(lo) * GH, GH, OH > 0 ? dgh_t + int64_t(lo) * OH : nullptr, OH,
+                         dh_prev.data() + int64_t(lo) * H, p0, p1);
+          });
       } else {
         back_rows(t, b0, b1, dh.data(), dc.data(), dh_prev.data());
         live.clear();

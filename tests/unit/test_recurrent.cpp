@@ -119,6 +119,9 @@ TEST_P(PackedSemantics, ThreadCountDoesNotChangeResults) {
     const int T = 6, LD = 4;
     std::vector<int> lengths(static_cast<size_t>(B));
     for (int b = 0; b < B; ++b) lengths[size_t(b)] = padded ? 1 + (b * 5) % T : T;
+    // (B = 5: the running rows at a step are all of them, a run starting past row 0, or a range with
+    // ended rows inside it, which the column split's products take too)
+    if (padded && B == 5) lengths = {3, 1, 6, 2, 5};
     auto random = [&](size_t n) {
       std::vector<double> v(n);
       for (double& x : v) x = rng.uniform(-1, 1);
