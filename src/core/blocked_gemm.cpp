@@ -110,8 +110,8 @@ HWY_INLINE void Accumulate(D d, hn::Vec<D> (&acc0)[MR], hn::Vec<D> (&acc1)[MR], 
   }
 }
 
-// MR rows of C (m.rows <= MR; MR < kMR only for a packed A, whose micro-panels keep their kMR-row
-// stride). Kept out of line: inlined into its callers, the compiler ran out of registers and spilled
+// MR rows of C (m.rows <= MR; a packed A's micro-panels keep their kMR-row stride whatever MR). Kept
+// out of line: inlined into its callers, the compiler ran out of registers and spilled
 // a B vector.
 template <bool kPackedA, bool kPrefetch, int MR = kMR, class D, typename T = hn::TFromD<D>>
 HWY_NOINLINE void Micro(D d, const MicroArgs<T>& m) {
@@ -174,17 +174,27 @@ HWY_NOINLINE void Micro(D d, const MicroArgs<T>& m) {
   }
 }
 
-// A packed block of fewer rows than kMR (the last rows of a product, a padded step's running rows, a
-// batch of a few sequences) runs the kernel for 1, 2 or 4 rows where they suffice: the 8-row kernel
-// would do 8 rows' multiplications for one. Each row's sums are the same in every kernel.
+// The kernel for exactly m.rows rows of an A read in place (gemm_packed's blocks: 1 to kMR rows).
+template <bool kPrefetch, int MR = kMR, class D, typename T = hn::TFromD<D>>
+HWY_INLINE void MicroInPlace(D d, const MicroArgs<T>& m) {
+  if constexpr (MR > 1)
+    if (m.rows < MR) return MicroInPlace<kPrefetch, MR - 1>(d, m);
+  Micro<false, kPrefetch, MR>(d, m);
+}
+
+// A block of fewer rows than kMR runs a kernel for that many rows (an A read in place: gemm_packed's
+// last rows) or for 1, 2 or 4 where they suffice (a packed A): the 8-row kernel would do 8 rows'
+// multiplications for one. Each row's sums are the same in every kernel.
 template <bool kPackedA, bool kPrefetch, class D, typename T = hn::TFromD<D>>
 HWY_INLINE void MicroRows(D d, const MicroArgs<T>& m) {
   if constexpr (kPackedA) {
     if (m.rows == 1) return Micro<true, kPrefetch, 1>(d, m);
     if (m.rows == 2) return Micro<true, kPrefetch, 2>(d, m);
     if (m.rows <= 4 && kMR > 4) return Micro<true, kPrefetch, 4>(d, m);
+    Micro<true, kPrefetch>(d, m);
+  } else {
+    MicroInPlace<kPrefetch>(d, m);
   }
-  Micro<kPackedA, kPrefetch>(d, m);
 }
 
 // One block of rows against one panel of `ncols` (<= kPanel) columns (and the second source's panel),
@@ -407,12 +417,18 @@ void GemmPackedImpl(int M, int N, int K, const T* A, size_t lda, const T* packed
                     const T* packed2, const T* bias, T* C, size_t ldc, int p0, int p1) {
   constexpr int MR = kMR;
   constexpr int kLinesPerRow = kPanel * int(sizeof(T)) / 64;  // cache lines in a row of a panel
-  T* tail = nullptr;  // the last rows (fewer than MR), zero-padded to micro-panels (K x MR, then K2 x MR)
-  const int full = M / MR * MR, blocks = (M + MR - 1) / MR;
-  if (full < M) {
+  // Blocks of MR rows, and the last rows (fewer) in one block read in place by a kernel for exactly
+  // that many rows; but 2 or 3 rows are packed (zero-padded to micro-panels, K x MR then K2 x MR) for
+  // the packed 2- and 4-row kernels: compiled for an A in place, those two reload B for every FMA.
+  // M=5 K=64+128 N=512 (a padded step of the smallest LSTM case), 1 thread: 8.1-8.5 us through the
+  // packed 8-row kernel, 5.5-5.7 in place; 6 and 7 rows 8.3-8.4 -> 6.0-6.9; 1 and 4 rows 4-20 %
+  // faster without the packing; 3 rows in place 7.5-8.1 against 5.0-5.2 packed.
+  const int full = M / MR * MR, blocks = (M + MR - 1) / MR, tail_rows = M - full;
+  T* tail = nullptr;
+  if (tail_rows == 2 || tail_rows == 3) {
     tail = buffers<T>().get_a(size_t(K + K2) * MR);
-    PackA(false, A, lda, full, M - full, 0, K, tail);
-    if (K2 > 0) PackA(false, A2, lda2, full, M - full, 0, K2, tail + size_t(K) * MR);
+    PackA(false, A, lda, full, tail_rows, 0, K, tail);
+    if (K2 > 0) PackA(false, A2, lda2, full, tail_rows, 0, K2, tail + size_t(K) * MR);
   }
   // k blocks: the whole of K (and K2) at once, or equal blocks for one long product
   const int kc = K2 > 0 ? K : Balanced(K, kMaxPackedKc<T>, 1);
@@ -433,17 +449,19 @@ void GemmPackedImpl(int M, int N, int K, const T* A, size_t lda, const T* packed
       const int lines = kb * kLinesPerRow, lines2 = K2 * kLinesPerRow;
       for (int b = 0; b < blocks; ++b) {
         const int r = b * MR;
+        const bool packed_a = r == full && tail;
         MicroArgs<T> block = m;
         block.C = Cp + size_t(r) * ldc;
-        if (r < full) {
+        block.rows = std::min(MR, M - r);
+        if (!packed_a) {
           block.a = A + size_t(r) * lda + k0;
           if (K2 > 0) block.a2 = A2 + size_t(r) * lda2;
         } else {
-          block.a = tail + size_t(k0) * MR, block.lda = MR, block.rows = M - full;
+          block.a = tail + size_t(k0) * MR, block.lda = MR;
           if (K2 > 0) block.a2 = tail + size_t(K) * MR, block.lda2 = MR;
         }
         if (!prefetch) {
-          if (r < full) MicroPanel<false>(block, ncols);
+          if (!packed_a) MicroPanel<false>(block, ncols);
           else MicroPanel<true>(block, ncols);
           continue;
         }
@@ -455,7 +473,7 @@ void GemmPackedImpl(int M, int N, int K, const T* A, size_t lda, const T* packed
           block.prefetch2 = next2 + size_t(l2) * (64 / sizeof(T));
           block.prefetch2_lines = lines2 * (b + 1) / blocks - l2;
         }
-        if (r < full) MicroPanel<false, true>(block, ncols);
+        if (!packed_a) MicroPanel<false, true>(block, ncols);
         else MicroPanel<true, true>(block, ncols);
       }
     }

@@ -126,7 +126,7 @@ void check_packed(Trans tb, int M, int N, int K) {
 
 TEST(GemmPacked, MatchesReference) {
   for (Trans tb : {Trans::No, Trans::Yes})
-    for (int M : {1, 2, 5, 6, 7, 8, 9, 12, 13, 17, 33})
+    for (int M : {1, 2, 3, 5, 6, 7, 8, 9, 11, 12, 13, 17, 33})
       for (int N : {1, 15, 16, 17, 31, 32, 33, 70})
         for (int K : {1, 9, 64}) {
           check_packed<float>(tb, M, N, K);
@@ -174,6 +174,30 @@ TEST(GemmPacked, SumOfTwoProductsAndBias) {
         check_packed_sum<float>(M, N, 12, 5, bias, 1, 2);  // the second panel only
         check_packed_sum<double>(M, N, 9, 33, bias, 0, 3);
       }
+}
+
+// A row's result does not depend on the rows it is multiplied with: the recurrent layers rely on it
+// for results that are the same bits whatever the threads' row slices or the rows a padded step runs.
+// Every count of last rows (in place or packed, each with its own kernel) against one row at a time.
+TEST(GemmPacked, EachRowGetsTheSameBitsWhateverRowsShareTheProduct) {
+  Rng rng(17);
+  const int K1 = 37, K2 = 70, N = 100, max_rows = 19;
+  std::vector<float> A1(size_t(max_rows) * K1), A2(size_t(max_rows) * K2), B1(size_t(N) * K1), B2(size_t(N) * K2),
+      bias(static_cast<size_t>(N));
+  for (auto* v : {&A1, &A2, &B1, &B2, &bias})
+    for (float& x : *v) x = float(rng.uniform(-1, 1));
+  PackedMatrix<float> P1, P2;
+  P1.pack(Trans::Yes, K1, N, B1.data(), K1);
+  P2.pack(Trans::Yes, K2, N, B2.data(), K2);
+  std::vector<float> alone(size_t(max_rows) * N);
+  for (int r = 0; r < max_rows; ++r)
+    gemm_packed_sum<float>(1, A1.data() + size_t(r) * K1, K1, P1, A2.data() + size_t(r) * K2, K2, &P2, bias.data(),
+                           alone.data() + size_t(r) * N, N);
+  for (int M = 1; M <= max_rows; ++M) {
+    std::vector<float> C(size_t(M) * N);
+    gemm_packed_sum<float>(M, A1.data(), K1, P1, A2.data(), K2, &P2, bias.data(), C.data(), N);
+    for (size_t i = 0; i < C.size(); ++i) ASSERT_EQ(C[i], alone[i]) << "M=" << M << " element " << i;
+  }
 }
 
 TEST(GemmPacked, RepackingReusesTheStorage) {
