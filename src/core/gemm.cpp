@@ -118,9 +118,20 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, double alpha, const double* A
   split_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+#ifdef RNNKIT_HAVE_OPENBLAS
+// OpenBLAS's pthread build starts one worker a core when it loads, and each spins (sched_yield) for
+// 2^28 cycles (about 0.1 s) before it sleeps: on two cores, a run shorter than that shares them with
+// rnnkit's own threads (bench_train_step rnn 32 50 64 128 1 0 2 30 ragged took 2.0-2.3 ms in most
+// runs against 0.9-1.0 with OPENBLAS_NUM_THREADS=1). Its fork handler's shutdown (exported, not in
+// cblas.h; weak, so that builds without it still link) joins them: with one thread OpenBLAS runs
+// every call on the caller's thread, and rnnkit never gives it more.
+extern "C" int blas_thread_shutdown_(void) __attribute__((weak));
+#endif
+
 void set_blas_threads(int threads) {
 #ifdef RNNKIT_HAVE_OPENBLAS
   openblas_set_num_threads(threads);
+  if (threads == 1 && blas_thread_shutdown_) blas_thread_shutdown_();
 #else
   (void)threads;
 #endif

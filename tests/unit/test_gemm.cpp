@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <limits>
 #include <mutex>
 #include <algorithm>
@@ -369,6 +370,21 @@ TEST(Parallel, RefusesMoreThanTheMostThreads) {
   EXPECT_THROW(set_threads(kMaxThreads + 1), Error);
   EXPECT_EQ(thread_count(), 2);
   set_threads(1);
+}
+
+// Only rnnkit's own workers run beside the caller: a BLAS library's threads (OpenBLAS's pthread build
+// starts one a core when it loads, each spinning for a while) would share the cores with them.
+TEST(Parallel, NoThreadsButThePoolsOwn) {
+  auto threads_now = [] {
+    int n = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) n += entry.is_directory();
+    return n;
+  };
+  if (!std::filesystem::exists("/proc/self/task")) GTEST_SKIP() << "no /proc/self/task";
+  set_threads(3);
+  EXPECT_EQ(threads_now(), 3);
+  set_threads(1);
+  EXPECT_EQ(threads_now(), 1);
 }
 
 TEST(Parallel, RethrowsTheWorkersException) {
