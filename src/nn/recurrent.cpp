@@ -150,12 +150,17 @@ void add_reversed(const Real* src, Real* dst, int T, int B, int W, const int* le
 // Rows per thread below which a direction's time loop is not split over threads.
 constexpr int kMinRowsPerThread = 8;
 
-// The rows [lo, hi) from the first sequence still running at step t to the last (lo == hi: none).
-inline std::pair<int, int> running_range(int t, int B, const int* lengths) {
-  int lo = 0, hi = B;
-  while (lo < hi && t >= lengths[lo]) ++lo;
-  while (hi > lo && t >= lengths[hi - 1]) --hi;
-  return {lo, hi};
+// The sequences of [b0, b1) still running at step t: n of them, from row lo to row hi - 1 (lo == hi
+// when none; hi - lo == n when they lie side by side, as in a batch sorted by length).
+struct Running {
+  int lo, hi, n;
+};
+inline Running running_rows(int t, int b0, int b1, const int* lengths) {
+  Running r{b1, b1, 0};
+  for (int b = b0; b < b1; ++b)
+    if (t < lengths[b]) r.lo = std::min(r.lo, b), r.hi = b + 1, ++r.n;
+  if (r.n == 0) r.lo = r.hi = b0;
+  return r;
 }
 
 // Whether each step's product is better split by columns of W_hh than the time loop by rows: with
@@ -387,14 +392,13 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
     for (int t = 0; t < T; ++t) {
       const Real* h_t = h_step(t);
       Real* act_t = act_step(t);
-      const auto [lo, hi] = running_range(t, B, lengths);
+      const Running run = running_rows(t, 0, B, lengths);
+      const int lo = run.lo, hi = run.hi;
       // Padded, the step's input rows come from the valid rows (the others' results are not used): in
       // place when [lo, hi) are all running (they are then the step's valid rows, in order).
       const Real* x_t = x + int64_t(t) * x_step + int64_t(lo) * I;
-      if (step_input && padded) {
-        const bool all_running = scratch.step_start[size_t(t) + 1] - scratch.step_start[size_t(t)] == hi - lo;
-        x_t = all_running ? x + scratch.step_start[size_t(t)] * I : step_input_rows(t) + int64_t(lo) * I;
-      }
+      if (step_input && padded)
+        x_t = run.n == hi - lo ? x + scratch.step_start[size_t(t)] * I : step_input_rows(t) + int64_t(lo) * I;
       const int n = hi - lo;
       const Real* h_lo = h_t + int64_t(lo) * H;
       Real* act_lo = act_t + int64_t(lo) * GH;
@@ -431,9 +435,8 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
       // products run on the running rows only, so a padded batch costs its real steps (each row's
       // result is the same as in the full product): in place when they lie side by side (a batch
       // sorted by length), otherwise gathered into live / h_live (scratch sized when packed).
-      int n = 0, lo = b1, hi = b0;
-      for (int b = b0; b < b1; ++b)
-        if (t < lengths[b]) ++n, lo = std::min(lo, b), hi = b + 1;
+      const Running run = running_rows(t, b0, b1, lengths);  // (plain names: the lambdas below take them)
+      const int lo = run.lo, hi = run.hi, n = run.n;
       const bool in_place = hi - lo == n;
       int* live = packed ? scratch.live.data() + b0 : nullptr;
       Real* h_live = packed ? scratch.h_live.data() + int64_t(b0) * H : nullptr;
@@ -594,25 +597,27 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
                     dh_prev.data() + int64_t(r0) * H);
         });
         // (the rows from the first running sequence to the last: the others' gate gradients are zero)
-        const auto [lo, hi] = running_range(t, B, lengths);
-        if (hi > lo)
+        const Running run = running_rows(t, 0, B, lengths);
+        const int lo = run.lo, rows_run = run.hi - run.lo;
+        if (run.n > 0)
           parallel_slices(w_hh.panels(), 1, [&](int p0, int p1) {
-            step_product(hi - lo, dgi_t + int64_t(lo) * GH, GH, OH > 0 ? dgh_t + int64_t(lo) * OH : nullptr, OH,
+            step_product(rows_run, dgi_t + int64_t(lo) * GH, GH, OH > 0 ? dgh_t + int64_t(lo) * OH : nullptr, OH,
                          dh_prev.data() + int64_t(lo) * H, p0, p1);
           });
       } else {
         back_rows(t, b0, b1, dh.data(), dc.data(), dh_prev.data());
-        live.clear();
-        for (int b = b0; b < b1; ++b)
-          if (t < lengths[b]) live.push_back(b);
-        const int n = int(live.size());
-        if (packed && n > 0 && n < rows && live.back() - live.front() + 1 == n) {  // side by side: in place
-          const int64_t lo = live.front() - b0;
+        const Running run = running_rows(t, b0, b1, lengths);
+        const int n = run.n;
+        if (packed && n > 0 && n < rows && run.hi - run.lo == n) {  // side by side: in place
+          const int64_t lo = run.lo - b0;
           step_product(n, dgi_t + lo * GH, GH, OH > 0 ? dgh_t + lo * OH : nullptr, OH, dh_prev.data() + lo * H, 0,
                        -1);
         } else if (packed && n > 0 && n < rows) {  // ended sequences have zero gate gradients: skip their rows
           // Gathered as rows of dgi's first S columns and dgh's OH. (dh_live starts from the rows'
           // dh_prev, as the product straight onto dh_prev would: the same sums in the same order.)
+          live.clear();
+          for (int b = b0; b < b1; ++b)
+            if (t < lengths[b]) live.push_back(b);
           dg_live.resize(int64_t(n) * GH);
           dh_live.resize(int64_t(n) * H);
           for (int k = 0; k < n; ++k) {
