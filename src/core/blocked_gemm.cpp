@@ -315,6 +315,27 @@ void PackB(bool trans, const T* B, size_t ldb, int k0, int kc, int n0, int nc, T
   }
 }
 
+// A transposed ((K, M), row stride lda): the block of rows [m0, m0 + mc) of op(A) over [k0, k0 + kc) as
+// micro-panels of MR rows (kc x MR each, panel r / MR at out + r * kc), zero beyond mc. It runs along
+// A's rows, each k's mc values read side by side, and scatters them to the panels: packing one panel
+// after another instead read MR values a k, lda apart, one cache line (and at 1024 columns one 4 KB
+// page) per k, and took 18 % of M=1024 N=256 K=6400 (a weight gradient of the 2-layer LSTM case).
+template <typename T>
+void PackATransposedBlock(const T* A, size_t lda, int m0, int mc, int k0, int kc, T* out) {
+  constexpr int MR = kMR;
+  const hn::CappedTag<T, MR> d;
+  const int L = int(hn::Lanes(d));
+  const int full = mc / MR * MR;
+  if (full < mc) std::fill_n(out + size_t(full) * kc, size_t(kc) * MR, T(0));
+  for (int k = 0; k < kc; ++k) {
+    const T* src = A + size_t(k0 + k) * lda + m0;
+    T* dst = out + size_t(k) * MR;
+    for (int r = 0; r < full; r += MR)
+      for (int j = 0; j < MR; j += L) hn::StoreU(hn::LoadU(d, src + r + j), d, dst + size_t(r) * kc + j);
+    for (int r = full; r < mc; ++r) dst[size_t(full) * kc + (r - full)] = src[r];
+  }
+}
+
 // op(A)[m0 .. m0+rows) x [k0 .. k0+kc) (rows <= MR) as a kc x MR micro-panel, row k at k * MR, zero
 // beyond `rows`. A is (M, K) with row stride lda, or (K, M) when transposed. Whole blocks of an
 // untransposed A are read where they lie; a transposed one is copied when enough column panels reuse
@@ -371,8 +392,7 @@ void GemmBlockedImpl(bool ta, bool tb, int M, int N, int K, T alpha, const T* A,
       for (int m0 = 0; m0 < M; m0 += mc_max) {
         const int mc = std::min(mc_max, M - m0);
         if (pack_a) {
-          for (int r = 0; r < mc; r += MR)
-            PackA(true, A, lda, m0 + r, std::min(MR, mc - r), k0, kc, pa + size_t(r) * kc);
+          PackATransposedBlock(A, lda, m0, mc, k0, kc, pa);
         } else if (mc % MR) {  // the last, partial block of rows, zero-padded
           PackA(ta, A, lda, m0 + mc / MR * MR, mc % MR, k0, kc, pa);
         }

@@ -45,14 +45,16 @@ TEST(Gemm, MatchesReferenceForEveryTranspose) {
     }
 }
 
-// Sizes that cross every block of the blocked kernel: rows around its 6- and 12-row blocks, columns
-// over several column blocks and partial panels, the inner dimension over several k blocks.
+// Sizes that cross every block of the blocked kernel: rows around its 6- and 8-row blocks and over
+// several row blocks, columns over several column blocks and partial panels, the inner dimension over
+// several k blocks.
 TEST(Gemm, BlockedKernelAcrossBlockEdges) {
   for (Trans ta : {Trans::No, Trans::Yes})
     for (Trans tb : {Trans::No, Trans::Yes}) {
       check_gemm<float>(ta, tb, 25, 700, 800, 1.0f, 1.0f);
       check_gemm<float>(ta, tb, 13, 33, 385, -0.5f, 0.5f);
       check_gemm<float>(ta, tb, 250, 40, 300, 1.0f, 0.5f);  // a transposed A read in place, two row blocks
+      check_gemm<float>(ta, tb, 501, 300, 260, 1.0f, 0.5f);  // a transposed A packed: three row blocks
       check_gemm<double>(ta, tb, 11, 530, 450, 1.0, 0.0);
       check_gemm<double>(ta, tb, 2, 17, 193, 2.0, -1.0);
     }
