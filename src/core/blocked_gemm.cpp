@@ -330,8 +330,11 @@ void PackATransposedBlock(const T* A, size_t lda, int m0, int mc, int k0, int kc
   for (int k = 0; k < kc; ++k) {
     const T* src = A + size_t(k0 + k) * lda + m0;
     T* dst = out + size_t(k) * MR;
-    for (int r = 0; r < full; r += MR)
-      for (int j = 0; j < MR; j += L) hn::StoreU(hn::LoadU(d, src + r + j), d, dst + size_t(r) * kc + j);
+    for (int r = 0; r < full; r += MR) {
+      int j = 0;  // vectors of L lanes, and one value at a time where L does not divide MR (AVX2: 6 of 4)
+      for (; j + L <= MR; j += L) hn::StoreU(hn::LoadU(d, src + r + j), d, dst + size_t(r) * kc + j);
+      for (; j < MR; ++j) dst[size_t(r) * kc + j] = src[r + j];
+    }
     for (int r = full; r < mc; ++r) dst[size_t(full) * kc + (r - full)] = src[r];
   }
 }

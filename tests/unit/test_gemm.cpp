@@ -213,7 +213,8 @@ TEST(GemmPacked, RepackingReusesTheStorage) {
 }
 
 // The kernels are compiled for several instruction sets and the CPU's best runs; every one the CPU
-// supports gives the same products (AVX2 or SSE4 blocks of 6 rows, AVX-512 of 12, ...).
+// supports gives the same products (AVX2 or SSE4 blocks of 6 rows, AVX-512 of 8, ...), a transposed A
+// read in place (few columns) and packed (four panels or more).
 TEST(Gemm, EveryInstructionSetMatchesReference) {
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
@@ -221,7 +222,9 @@ TEST(Gemm, EveryInstructionSetMatchesReference) {
     for (Trans ta : {Trans::No, Trans::Yes})
       for (Trans tb : {Trans::No, Trans::Yes}) {
         check_gemm<float>(ta, tb, 25, 70, 400, 1.0f, 1.0f);
+        check_gemm<float>(ta, tb, 29, 140, 300, 1.0f, 0.5f);
         check_gemm<double>(ta, tb, 13, 35, 200, -0.5, 0.0);
+        check_gemm<double>(ta, tb, 13, 130, 70, 1.0, 0.0);
       }
     for (int M : {1, 5, 13})
       for (int N : {15, 17}) check_packed<float>(Trans::Yes, M, N, 33);
