@@ -320,6 +320,10 @@ void PackB(bool trans, const T* B, size_t ldb, int k0, int kc, int n0, int nc, T
 // A's rows, each k's mc values read side by side, and scatters them to the panels: packing one panel
 // after another instead read MR values a k, lda apart, one cache line (and at 1024 columns one 4 KB
 // page) per k, and took 18 % of M=1024 N=256 K=6400 (a weight gradient of the 2-layer LSTM case).
+// A transposed A is packed only when four or more column panels reuse it: read in place, each row
+// block takes a cache line per k too, but packing costs more than that saves for fewer panels
+// (M=1024 N=64 K=6400: 131-152 GFLOP/s in place, 100-114 packed; M=2048 N=512 K=3200 165 in place,
+// 190 packed).
 template <typename T>
 void PackATransposedBlock(const T* A, size_t lda, int m0, int mc, int k0, int kc, T* out) {
   constexpr int MR = kMR;
@@ -339,26 +343,12 @@ void PackATransposedBlock(const T* A, size_t lda, int m0, int mc, int k0, int kc
   }
 }
 
-// op(A)[m0 .. m0+rows) x [k0 .. k0+kc) (rows <= MR) as a kc x MR micro-panel, row k at k * MR, zero
-// beyond `rows`. A is (M, K) with row stride lda, or (K, M) when transposed. Whole blocks of an
-// untransposed A are read where they lie; a transposed one is copied when enough column panels reuse
-// it, as reading it in place takes a cache line per k, lda apart (4 KB apart at 1024 columns, all in
-// the same L1 sets): M=2048 N=512 K=3200 ran at 165 GFLOP/s in place, 176-180 packed; with one or two
-// panels (N = 64: the input-weight gradient of a 64-feature layer) 160-166 in place, 97-105 packed.
+// op(A)[m0 .. m0+rows) x [k0 .. k0+kc) (rows < MR: the last rows of a block) as a kc x MR
+// micro-panel, row k at k * MR, zero beyond `rows`. A is (M, K) with row stride lda, or (K, M) when
+// transposed.
 template <typename T>
 void PackA(bool trans, const T* A, size_t lda, int m0, int rows, int k0, int kc, T* out) {
   constexpr int MR = kMR;
-  if (trans && rows == MR) {  // MR consecutive values per k: vectors of MR lanes, or of fewer
-    const hn::CappedTag<T, MR> d;
-    const int L = int(hn::Lanes(d));
-    const T* src = A + size_t(k0) * lda + m0;
-    for (int k = 0; k < kc; ++k, src += lda, out += MR) {
-      int r = 0;
-      for (; r + L <= MR; r += L) hn::StoreU(hn::LoadU(d, src + r), d, out + r);
-      for (; r < MR; ++r) out[r] = src[r];
-    }
-    return;
-  }
   std::fill_n(out, size_t(kc) * MR, T(0));
   for (int k = 0; k < kc; ++k)
     for (int r = 0; r < rows; ++r)
