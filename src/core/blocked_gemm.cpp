@@ -213,6 +213,21 @@ HWY_INLINE void MicroPanel(MicroArgs<T> m, int ncols) {
   }
 }
 
+// dst row r (ldd apart) += src row r (lds apart), n values a row; ldd 0 adds every row into the same
+// one, in order (add_rows in blocked_gemm.h).
+template <typename T>
+void AddRows(int rows, int n, const T* src, int64_t lds, T* dst, int64_t ldd) {
+  const hn::ScalableTag<T> d;
+  const size_t N = hn::Lanes(d);
+  for (int r = 0; r < rows; ++r) {
+    const T* HWY_RESTRICT s = src + r * lds;
+    T* HWY_RESTRICT o = dst + r * ldd;
+    size_t i = 0;
+    for (; i + N <= size_t(n); i += N) hn::StoreU(hn::Add(hn::LoadU(d, o + i), hn::LoadU(d, s + i)), d, o + i);
+    for (; i < size_t(n); ++i) o[i] += s[i];
+  }
+}
+
 // The blocked GEMM's call: one source, the alpha / beta update.
 template <bool kPackedA, typename T>
 HWY_INLINE void MicroPanel(int kc, const T* pa, size_t lda, const T* panel, T* C, size_t ldc, int rows, int ncols,
@@ -516,6 +531,12 @@ void GemmPackedF(int M, int N, int K, const float* A, int lda, const float* pack
                  const float* packed2, const float* bias, float* C, int ldc, int p0, int p1) {
   GemmPackedImpl(M, N, K, A, size_t(lda), packed, K2, A2, size_t(lda2), packed2, bias, C, size_t(ldc), p0, p1);
 }
+void AddRowsF(int rows, int n, const float* src, int64_t lds, float* dst, int64_t ldd) {
+  AddRows(rows, n, src, lds, dst, ldd);
+}
+void AddRowsD(int rows, int n, const double* src, int64_t lds, double* dst, int64_t ldd) {
+  AddRows(rows, n, src, lds, dst, ldd);
+}
 void GemmPackedD(int M, int N, int K, const double* A, int lda, const double* packed, int K2, const double* A2,
                  int lda2, const double* packed2, const double* bias, double* C, int ldc, int p0, int p1) {
   GemmPackedImpl(M, N, K, A, size_t(lda), packed, K2, A2, size_t(lda2), packed2, bias, C, size_t(ldc), p0, p1);
@@ -534,6 +555,16 @@ HWY_EXPORT(GemmPackedF);
 HWY_EXPORT(GemmPackedD);
 HWY_EXPORT(PackTransposedF);
 HWY_EXPORT(PackTransposedD);
+HWY_EXPORT(AddRowsF);
+HWY_EXPORT(AddRowsD);
+
+void add_rows(int rows, int n, const float* src, int64_t lds, float* dst, int64_t ldd) {
+  HWY_DYNAMIC_DISPATCH(AddRowsF)(rows, n, src, lds, dst, ldd);
+}
+
+void add_rows(int rows, int n, const double* src, int64_t lds, double* dst, int64_t ldd) {
+  HWY_DYNAMIC_DISPATCH(AddRowsD)(rows, n, src, lds, dst, ldd);
+}
 
 void pack_panels_transposed(const float* B, int ldb, int K, int N, int p0, int p1, float* out) {
   HWY_DYNAMIC_DISPATCH(PackTransposedF)(B, ldb, K, N, p0, p1, out);

@@ -1,7 +1,9 @@
 // rnnkit's own single-threaded GEMM kernels, vectorised with Highway for the CPU they run on
 // (blocked_gemm.cpp). gemm() (gemm.h) sends its products here, BLAS keeping the single rows (GEMV);
-// gemm_packed (packed_gemm.h) multiplies by a matrix packed once.
+// gemm_packed (packed_gemm.h) multiplies by a matrix packed once; add_rows adds rows of matrices.
 #pragma once
+
+#include <cstdint>
 
 #include "rnnkit/core/gemm.h"
 
@@ -28,5 +30,12 @@ void gemm_packed_panels(int M, int N, int K, const double* A, int lda, const dou
 // panel p (K x kGemmPanel, zero beyond N) at out + p * K * kGemmPanel.
 void pack_panels_transposed(const float* B, int ldb, int K, int N, int p0, int p1, float* out);
 void pack_panels_transposed(const double* B, int ldb, int K, int N, int p0, int p1, double* out);
+
+// dst row r += src row r for r < rows, n values a row (rows lds and ldd apart; ldd 0 adds every row
+// into the same one, in order), vectorised for the CPU: the bias gradients' per-sequence sums of the
+// recurrent layers (a plain loop compiled for the baseline SSE2 took 2.1 us a step at B = 32, G*H =
+// 384, against 1.3 with AVX-512) and the second half of a product split by K.
+void add_rows(int rows, int n, const float* src, int64_t lds, float* dst, int64_t ldd);
+void add_rows(int rows, int n, const double* src, int64_t lds, double* dst, int64_t ldd);
 
 }  // namespace rnnkit

@@ -93,8 +93,7 @@ void gemm_split_k(Trans tb, int M, int N, int K, Real alpha, const Real* A, int 
     }
   });
   parallel_slices(M, 16, [&](int m0, int m1) {
-    for (int m = m0; m < m1; ++m)
-      for (int n = 0; n < N; ++n) C[int64_t(m) * ldc + n] += part[int64_t(m) * N + n];
+    add_rows(m1 - m0, N, part + int64_t(m0) * N, N, C + int64_t(m0) * ldc, ldc);
   });
 }
 

@@ -254,24 +254,8 @@ HWY_INLINE void GruBackward(D d, int rows, int H, const T* act, const T* aux, co
   }
 }
 
-// dst row r (ldd apart) += src row r (lds apart), n values a row: the bias gradients' per-sequence sums.
-template <class D, typename T>
-HWY_INLINE void AddRows(D d, int rows, int n, const T* src, int64_t lds, T* dst, int64_t ldd) {
-  const size_t N = hn::Lanes(d);
-  for (int r = 0; r < rows; ++r) {
-    const T* HWY_RESTRICT s = src + r * lds;
-    T* HWY_RESTRICT o = dst + r * ldd;
-    size_t i = 0;
-    for (; i + N <= size_t(n); i += N) hn::StoreU(hn::Add(hn::LoadU(d, o + i), hn::LoadU(d, s + i)), d, o + i);
-    for (; i < size_t(n); ++i) o[i] += s[i];
-  }
-}
-
 // Plain functions per element type, which HWY_EXPORT can put in its dispatch tables.
 #define RNNKIT_GATES_FOR(T, S)                                                                             \
-  void AddRows##S(int rows, int n, const T* src, int64_t lds, T* dst, int64_t ldd) {                        \
-    AddRows(hn::ScalableTag<T>(), rows, n, src, lds, dst, ldd);                                            \
-  }                                                                                                        \
   void RnnForward##S(int rows, int H, bool relu, const T* xp, const T* hp, T* h_next, T* y, int64_t ldy) {  \
     RnnForward(hn::ScalableTag<T>(), rows, H, relu, xp, hp, h_next, y, ldy);                               \
   }                                                                                                        \
@@ -309,7 +293,6 @@ HWY_AFTER_NAMESPACE();
 namespace rnnkit::gates {
 
 #define RNNKIT_GATES_EXPORT(S)   \
-  HWY_EXPORT(AddRows##S);        \
   HWY_EXPORT(RnnForward##S);     \
   HWY_EXPORT(RnnBackward##S);    \
   HWY_EXPORT(LstmForward##S);    \
@@ -321,10 +304,6 @@ RNNKIT_GATES_EXPORT(D)
 #undef RNNKIT_GATES_EXPORT
 
 #define RNNKIT_GATES_DEFINE(T, S)                                                                                \
-  template <>                                                                                                    \
-  void add_rows<T>(int rows, int n, const T* src, int64_t lds, T* dst, int64_t ldd) {                            \
-    HWY_DYNAMIC_DISPATCH(AddRows##S)(rows, n, src, lds, dst, ldd);                                               \
-  }                                                                                                              \
   template <>                                                                                                    \
   void rnn_forward<T>(int rows, int H, bool relu, const T* xp, const T* hp, T* h_next, T* y, int64_t ldy) {      \
     HWY_DYNAMIC_DISPATCH(RnnForward##S)(rows, H, relu, xp, hp, h_next, y, ldy);                                  \

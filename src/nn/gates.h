@@ -48,10 +48,4 @@ template <typename Real>
 void gru_backward(int rows, int H, const Real* act, const Real* aux, const Real* h, const Real* dh, const Real* dy,
                   int64_t ldy, Real* dgi, Real* dgh, Real* dh_direct);
 
-// dst row r += src row r for r < rows, n values a row (rows lds and ldd apart; ldd 0 adds every row
-// into the same one, in order): the bias gradients' per-sequence sums of the gate gradients (a plain loop compiled for the baseline SSE2: 2.1 us a step
-// at B = 32, G*H = 384 against 1.3 with AVX-512).
-template <typename Real>
-void add_rows(int rows, int n, const Real* src, int64_t lds, Real* dst, int64_t ldd);
-
 }  // namespace rnnkit::gates

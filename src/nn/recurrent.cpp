@@ -10,6 +10,7 @@
 #include "rnnkit/core/gemm.h"
 #include "rnnkit/core/parallel.h"
 #include "rnnkit/nn/dropout.h"
+#include "src/core/blocked_gemm.h"
 #include "src/nn/gates.h"
 
 namespace rnnkit {
@@ -563,8 +564,8 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
                        dh + local, dy ? dy + row * ldy : nullptr, ldy, dc + local, dgi + row * GH,
                        OH > 0 ? dgh + row * OH : nullptr, dh_prev + local);
         Real* sums = bias_sums.data() + int64_t(b) * sums_width;
-        gates::add_rows(e - b, GH, dgi + row * GH, GH, sums, sums_width);
-        if (OH > 0) gates::add_rows(e - b, OH, dgh + row * OH, OH, sums + GH, sums_width);
+        add_rows(e - b, GH, dgi + row * GH, GH, sums, sums_width);
+        if (OH > 0) add_rows(e - b, OH, dgh + row * OH, OH, sums + GH, sums_width);
         b = e;
         continue;
       }
@@ -677,9 +678,9 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   Real* db_ih = params.grad(w.b_ih);
   Real* db_hh = params.grad(w.b_hh);
   // the sequences' sums, added in order (each into the same row: ldd 0)
-  gates::add_rows(B, GH, bias_sums.data(), sums_width, db_ih, 0);
-  gates::add_rows(B, S, bias_sums.data(), sums_width, db_hh, 0);
-  if (OH > 0) gates::add_rows(B, OH, bias_sums.data() + GH, sums_width, db_hh + S, 0);
+  add_rows(B, GH, bias_sums.data(), sums_width, db_ih, 0);
+  add_rows(B, S, bias_sums.data(), sums_width, db_hh, 0);
+  if (OH > 0) add_rows(B, OH, bias_sums.data() + GH, sums_width, db_hh + S, 0);
 }
 
 // Dispatches a call templated on the cell to the configured cell.
