@@ -413,8 +413,8 @@ void GemmBlockedImpl(bool ta, bool tb, int M, int N, int K, T alpha, const T* A,
             if (pack_a) MicroPanel<true>(kc, pa + size_t(r) * kc, MR, panel, c, ldc, rows, ncols, alpha, beta, first);
             else if (ta && rows == MR)  // MR consecutive values of A per k: read in place
               MicroPanel<true>(kc, A + size_t(k0) * lda + m0 + r, lda, panel, c, ldc, rows, ncols, alpha, beta, first);
-            else if (ta) MicroPanel<true>(kc, pa, MR, panel, c, ldc, rows, ncols, alpha, beta, first);
-            else if (rows < MR) MicroPanel<true>(kc, pa, MR, panel, c, ldc, rows, ncols, alpha, beta, first);
+            else if (rows < MR)  // the last rows of the block, packed (A transposed or not)
+              MicroPanel<true>(kc, pa, MR, panel, c, ldc, rows, ncols, alpha, beta, first);
             else
               MicroPanel<false>(kc, A + size_t(m0 + r) * lda + k0, lda, panel, c, ldc, rows, ncols, alpha, beta,
                                 first);
