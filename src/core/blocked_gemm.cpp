@@ -330,15 +330,29 @@ void PackB(bool trans, const T* B, size_t ldb, int k0, int kc, int n0, int nc, T
   }
 }
 
+// A transposed A is packed only where reading it in place costs more than the copy:
+// - with fewer than four column panels reusing the block, never (M=1024 N=64 K=6400: 131-152 GFLOP/s
+//   in place, 100-114 packed);
+// - otherwise only when lda spans a multiple of 4 KB. Read in place, the mc x kc block (mc = 240:
+//   15 cache lines a k, lda apart, kc = 256) is meant to stay in L2 while every panel passes. With
+//   lda a multiple of 4 KB its 3840 lines fall into 240 of the 1024 sets of a 1 MB, 16-way L2 (Zen 5),
+//   exactly their capacity: with B and C passing through the same sets, it streams from L3 again
+//   for every panel. Any other stride spreads it over most of the sets, and in place is faster than
+//   the copy. One thread, alternating, GFLOP/s packed -> in place, M N K: 512 128 1600: 176-189 ->
+//   191-201; 768 256 6400: 174-175 -> 188-193; 512 256 6400: 165-175 -> 180-196; 384 128 1600:
+//   190-200 -> 211-213; 256 256 6400: 171-177 -> 181-191; 1536 512 3200: 190-192 -> 190-196. With
+//   4 KB strides packing stays ahead: 2048 512 3200: 170-171 in place, 184-189 packed; 1024 256 6400:
+//   160-163, 167-168; 3072 1024 400: 168, 191-198.
+template <typename T>
+bool PackTransposedA(size_t lda, int nc) {
+  return nc >= 4 * kPanel && lda * sizeof(T) % 4096 == 0;
+}
+
 // A transposed ((K, M), row stride lda): the block of rows [m0, m0 + mc) of op(A) over [k0, k0 + kc) as
 // micro-panels of MR rows (kc x MR each, panel r / MR at out + r * kc), zero beyond mc. It runs along
 // A's rows, each k's mc values read side by side, and scatters them to the panels: packing one panel
 // after another instead read MR values a k, lda apart, one cache line (and at 1024 columns one 4 KB
 // page) per k, and took 18 % of M=1024 N=256 K=6400 (a weight gradient of the 2-layer LSTM case).
-// A transposed A is packed only when four or more column panels reuse it: read in place, each row
-// block takes a cache line per k too, but packing costs more than that saves for fewer panels
-// (M=1024 N=64 K=6400: 131-152 GFLOP/s in place, 100-114 packed; M=2048 N=512 K=3200 165 in place,
-// 190 packed).
 template <typename T>
 void PackATransposedBlock(const T* A, size_t lda, int m0, int mc, int k0, int kc, T* out) {
   constexpr int MR = kMR;
@@ -386,13 +400,13 @@ void GemmBlockedImpl(bool ta, bool tb, int M, int N, int K, T alpha, const T* A,
   const int nc_max = Balanced(N, kMaxNc<T>, kPanel);
   Buffers<T>& buf = buffers<T>();
   T* pb = buf.get_b(size_t(kc_max) * size_t(nc_max));
-  // A transposed: the mc x kc block packed (micro-panels of MR rows) when four or more column panels
-  // use it; with fewer the copy costs more than it saves, and full row blocks read A in place (MR
-  // consecutive values per k). Untransposed: only the last, partial block of rows is packed.
+  // A transposed: the mc x kc block packed (micro-panels of MR rows) where PackTransposedA says so;
+  // elsewhere full row blocks read A in place (MR consecutive values per k). Untransposed: only the
+  // last, partial block of rows is packed.
   T* pa = buf.get_a(size_t(kc_max) * size_t(ta ? mc_max : MR));
   for (int n0 = 0; n0 < N; n0 += nc_max) {
     const int nc = std::min(nc_max, N - n0);
-    const bool pack_a = ta && nc >= 4 * kPanel;
+    const bool pack_a = ta && PackTransposedA<T>(lda, nc);
     for (int k0 = 0; k0 < K; k0 += kc_max) {
       const int kc = std::min(kc_max, K - k0);
       const bool first = k0 == 0;

@@ -20,10 +20,11 @@
 namespace rnnkit {
 namespace {
 
+// lda_a: A's row stride (0: two past its width).
 template <typename Real>
-void check_gemm(Trans ta, Trans tb, int M, int N, int K, Real alpha, Real beta) {
+void check_gemm(Trans ta, Trans tb, int M, int N, int K, Real alpha, Real beta, int lda_a = 0) {
   Rng rng(M * 1000 + N * 10 + K);
-  const int lda = (ta == Trans::No ? K : M) + 2, ldb = (tb == Trans::No ? N : K) + 1, ldc = N + 3;
+  const int lda = lda_a > 0 ? lda_a : (ta == Trans::No ? K : M) + 2, ldb = (tb == Trans::No ? N : K) + 1, ldc = N + 3;
   std::vector<Real> A(size_t(ta == Trans::No ? M : K) * lda), Bm(size_t(tb == Trans::No ? K : N) * ldb),
       C(size_t(M) * ldc);
   for (auto* v : {&A, &Bm, &C})
@@ -54,7 +55,9 @@ TEST(Gemm, BlockedKernelAcrossBlockEdges) {
       check_gemm<float>(ta, tb, 25, 700, 800, 1.0f, 1.0f);
       check_gemm<float>(ta, tb, 13, 33, 385, -0.5f, 0.5f);
       check_gemm<float>(ta, tb, 250, 40, 300, 1.0f, 0.5f);  // a transposed A read in place, two row blocks
-      check_gemm<float>(ta, tb, 501, 300, 260, 1.0f, 0.5f);  // a transposed A packed: three row blocks
+      // a transposed A under ten panels, three row blocks: read in place, and packed (a 4 KB stride)
+      check_gemm<float>(ta, tb, 501, 300, 260, 1.0f, 0.5f);
+      check_gemm<float>(ta, tb, 501, 300, 260, 1.0f, 0.5f, 1024);
       check_gemm<double>(ta, tb, 11, 530, 450, 1.0, 0.0);
       check_gemm<double>(ta, tb, 2, 17, 193, 2.0, -1.0);
     }
@@ -214,7 +217,7 @@ TEST(GemmPacked, RepackingReusesTheStorage) {
 
 // The kernels are compiled for several instruction sets and the CPU's best runs; every one the CPU
 // supports gives the same products (AVX2 or SSE4 blocks of 6 rows, AVX-512 of 8, ...), a transposed A
-// read in place (few columns) and packed (four panels or more).
+// read in place (few panels, or a stride off 4 KB) and packed (four panels or more and a 4 KB stride).
 TEST(Gemm, EveryInstructionSetMatchesReference) {
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
@@ -223,8 +226,10 @@ TEST(Gemm, EveryInstructionSetMatchesReference) {
       for (Trans tb : {Trans::No, Trans::Yes}) {
         check_gemm<float>(ta, tb, 25, 70, 400, 1.0f, 1.0f);
         check_gemm<float>(ta, tb, 29, 140, 300, 1.0f, 0.5f);
+        check_gemm<float>(ta, tb, 29, 140, 300, 1.0f, 0.5f, 1024);
         check_gemm<double>(ta, tb, 13, 35, 200, -0.5, 0.0);
         check_gemm<double>(ta, tb, 13, 130, 70, 1.0, 0.0);
+        check_gemm<double>(ta, tb, 13, 130, 70, 1.0, 0.0, 512);
       }
     for (int M : {1, 5, 13})
       for (int N : {15, 17}) check_packed<float>(Trans::Yes, M, N, 33);
