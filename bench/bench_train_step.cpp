@@ -13,10 +13,19 @@
 //                                                   padded batch's training step only (for a profiler)
 //        bench_train_step sgemm THREADS             the GEMM rate of a 2048^3 sgemm through OpenBLAS
 //                                                   and through rnnkit's kernel, JSON
+//        bench_train_step machine                   what the 2-thread results depend on, JSON: the
+//                                                   round trip of a value between two cores, and the
+//                                                   memory read rate of 1 and 2 threads
+#include <pthread.h>
+#include <sched.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <cblas.h>
@@ -154,11 +163,95 @@ int sgemm_rate(int threads) {
   return 0;
 }
 
+// Pins the calling thread to one CPU; false where it cannot.
+bool pin_to(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
+}
+
+// The median round trip, in ns, of a counter passed back and forth between two threads pinned to the
+// first two CPUs this process may use (each waits, spinning, for the other's increment): how long data
+// written on one core takes to be read on the other, which every hand-over between rnnkit's threads
+// pays. -1 with fewer than two CPUs.
+double round_trip_ns() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return -1;
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE && cpus.size() < 2; ++c)
+    if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+  if (cpus.size() < 2) return -1;
+  constexpr int kTrips = 20000, kBatches = 15;
+  std::atomic<int64_t> counter{0};
+  std::thread other([&] {
+    pin_to(cpus[1]);
+    for (int64_t i = 1; i < int64_t(kTrips) * kBatches * 2; i += 2) {
+      while (counter.load(std::memory_order_acquire) != i) {
+      }
+      counter.store(i + 1, std::memory_order_release);
+    }
+  });
+  pin_to(cpus[0]);
+  std::vector<double> ns;
+  int64_t next = 0;
+  for (int b = 0; b < kBatches; ++b) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kTrips; ++i, next += 2) {
+      counter.store(next + 1, std::memory_order_release);
+      while (counter.load(std::memory_order_acquire) != next + 2) {
+      }
+    }
+    ns.push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / kTrips);
+  }
+  other.join();
+  cpu_set_t all = allowed;
+  pthread_setaffinity_np(pthread_self(), sizeof all, &all);
+  std::sort(ns.begin(), ns.end());
+  return ns[ns.size() / 2];
+}
+
+// The rate at which `threads` threads read 512 MB from memory (each its own part, summed in four
+// independent lanes), GB/s, the best of five.
+double read_gbps(int threads) {
+  const size_t n = (size_t(512) << 20) / sizeof(uint64_t);
+  static std::vector<uint64_t> data(n, 1);
+  std::vector<uint64_t> sums(size_t(threads) * 8);
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> team;
+    for (int t = 0; t < threads; ++t)
+      team.emplace_back([&, t] {
+        const size_t lo = n * size_t(t) / size_t(threads), hi = n * size_t(t + 1) / size_t(threads);
+        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t i = lo; i + 4 <= hi; i += 4) s0 += data[i], s1 += data[i + 1], s2 += data[i + 2], s3 += data[i + 3];
+        sums[size_t(t) * 8] = s0 + s1 + s2 + s3;
+      });
+    for (std::thread& t : team) t.join();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, double(n * sizeof(uint64_t)) / s / 1e9);
+  }
+  uint64_t total = 0;
+  for (uint64_t v : sums) total += v;
+  if (total == 0) std::printf("(no sum)\n");  // keeps the reads
+  return best;
+}
+
+int machine() {
+  const double trip = round_trip_ns();
+  const double one = read_gbps(1), two = read_gbps(2);
+  std::printf("{\"round_trip_ns\": %.0f, \"read_gbps_1\": %.1f, \"read_gbps_2\": %.1f}\n", trip, one, two);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 9) return one_case(argc, argv);
   if (argc == 3 && std::string(argv[1]) == "sgemm") return sgemm_rate(std::stoi(argv[2]));
+  if (argc == 2 && std::string(argv[1]) == "machine") return machine();
   const int threads = argc > 1 ? std::stoi(argv[1]) : 1;
   set_threads(threads);
   const Case cases[] = {{32, 50, 64, 128, 1, false}, {64, 100, 64, 256, 2, false}, {32, 50, 128, 256, 1, true}};

@@ -65,6 +65,8 @@ def main():
     # The machine's GEMM rate, taken before the cases and again after them, the faster of the two:
     # one slow minute at the start would otherwise inflate every "% sgemm" of the run.
     rates = {t: run([rnnkit, "sgemm", str(t)], t) for t in threads_list}
+    # What the 2-thread results depend on (core-to-core latency, memory bandwidth), before and after.
+    machine = [run([rnnkit, "machine"], 2)]
     rows, scaling, ragged = [], {}, {}
     for cell in cells:
         for case in cases:
@@ -94,6 +96,7 @@ def main():
         if again["sgemm_gflops"] > rates[t]["sgemm_gflops"]:
             rates[t] = again
     sgemm = {t: r["sgemm_gflops"] for t, r in rates.items()}
+    machine.append(run([rnnkit, "machine"], 2))
 
     def peak(r):  # of training: measured right after the training step's timing, before inference
         return r.get("train_max_rss_mb", r["max_rss_mb"]) - r["base_rss_mb"]
@@ -127,9 +130,14 @@ def main():
     table = "\n".join(lines)
     sg = ", ".join(f"{t} thread(s): {r['sgemm_gflops']:.0f} GFLOP/s (OpenBLAS {r['openblas_gflops']:.0f} with its "
                    f"{r['blas_kernels']} kernels, rnnkit's GEMM {r['rnnkit_gflops']:.0f})" for t, r in rates.items())
+    def both(key, fmt):
+        return " and ".join(fmt.format(m[key]) for m in machine)
+    probe = (f"a value passed between two pinned threads took {both('round_trip_ns', '{:.0f}')} ns a round trip; "
+             f"memory read at {both('read_gbps_1', '{:.0f}')} GB/s by 1 thread, {both('read_gbps_2', '{:.0f}')} by 2")
     header = (f"Measured {datetime.date.today()} on {platform.processor() or platform.machine()} "
               f"({os.cpu_count()} cores); sgemm 2048^3, the faster of OpenBLAS and rnnkit's own kernel, the better of "
               f"a measurement before the cases and one after: {sg}.\n"
+              f"Before and after the cases: {probe}.\n"
               f"Command: `/usr/bin/python3 bench/compare.py {' '.join(sys.argv[1:])}`\n")
     print(header)
     print(table)
