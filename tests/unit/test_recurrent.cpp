@@ -101,14 +101,15 @@ TEST_P(PackedSemantics, PaddedBatchEqualsEachSequenceAlone) {
 // The time loop runs on batch slices, one per thread, or (few rows and a large W_hh) each step's
 // product by column slices, and with two threads the two directions side by side: any thread count
 // gives the same outputs and gradients as one thread, bit for bit (every sum keeps its order).
-// B = 19 splits unevenly into row slices; B = 5 with G*H*H >= 2^18 takes the column split. Padded
-// (some sequences end early: one input GEMM, gathered rows) and every sequence full length (the
-// input projected step by step).
+// B = 19 splits unevenly into row slices; B = 5 with G*H*H >= 2^18 takes the column split; B = 40,
+// padded, has enough valid rows (140) for the threads to share gathering h's. Padded (some sequences
+// end early: one input GEMM, gathered rows) and every sequence full length (the input projected step
+// by step).
 TEST_P(PackedSemantics, ThreadCountDoesNotChangeResults) {
   const CellKind cell = GetParam();
   const int large_h = cell == CellKind::Lstm ? 256 : cell == CellKind::Gru ? 296 : 512;
   for (bool padded : {true, false})
-  for (auto [B, H] : {std::pair{19, 7}, std::pair{5, large_h}}) {
+  for (auto [B, H] : {std::pair{19, 7}, std::pair{5, large_h}, std::pair{40, 7}}) {
     RecurrentConfig c;
     c.cell = cell;
     c.input_size = 5, c.hidden_size = H, c.num_layers = 2, c.bidirectional = true;
