@@ -130,8 +130,10 @@ def main():
     table = "\n".join(lines)
     sg = ", ".join(f"{t} thread(s): {r['sgemm_gflops']:.0f} GFLOP/s (OpenBLAS {r['openblas_gflops']:.0f} with its "
                    f"{r['blas_kernels']} kernels, rnnkit's GEMM {r['rnnkit_gflops']:.0f})" for t, r in rates.items())
-    def both(key, fmt):
-        return " and ".join(fmt.format(m[key]) for m in machine)
+
+    def both(key, fmt):  # the probe's value before and after the cases (a negative one: not measured)
+        return " and ".join(fmt.format(m[key]) if m[key] >= 0 else "n/a" for m in machine)
+
     probe = (f"a value passed between two pinned threads took {both('round_trip_ns', '{:.0f}')} ns a round trip; "
              f"memory read at {both('read_gbps_1', '{:.0f}')} GB/s by 1 thread, {both('read_gbps_2', '{:.0f}')} by 2")
     header = (f"Measured {datetime.date.today()} on {platform.processor() or platform.machine()} "
