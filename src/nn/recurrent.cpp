@@ -613,7 +613,7 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
     const int rows = b1 - b0;
     const int64_t RH = int64_t(rows) * H;
     std::vector<Real> dh(RH, Real(0)), dh_prev(RH), dc(RH, Real(0));  // (rows, H) each
-    std::vector<Real> dg_live, dh_live;  // the rows still running, gathered
+    std::vector<Real> dh_live;  // the dh_prev rows of the sequences still running, gathered
     std::vector<int> live;
     if (dh_final) std::copy_n(dh_final + int64_t(b0) * H, RH, dh.data());
     if (dc_final && Cell::kHasCell) std::copy_n(dc_final + int64_t(b0) * H, RH, dc.data());
@@ -640,31 +640,20 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
         back_rows(t, b0, b1, dh.data(), dc.data(), dh_prev.data());
         const Running run = running_rows(t, b0, b1, lengths);
         const int n = run.n;
-        if (packed && n > 0 && n < rows && run.hi - run.lo == n) {  // side by side: in place
-          const int64_t lo = run.lo - b0, from = compact ? 0 : lo;
-          step_product(n, dgi_t + from * GH, GH, OH > 0 ? dgh_t + from * OH : nullptr, OH, dh_prev.data() + lo * H,
-                       0, -1);
-        } else if (packed && n > 0 && n < rows) {  // ended sequences have zero gate gradients: skip their rows
-          // The running rows' dh_prev gathered (dh_live starts from it, as the product straight onto
-          // dh_prev would: the same sums in the same order), and without compact their rows of dgi's
-          // first S columns and dgh's OH.
+        // Ended sequences (n < rows) mean padding, so dgi and dgh are compact here: the slice's running
+        // rows lie side by side from dgi_t, dgh_t on, and their gate gradients are read in place.
+        if (packed && n > 0 && n < rows && run.hi - run.lo == n) {  // their dh_prev side by side too
+          step_product(n, dgi_t, GH, dgh_t, OH, dh_prev.data() + int64_t(run.lo - b0) * H, 0, -1);
+        } else if (packed && n > 0 && n < rows) {  // gaps between them: their dh_prev gathered
+          // (dh_live starts from the rows' dh_prev, as the product straight onto dh_prev would: the
+          // same sums in the same order)
           live.clear();
           for (int b = b0; b < b1; ++b)
             if (t < lengths[b]) live.push_back(b);
           dh_live.resize(int64_t(n) * H);
           for (int k = 0; k < n; ++k)
             std::copy_n(dh_prev.data() + int64_t(live[size_t(k)] - b0) * H, H, dh_live.data() + int64_t(k) * H);
-          if (compact) {
-            step_product(n, dgi_t, GH, dgh_t, OH, dh_live.data(), 0, -1);
-          } else {
-            dg_live.resize(int64_t(n) * GH);
-            for (int k = 0; k < n; ++k) {
-              const int64_t from = live[size_t(k)] - b0;
-              std::copy_n(dgi_t + from * GH, S, dg_live.data() + int64_t(k) * GH);
-              if (OH > 0) std::copy_n(dgh_t + from * OH, OH, dg_live.data() + int64_t(k) * GH + S);
-            }
-            step_product(n, dg_live.data(), GH, dg_live.data() + S, GH, dh_live.data(), 0, -1);
-          }
+          step_product(n, dgi_t, GH, dgh_t, OH, dh_live.data(), 0, -1);
           for (int k = 0; k < n; ++k)
             std::copy_n(dh_live.data() + int64_t(k) * H, H, dh_prev.data() + int64_t(live[size_t(k)] - b0) * H);
         } else if (n > 0) {
