@@ -240,10 +240,14 @@ void Model<Real>::backward(const Batch<Real>& batch, const ModelCache<Real>& cac
   fc_->backward(params_, cache.dense_input(), cache.rows, dlogits, dfeatures.data());
   if (!cache.dropout_mask.empty()) dropout_backward(dfeatures.data(), cache.dropout_mask);
 
+  // The recurrent output's gradient: the head's input gradient itself for a per-step head (T*B rows
+  // already); spread over the steps into drnn_out for the last step or the mean.
   std::vector<Real>& drnn_out = cache.drnn_out;
+  const Real* dy = dfeatures.data();
   if (config_.output == OutputMode::Last) {
     drnn_out.assign(TB * DH, Real(0));
     scatter_last(dfeatures.data(), T, B, D, H, batch.lengths.data(), drnn_out.data());
+    dy = drnn_out.data();
   } else if (config_.output == OutputMode::Mean) {
     // dy[t, b] = dfeatures[b] / len_b on valid steps
     drnn_out.assign(TB * DH, Real(0));
@@ -253,8 +257,7 @@ void Model<Real>::backward(const Batch<Real>& batch, const ModelCache<Real>& cac
           for (int k = 0; k < DH; ++k)
             drnn_out[(size_t(t) * B + size_t(b)) * DH + k] =
                 dfeatures[size_t(b) * DH + k] / Real(batch.lengths[size_t(b)]);
-  } else {
-    drnn_out.swap(dfeatures);
+    dy = drnn_out.data();
   }
 
   const Real* dhn = nullptr;
@@ -288,7 +291,7 @@ void Model<Real>::backward(const Batch<Real>& batch, const ModelCache<Real>& cac
     d_features->assign(TB * config_.input_size, Real(0));
     dx_ptr = d_features->data();
   }
-  rnn_->backward(params_, cache.rnn, drnn_out.data(), dhn, dcn, dx_ptr, dh0, dc0);
+  rnn_->backward(params_, cache.rnn, dy, dhn, dcn, dx_ptr, dh0, dc0);
   if (embedding_ && !config_.freeze_embedding)
     embedding_->backward(params_, batch.tokens.data(), int(TB), dx.data());
 }

@@ -95,7 +95,8 @@ struct ModelCache {
   const Real* dense_input() const { return features_are_rnn_out ? rnn_out.data() : features.data(); }
 
   // Backward's buffers, kept from call to call (a kept cache allocates and page-faults nothing once
-  // the sizes settle): the gradients of the dense input, of rnn_out, and of the embedded inputs.
+  // the sizes settle): the gradients of the dense input, of rnn_out (a last-step or mean head only:
+  // a per-step head's input gradient is rnn_out's), and of the embedded inputs.
   mutable std::vector<Real> dfeatures, drnn_out, dembedded;
 };
 
