@@ -63,6 +63,37 @@ Batch<double> lm_batch(Rng& rng, int T, int B, std::vector<int> lengths) {
   return b;
 }
 
+// A kept cache reuses backward's buffers from call to call: the second step allocates (and
+// page-faults) nothing the third does not, and a per-step head's gradient reaches the recurrent
+// layers without a copy into drnn_out.
+TEST(Train, BackwardKeepsItsBuffersFromCallToCall) {
+  ModelConfig c;
+  c.input_size = 3, c.cell = CellKind::Lstm, c.hidden_size = 8, c.output = OutputMode::PerStep;
+  c.output_size = 1, c.head = Head::Identity;
+  Model<float> model(c);
+  Rng rng(4);
+  model.init(rng);
+  Batch<float> batch;
+  batch.T = 6, batch.B = 4;
+  batch.lengths = {6, 3, 5, 6};
+  batch.features.resize(size_t(batch.T) * batch.B * 3);
+  for (float& x : batch.features) x = float(rng.uniform(-1, 1));
+  batch.values.assign(size_t(batch.T) * batch.B, 0.5f);
+  ModelCache<float> cache;
+  std::vector<const float*> dfeatures;
+  for (int call = 0; call < 3; ++call) {
+    model.forward(batch, cache, true, &rng, nullptr, nullptr);
+    std::vector<float> dlogits(cache.logits.size());
+    model.loss(batch, cache, dlogits.data());
+    model.params().zero_grad();
+    model.backward(batch, cache, dlogits.data());
+    dfeatures.push_back(cache.dfeatures.data());
+    EXPECT_TRUE(cache.drnn_out.empty()) << "call " << call;
+  }
+  EXPECT_EQ(dfeatures[1], dfeatures[0]);
+  EXPECT_EQ(dfeatures[2], dfeatures[1]);
+}
+
 TEST(Train, TruncatedBpttIsChunkedTrainingWithTheStateCarriedAndDetached) {
   Rng rng(2);
   const Batch<double> batch = lm_batch(rng, 7, 3, {7, 5, 2});
