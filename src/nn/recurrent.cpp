@@ -164,6 +164,14 @@ inline Running running_rows(int t, int b0, int b1, const int* lengths) {
   return r;
 }
 
+// How many sequences ahead of row b0 are still running at step t: where the valid rows of [b0, ..)
+// at step t begin among that step's valid rows (live_rows order, step_start in RecurrentCache).
+inline int running_before(int t, int b0, const int* lengths) {
+  int before = 0;
+  for (int b = 0; b < b0; ++b) before += t < lengths[b];
+  return before;
+}
+
 // Whether each step's product is better split by columns of W_hh than the time loop by rows: with
 // fewer than 16 rows a thread, every thread would stream all of a large W_hh on every step (and the
 // kernel's row blocks would be mostly empty); the per-step hand-over costs little next to the
@@ -210,8 +218,8 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
                        const int* lengths, const Real* h0, const Real* c0,
                        typename RecurrentCache<Real>::Direction& cache,
                        typename RecurrentCache<Real>::Scratch& scratch, Real* y, int64_t ldy,
-                       const std::vector<int64_t>& live_rows, const Real* x, int64_t x_step, bool step_input,
-                       bool keep) {
+                       const std::vector<int64_t>& live_rows, const std::vector<int64_t>& step_start, const Real* x,
+                       int64_t x_step, bool step_input, bool keep) {
   constexpr int G = Cell::kGates;
   constexpr int kPanel = PackedMatrix<Real>::kPanel;
   const int GH = G * H;
@@ -359,17 +367,9 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   // order): step t's start at row step_start[t]. step_input_rows(t) lays out step t's input as B rows
   // (those of ended sequences zero) for the column split, which runs every row.
   const bool padded = !live_rows.empty();
-  if (step_input && padded) {
-    scratch.step_start.assign(size_t(T) + 1, 0);
-    for (int t = 0; t < T; ++t) {
-      int64_t n = 0;
-      for (int b = 0; b < B; ++b) n += t < lengths[b];
-      scratch.step_start[size_t(t) + 1] = scratch.step_start[size_t(t)] + n;
-    }
-  }
   auto step_input_rows = [&](int t) {
     Real* rows = scratch.x_rows.data();
-    const Real* src = x + scratch.step_start[size_t(t)] * I;
+    const Real* src = x + step_start[size_t(t)] * I;
     for (int b = 0; b < B; ++b) {
       Real* row = rows + int64_t(b) * I;
       if (t < lengths[b]) std::copy_n(src, I, row), src += I;
@@ -399,7 +399,7 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
       // place when [lo, hi) are all running (they are then the step's valid rows, in order).
       const Real* x_t = x + int64_t(t) * x_step + int64_t(lo) * I;
       if (step_input && padded)
-        x_t = run.n == hi - lo ? x + scratch.step_start[size_t(t)] * I : step_input_rows(t) + int64_t(lo) * I;
+        x_t = run.n == hi - lo ? x + step_start[size_t(t)] * I : step_input_rows(t) + int64_t(lo) * I;
       const int n = hi - lo;
       const Real* h_lo = h_t + int64_t(lo) * H;
       Real* act_lo = act_t + int64_t(lo) * GH;
@@ -450,9 +450,7 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
       if (step_input) {
         // x holds the valid rows only, step by step in batch order: the slice's running rows at step
         // t lie side by side there, after the `before` rows running ahead of b0.
-        int before = 0;
-        for (int b = 0; b < b0; ++b) before += t < lengths[b];
-        const Real* x_rows = x + (scratch.step_start[size_t(t)] + before) * I;
+        const Real* x_rows = x + (step_start[size_t(t)] + running_before(t, b0, lengths)) * I;
         if (n > 0 && in_place) {
           step_products(n, x_rows, h_t + int64_t(lo) * H, act_t + int64_t(lo - b0) * GH,
                         has_hp ? hp + int64_t(lo - b0) * GH : nullptr, 0, P);
@@ -513,7 +511,8 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
                         int64_t ldy, const Real* dh_final, const Real* dc_final, Real* dh0, Real* dc0,
                         std::vector<Real>& dgi_buf, std::vector<Real>& dgh_buf, PackedMatrix<Real>& w_hh,
                         PackedMatrix<Real>& w_hh_own, const std::vector<int64_t>& live_rows,
-                        std::vector<Real>& h_rows, std::vector<Real>& bias_sums) {
+                        const std::vector<int64_t>& step_start, std::vector<Real>& h_rows,
+                        std::vector<Real>& bias_sums) {
   constexpr int G = Cell::kGates;
   // W_hh's gradient is dgi's in its first S columns, dgh's (OH a row) in the rest.
   const int GH = G * H, OH = Cell::kOwnGates * H, S = GH - OH;
@@ -534,24 +533,10 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   // of the smallest cases' 2.0-2.6 ms step). The column split reads each step's rows from the first
   // running sequence to the last, zeros included, so it keeps the full layout and moves them after.
   const bool compact = !live_rows.empty() && !split;
-  std::vector<int64_t> step_start;
-  if (compact) {
-    step_start.assign(size_t(T) + 1, 0);
-    for (int t = 0; t < T; ++t) {
-      int64_t n = 0;
-      for (int b = 0; b < B; ++b) n += t < lengths[b];
-      step_start[size_t(t) + 1] = step_start[size_t(t)] + n;
-    }
-  }
   // The row of dgi (and dgh) of sequence b at step t: t * B + b, or with compact step_start[t] +
   // before, `before` being the sequences running at step t ahead of b.
   auto grad_row = [&](int t, int b, int before) -> int64_t {
     return compact ? step_start[size_t(t)] + before : int64_t(t) * B + b;
-  };
-  auto running_before = [&](int t, int b0) {
-    int before = 0;
-    for (int b = 0; b < b0; ++b) before += t < lengths[b];
-    return before;
   };
   // (W_hh read through the const view: a non-const access re-stamps the store, and with two threads
   // the two directions' backward run at once.)
@@ -579,7 +564,7 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   auto back_rows = [&](int t, int b0, int b1, Real* dh, Real* dc, Real* dh_prev) {
     const Real* h_t = cache.h.data() + int64_t(t) * BH;
     int b = b0;
-    int before = compact ? running_before(t, b0) : 0;  // (compact: those running at step t ahead of b)
+    int before = compact ? running_before(t, b0, lengths) : 0;  // (compact: those running at step t ahead of b)
     while (b < b1) {
       const int64_t row = int64_t(t) * B + b, local = int64_t(b - b0) * H;
       if (t < lengths[b]) {  // a run of sequences still running, in one call
@@ -620,7 +605,7 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
     for (int t = T - 1; t >= 0; --t) {
       // dh_prev (rows, H) += the gradients of rows b0..b1 at step t times W_hh (G*H, H): those rows of
       // dgi and dgh, or with compact the slice's running rows, side by side
-      const int64_t g = compact ? grad_row(t, b0, running_before(t, b0)) : int64_t(t) * B + b0;
+      const int64_t g = grad_row(t, b0, compact ? running_before(t, b0, lengths) : 0);
       const Real* dgi_t = dgi + g * GH;
       const Real* dgh_t = OH > 0 ? dgh + g * OH : nullptr;
       if (split) {  // all rows: the cells by row slices, the product by column slices
@@ -782,11 +767,16 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
   int64_t valid = 0;
   for (int b = 0; b < B; ++b) valid += lengths[b];
   cache.live_rows.clear();
+  cache.step_start.clear();
   if (valid < TB) {
     cache.live_rows.reserve(size_t(valid));
-    for (int t = 0; t < T; ++t)
+    cache.step_start.reserve(size_t(T) + 1);
+    for (int t = 0; t < T; ++t) {
+      cache.step_start.push_back(int64_t(cache.live_rows.size()));
       for (int b = 0; b < B; ++b)
         if (t < lengths[b]) cache.live_rows.push_back(int64_t(t) * B + b);
+    }
+    cache.step_start.push_back(int64_t(cache.live_rows.size()));
   }
   const std::vector<int64_t>& live = cache.live_rows;
   const int64_t R = live.empty() ? TB : int64_t(live.size());
@@ -848,8 +838,8 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
       const int64_t ld = d == 0 ? int64_t(D) * H : H;
       with_cell(config_.cell, [&](auto cell) {
         direction_forward<decltype(cell)>(params, w, I, H, T, B, lengths, h0_ld, c0_ld, dc,
-                                          cache.scratch[side_by_side ? d : 0], y_d, ld, live, xs, x_step, per_step,
-                                          !cache.inference);
+                                          cache.scratch[side_by_side ? d : 0], y_d, ld, live, cache.step_start, xs,
+                                          x_step, per_step, !cache.inference);
       });
       if (hn) std::copy_n(dc.h.data() + dc.final_state, BH, hn + int64_t(l * D + d) * BH);
       if (cn && config_.cell == CellKind::Lstm)
@@ -912,7 +902,7 @@ void Recurrent<Real>::backward(ParamStore<Real>& params, const RecurrentCache<Re
         direction_backward<decltype(cell)>(params, w, I, H, T, B, lengths, dc, dy_d, ld, dhn ? dhn + state : nullptr,
                                            dcn && lstm ? dcn + state : nullptr, dh0 ? dh0 + state : nullptr,
                                            dc0 && lstm ? dc0 + state : nullptr, sc.dgi, sc.dgh, sc.w_hh, sc.w_ih,
-                                           cache.live_rows, sc.h_rows, sc.bias_sums);
+                                           cache.live_rows, cache.step_start, sc.h_rows, sc.bias_sums);
       });
     };
     // dinput (T*B, I) += dgi W_ih, back in input order for the reverse direction

@@ -73,6 +73,9 @@ struct RecurrentCache {
   // batched GEMMs (input projection, weight and input gradients) run over these rows only, so a
   // padded batch costs its real steps. Empty when every step is valid (R = T*B, no gathering).
   std::vector<int64_t> live_rows;
+  // With live_rows: step t's valid rows are live_rows[step_start[t] .. step_start[t + 1]) ((T + 1)
+  // values; empty when live_rows is).
+  std::vector<int64_t> step_start;
   std::vector<Direction> dirs;                   // (L*D)
   std::vector<std::vector<Real>> dropout_masks;  // [l] (T*B, D*H) on layer l's input, l >= 1
 
@@ -84,7 +87,6 @@ struct RecurrentCache {
     std::vector<Real> dgi, dgh, dlayer[2], dy_rev, dx_rev;
     std::vector<Real> hp, h_live, hp_live;  // forward: per-step recurrent products, live rows gathered
     std::vector<Real> act_live, x_rows;     // forward, padded, input per step: gathered rows, a step's input
-    std::vector<int64_t> step_start;        // forward, padded, input per step: step t's first valid row
     std::vector<Real> h_rows;               // backward: h_t of the valid rows, gathered (R, H)
     std::vector<Real> bias_sums;            // backward: each batch slice's bias-gradient sums
     std::vector<int> live;
