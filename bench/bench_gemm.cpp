@@ -10,11 +10,11 @@
 //        bench_gemm wgrad              the weight gradients of the benchmark's cases
 //        bench_gemm wgrad M N K        one weight gradient
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "rnnkit/core/gemm.h"
 #include "rnnkit/core/packed_gemm.h"
 #include "rnnkit/core/parallel.h"
@@ -23,18 +23,16 @@ using namespace rnnkit;
 
 namespace {
 
-// The best of 7 runs of about 2 GFLOP each of `product` (flop each), in GFLOP/s.
+// The best of 7 runs (after one warm-up) of about 2 GFLOP each of `product` (flop each), in GFLOP/s.
 template <typename F>
 double best_rate(double flop, F&& product) {
   const int iters = std::max(1, int(2e9 / flop));
-  double best = 0;
-  for (int rep = 0; rep < 7; ++rep) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int it = 0; it < iters; ++it) product();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::max(best, flop * iters / s / 1e9);
-  }
-  return best;
+  const double ms = bench::best_ms(
+      [&] {
+        for (int it = 0; it < iters; ++it) product();
+      },
+      7);
+  return flop * iters / ms / 1e6;
 }
 
 // dW (M, N) = dG^T X over K rows: M = gates x hidden, N = input or hidden, K = T * B.

@@ -213,30 +213,29 @@ double round_trip_ns() {
 }
 
 // The rate at which `threads` threads read 512 MB from memory (each its own part, summed in four
-// independent lanes), GB/s, the best of five.
+// independent lanes), GB/s, the best of five after one warm-up.
 double read_gbps(int threads) {
   const size_t n = (size_t(512) << 20) / sizeof(uint64_t);
   static std::vector<uint64_t> data(n, 1);
   std::vector<uint64_t> sums(size_t(threads) * 8);
-  double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    const auto t0 = std::chrono::steady_clock::now();
-    std::vector<std::thread> team;
-    for (int t = 0; t < threads; ++t)
-      team.emplace_back([&, t] {
-        const size_t lo = n * size_t(t) / size_t(threads), hi = n * size_t(t + 1) / size_t(threads);
-        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (size_t i = lo; i + 4 <= hi; i += 4) s0 += data[i], s1 += data[i + 1], s2 += data[i + 2], s3 += data[i + 3];
-        sums[size_t(t) * 8] = s0 + s1 + s2 + s3;
-      });
-    for (std::thread& t : team) t.join();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::max(best, double(n * sizeof(uint64_t)) / s / 1e9);
-  }
+  const double ms = bench::best_ms(
+      [&] {
+        std::vector<std::thread> team;
+        for (int t = 0; t < threads; ++t)
+          team.emplace_back([&, t] {
+            const size_t lo = n * size_t(t) / size_t(threads), hi = n * size_t(t + 1) / size_t(threads);
+            uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (size_t i = lo; i + 4 <= hi; i += 4)
+              s0 += data[i], s1 += data[i + 1], s2 += data[i + 2], s3 += data[i + 3];
+            sums[size_t(t) * 8] = s0 + s1 + s2 + s3;
+          });
+        for (std::thread& t : team) t.join();
+      },
+      5);
   uint64_t total = 0;
   for (uint64_t v : sums) total += v;
   if (total == 0) std::printf("(no sum)\n");  // keeps the reads
-  return best;
+  return double(n * sizeof(uint64_t)) / ms / 1e6;
 }
 
 int machine() {
