@@ -237,9 +237,11 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   const Real* bhh = params.value(w.b_hh);
   bias.assign(b_ih, b_ih + GH);
   for (int k = 0; k < F; ++k) bias[size_t(k)] += bhh[k];
-  // hp rows (row stride G*H) get b_hh in the columns that do not fold.
-  auto fill_hp = [&](Real* hp_rows, int rows) {
-    for (int r = 0; r < rows; ++r) std::copy(bhh + F, bhh + GH, hp_rows + int64_t(r) * GH + F);
+  // hp rows (row stride G*H) get b_hh in the columns that do not fold ([F, G*H), or those of the
+  // panels [p0, p1) among them).
+  auto fill_hp = [&](Real* hp_rows, int rows, int p0 = 0, int p1 = -1) {
+    const int c0 = std::max(F, p0 * kPanel), c1 = p1 < 0 ? GH : std::min(GH, p1 * kPanel);
+    for (int r = 0; r < rows && c0 < c1; ++r) std::copy(bhh + c0, bhh + c1, hp_rows + int64_t(r) * GH + c0);
   };
 
   // op(W) = W^T (K, G*H) packed for the products: into the scratch in training (the weights change
@@ -309,8 +311,10 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   const Real* whh = params.value(w.w_hh);
 
   // The recurrent product of `rows` rows of h over the panels [p0, p1): onto act_rows in the folded
-  // columns, into hp_rows = b_hh + h W_hh^T in the others.
+  // columns, into hp_rows = b_hh + h W_hh^T in the others. h null: the first step from a zero state,
+  // whose product is zero (act stays, hp = b_hh). Adding its zeros would not change a bit: x + 0 = x.
   auto product = [&](int rows, const Real* h, Real* act_rows, Real* hp_rows, int p0, int p1) {
+    if (!h) return fill_hp(hp_rows, rows, p0, p1);
     if (p0 < std::min(p1, pF)) gemm_packed(rows, h, H, *w_hh, act_rows, GH, p0, std::min(p1, pF));
     if (std::max(p0, pF) < p1)
       gemm_packed_sum<Real>(rows, h, H, *w_hh, nullptr, 0, nullptr, bhh, hp_rows, GH, std::max(p0, pF), p1);
@@ -319,16 +323,25 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   // With the input projected step by step (every row runs), the products of `rows` rows over the panels
   // [p0, p1): act = bias + x_t W_ih^T + h_t W_hh^T in one pass over the folded columns; in the others
   // act = bias + x_t W_ih^T and hp = b_hh + h_t W_hh^T.
+  // h_rows null: a zero state (the input's products only, hp = b_hh).
   auto step_products = [&](int rows, const Real* x_rows, const Real* h_rows, Real* act_rows, Real* hp_rows, int p0,
                            int p1) {
     if (p0 < std::min(p1, pF))
-      gemm_packed_sum(rows, x_rows, I, *w_ih, h_rows, H, w_hh, bias.data(), act_rows, GH, p0, std::min(p1, pF));
+      gemm_packed_sum(rows, x_rows, I, *w_ih, h_rows, H, h_rows ? w_hh : nullptr, bias.data(), act_rows, GH, p0,
+                      std::min(p1, pF));
     if (std::max(p0, pF) < p1) {
       gemm_packed_sum<Real>(rows, x_rows, I, *w_ih, nullptr, 0, nullptr, bias.data(), act_rows, GH, std::max(p0, pF),
                             p1);
-      gemm_packed_sum<Real>(rows, h_rows, H, *w_hh, nullptr, 0, nullptr, bhh, hp_rows, GH, std::max(p0, pF), p1);
+      if (h_rows)
+        gemm_packed_sum<Real>(rows, h_rows, H, *w_hh, nullptr, 0, nullptr, bhh, hp_rows, GH, std::max(p0, pF), p1);
+      else
+        fill_hp(hp_rows, rows, p0, p1);
     }
   };
+  // The state the step's products read: null for the first step from a zero state (no initial state
+  // given), which skips its recurrent product (1 of T, 4 % of the recurrent work at T = 25).
+  cache.zero_h0 = !h0;
+  auto state_rows = [&](int t, const Real* rows) -> const Real* { return t == 0 && !h0 ? nullptr : rows; };
 
   // The cells over rows [b0, b1) at step t; the recurrent products of those rows are in act (the
   // folded columns) and hp (the others; row b at hp_rows + (b - b0) * GH).
@@ -406,8 +419,8 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
       Real* hp_lo = has_hp ? hp + int64_t(lo) * GH : nullptr;
       if (n > 0)
         parallel_slices(P, 1, [&](int p0, int p1) {
-          if (step_input) step_products(n, x_t, h_lo, act_lo, hp_lo, p0, p1);
-          else product(n, h_lo, act_lo, hp_lo, p0, p1);
+          if (step_input) step_products(n, x_t, state_rows(t, h_lo), act_lo, hp_lo, p0, p1);
+          else product(n, state_rows(t, h_lo), act_lo, hp_lo, p0, p1);
         });
       parallel_slices(B, 1, [&](int b0, int b1) { step_rows(t, b0, b1, has_hp ? hp + int64_t(b0) * GH : nullptr); });
     }
@@ -428,7 +441,8 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
       if (step_input && !padded) {
         // Every row runs: act = bias + x_t W_ih^T + h_t W_hh^T in one pass over the folded columns; in
         // the others act = bias + x_t W_ih^T and hp = b_hh + h_t W_hh^T.
-        step_products(rows, x + int64_t(t) * x_step + int64_t(b0) * I, h_t + int64_t(b0) * H, act_t, hp, 0, P);
+        step_products(rows, x + int64_t(t) * x_step + int64_t(b0) * I, state_rows(t, h_t + int64_t(b0) * H), act_t,
+                      hp, 0, P);
         step_rows(t, b0, b1, hp);
         continue;
       }
@@ -452,12 +466,12 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
         // t lie side by side there, after the `before` rows running ahead of b0.
         const Real* x_rows = x + (step_start[size_t(t)] + running_before(t, b0, lengths)) * I;
         if (n > 0 && in_place) {
-          step_products(n, x_rows, h_t + int64_t(lo) * H, act_t + int64_t(lo - b0) * GH,
+          step_products(n, x_rows, state_rows(t, h_t + int64_t(lo) * H), act_t + int64_t(lo - b0) * GH,
                         has_hp ? hp + int64_t(lo - b0) * GH : nullptr, 0, P);
         } else if (n > 0) {
           Real* act_live = scratch.act_live.data() + int64_t(b0) * GH;
           gather();
-          step_products(n, x_rows, h_live, act_live, hp_live, 0, P);
+          step_products(n, x_rows, state_rows(t, h_live), act_live, hp_live, 0, P);
           for (int k = 0; k < n; ++k) {
             std::copy_n(act_live + int64_t(k) * GH, GH, act_t + int64_t(live[k] - b0) * GH);
             if (has_hp)
@@ -469,15 +483,15 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
         continue;
       }
       if (packed && n > 0 && n < rows && in_place) {
-        product(n, h_t + int64_t(lo) * H, act_t + int64_t(lo - b0) * GH, has_hp ? hp + int64_t(lo - b0) * GH : nullptr,
-                0, P);
+        product(n, state_rows(t, h_t + int64_t(lo) * H), act_t + int64_t(lo - b0) * GH,
+                has_hp ? hp + int64_t(lo - b0) * GH : nullptr, 0, P);
       } else if (packed && n > 0 && n < rows) {
         gather();
         // (The folded columns start from the rows' act, so that every sum runs in the same order as
         // in the product straight onto act: the results do not depend on which rows run together.)
         for (int k = 0; k < n; ++k) std::copy_n(act_t + int64_t(live[k] - b0) * GH, F, hp_live + int64_t(k) * GH);
         if (has_hp) fill_hp(hp_live, n);
-        gemm_packed(n, h_live, H, *w_hh, hp_live, GH);
+        if (state_rows(t, h_live)) gemm_packed(n, h_live, H, *w_hh, hp_live, GH);
         for (int k = 0; k < n; ++k) {
           const Real* src = hp_live + int64_t(k) * GH;
           std::copy_n(src, F, act_t + int64_t(live[k] - b0) * GH);
@@ -486,7 +500,7 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
       } else if (n > 0) {
         const Real* h_rows = h_t + int64_t(b0) * H;
         if (packed) {
-          product(rows, h_rows, act_t, hp, 0, P);
+          product(rows, state_rows(t, h_rows), act_t, hp, 0, P);
         } else {  // one step (streaming): through gemm(), one row a matrix-vector product
           if (has_hp) fill_hp(hp, rows);
           if (F > 0) gemm(Trans::No, Trans::Yes, rows, F, H, Real(1), h_rows, H, whh, H, Real(1), act_t, GH);
@@ -604,7 +618,9 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
     if (dc_final && Cell::kHasCell) std::copy_n(dc_final + int64_t(b0) * H, RH, dc.data());
     for (int t = T - 1; t >= 0; --t) {
       // dh_prev (rows, H) += the gradients of rows b0..b1 at step t times W_hh (G*H, H): those rows of
-      // dgi and dgh, or with compact the slice's running rows, side by side
+      // dgi and dgh, or with compact the slice's running rows, side by side. At t = 0 dh_prev is the
+      // gradient of h_0, whose product is left out when nobody asked for it (1 of T products).
+      const bool product_wanted = t > 0 || dh0;
       const int64_t g = grad_row(t, b0, compact ? running_before(t, b0, lengths) : 0);
       const Real* dgi_t = dgi + g * GH;
       const Real* dgh_t = OH > 0 ? dgh + g * OH : nullptr;
@@ -616,7 +632,7 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
         // (the rows from the first running sequence to the last: the others' gate gradients are zero)
         const Running run = running_rows(t, 0, B, lengths);
         const int lo = run.lo, rows_run = run.hi - run.lo;
-        if (run.n > 0)
+        if (run.n > 0 && product_wanted)
           parallel_slices(w_hh.panels(), 1, [&](int p0, int p1) {
             step_product(rows_run, dgi_t + int64_t(lo) * GH, GH, OH > 0 ? dgh_t + int64_t(lo) * OH : nullptr, OH,
                          dh_prev.data() + int64_t(lo) * H, p0, p1);
@@ -624,7 +640,7 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
       } else {
         back_rows(t, b0, b1, dh.data(), dc.data(), dh_prev.data());
         const Running run = running_rows(t, b0, b1, lengths);
-        const int n = run.n;
+        const int n = product_wanted ? run.n : 0;
         // Ended sequences (n < rows) mean padding, so dgi and dgh are compact here: the slice's running
         // rows lie side by side from dgi_t, dgh_t on, and their gate gradients are read in place.
         if (packed && n > 0 && n < rows && run.hi - run.lo == n) {  // their dh_prev side by side too
@@ -666,6 +682,8 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   // wrote them there), h's valid rows are gathered (over the threads), x is already compact.
   const Real* h_prev = cache.h.data();
   int64_t R = TB;
+  // From a zero state the first step's rows of h are zero: W_hh's gradient leaves them out (r0 rows).
+  const int64_t r0 = !cache.zero_h0 || T == 0 ? 0 : live_rows.empty() ? B : step_start[1];
   if (!live_rows.empty()) {
     R = int64_t(live_rows.size());
     for (int64_t k = 0; k < R && !compact; ++k) {
@@ -675,8 +693,8 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
       if (OH > 0) std::copy_n(dgh + r * OH, OH, dgh + k * OH);
     }
     h_rows.resize(R * H);
-    parallel_slices(int(R), 64, [&](int k0, int k1) {
-      for (int64_t k = k0; k < k1; ++k)
+    parallel_slices(int(R - r0), 64, [&](int k0, int k1) {
+      for (int64_t k = r0 + k0; k < r0 + k1; ++k)
         std::copy_n(cache.h.data() + live_rows[size_t(k)] * H, H, h_rows.data() + k * H);
     });
     h_prev = h_rows.data();
@@ -686,9 +704,10 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   Real* dw_ih = params.product_grad(w.w_ih, beta_ih);
   Real* dw_hh = params.product_grad(w.w_hh, beta_hh);
   gemm(Trans::Yes, Trans::No, GH, I, int(R), Real(1), dgi, GH, cache.x.data(), I, beta_ih, dw_ih, I);
-  gemm(Trans::Yes, Trans::No, S, H, int(R), Real(1), dgi, GH, h_prev, H, beta_hh, dw_hh, H);
+  gemm(Trans::Yes, Trans::No, S, H, int(R - r0), Real(1), dgi + r0 * GH, GH, h_prev + r0 * H, H, beta_hh, dw_hh, H);
   if (OH > 0)
-    gemm(Trans::Yes, Trans::No, OH, H, int(R), Real(1), dgh, OH, h_prev, H, beta_hh, dw_hh + int64_t(S) * H, H);
+    gemm(Trans::Yes, Trans::No, OH, H, int(R - r0), Real(1), dgh + r0 * OH, OH, h_prev + r0 * H, H, beta_hh,
+         dw_hh + int64_t(S) * H, H);
   Real* db_ih = params.grad(w.b_ih);
   Real* db_hh = params.grad(w.b_hh);
   // the sequences' sums, added in order (each into the same row: ldd 0)

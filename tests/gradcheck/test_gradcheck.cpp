@@ -1,5 +1,6 @@
 // Finite-difference gradient checks in double precision: every cell, stacked and bidirectional,
-// T >= 3 with unequal lengths, covering every parameter, the inputs and the initial states; and the
+// T >= 3 with unequal lengths, covering every parameter, the inputs and the initial states (given,
+// or zero and not asked for: the first step's recurrent products are then left out); and the
 // whole model for every head and output mode, with dropout (its mask held fixed by the seed).
 #include <gtest/gtest.h>
 
@@ -44,11 +45,12 @@ struct RecurrentCase {
   int layers;
   bool bidirectional;
   double dropout;
+  bool zero_state = false;  // no initial state given and no gradient asked for it; a sequence of length 0
 };
 
 std::string case_name(const RecurrentCase& c) {
   return std::string(cell_name(c.cell)) + "_" + std::to_string(c.layers) + "l_" + (c.bidirectional ? "bi" : "uni") +
-         (c.dropout > 0 ? "_dropout" : "");
+         (c.dropout > 0 ? "_dropout" : "") + (c.zero_state ? "_zero_state" : "");
 }
 
 class RecurrentGradient : public ::testing::TestWithParam<RecurrentCase> {};
@@ -69,7 +71,8 @@ TEST_P(RecurrentGradient, MatchesFiniteDifferences) {
   for (double& w : params.values()) w *= 2.0;  // larger weights: gates away from their linear region
 
   const int T = 4, B = 3, H = rc.hidden_size, D = rc.directions();
-  const std::vector<int> lengths = {4, 2, 3};
+  const std::vector<int> lengths = tc.zero_state ? std::vector<int>{4, 0, 3} : std::vector<int>{4, 2, 3};
+  const bool given = !tc.zero_state;  // the initial states
   const size_t S = size_t(tc.layers) * D * B * H, Y = size_t(T) * B * D * H;
   const bool lstm = tc.cell == CellKind::Lstm;
   std::vector<double> x(size_t(T) * B * rc.input_size), h0(S), c0(S), R(Y), Rh(S), Rc(S);
@@ -79,8 +82,9 @@ TEST_P(RecurrentGradient, MatchesFiniteDifferences) {
   auto loss = [&](RecurrentCache<double>& cache) {
     std::vector<double> y(Y), hn(S), cn(S);
     Rng dropout_rng(99);  // the same mask on every evaluation
-    rnn.forward(params, x.data(), T, B, lengths.data(), h0.data(), lstm ? c0.data() : nullptr, y.data(), hn.data(),
-                lstm ? cn.data() : nullptr, cache, true, &dropout_rng);
+    rnn.forward(params, x.data(), T, B, lengths.data(), given ? h0.data() : nullptr,
+                lstm && given ? c0.data() : nullptr, y.data(), hn.data(), lstm ? cn.data() : nullptr, cache, true,
+                &dropout_rng);
     double l = 0;
     for (size_t i = 0; i < Y; ++i) l += y[i] * R[i];
     for (size_t i = 0; i < S; ++i) l += hn[i] * Rh[i] + (lstm ? cn[i] * Rc[i] : 0.0);
@@ -90,8 +94,8 @@ TEST_P(RecurrentGradient, MatchesFiniteDifferences) {
   loss(cache);
   std::vector<double> dx(x.size(), 0.0), dh0(S), dc0(S);
   params.zero_grad();
-  rnn.backward(params, cache, R.data(), Rh.data(), lstm ? Rc.data() : nullptr, dx.data(), dh0.data(),
-               lstm ? dc0.data() : nullptr);
+  rnn.backward(params, cache, R.data(), Rh.data(), lstm ? Rc.data() : nullptr, dx.data(),
+               given ? dh0.data() : nullptr, lstm && given ? dc0.data() : nullptr);
   auto eval = [&] {
     RecurrentCache<double> c;
     return loss(c);
@@ -102,8 +106,8 @@ TEST_P(RecurrentGradient, MatchesFiniteDifferences) {
     expect_gradient(params.values(), p.offset, p.size, g, eval, p.name);
   }
   expect_gradient(x, 0, x.size(), dx, eval, "x");
-  expect_gradient(h0, 0, S, dh0, eval, "h0");
-  if (lstm) expect_gradient(c0, 0, S, dc0, eval, "c0");
+  if (given) expect_gradient(h0, 0, S, dh0, eval, "h0");
+  if (lstm && given) expect_gradient(c0, 0, S, dc0, eval, "c0");
 }
 
 std::vector<RecurrentCase> recurrent_cases() {
@@ -112,6 +116,7 @@ std::vector<RecurrentCase> recurrent_cases() {
     for (int layers : {1, 2})
       for (bool bidir : {false, true}) cases.push_back({cell, layers, bidir, 0.0});
   for (CellKind cell : {CellKind::Lstm, CellKind::Gru}) cases.push_back({cell, 3, true, 0.3});
+  for (CellKind cell : {CellKind::RnnTanh, CellKind::Lstm, CellKind::Gru}) cases.push_back({cell, 2, true, 0.0, true});
   return cases;
 }
 

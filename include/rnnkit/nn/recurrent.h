@@ -53,6 +53,9 @@ struct RecurrentCache {
     std::vector<Real> act;  // (T, B, G*H) gate activations (RNN: unused pre-activations); after an
                             // inference pass, pre-activations only, maybe of one step only
     int64_t final_state = 0;  // where h_T (and c_T) start in h (and c)
+    // h_0 was zero (no initial state given): the first step ran without a recurrent product, and
+    // backward leaves out the first step's rows from W_hh's gradient (their h_0 terms are all zero).
+    bool zero_h0 = false;
     std::vector<Real> aux;  // (T, B, H) GRU: W_hn h + b_hn (training only)
     // An inference cache's own W_hh^T and W_ih^T packed for the products, kept from call to call
     // while the parameters' stamp (ParamStore::stamp) and place stay the same. Training packs into
