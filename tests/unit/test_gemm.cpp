@@ -96,6 +96,41 @@ TEST(Gemm, LargeSingleRowOverThreadsMatchesReference) {
   set_threads(1);
 }
 
+// One column (a per-step head with one output) goes through GEMV, b and C strided: same results.
+TEST(Gemm, SingleColumnMatchesReference) {
+  for (Trans ta : {Trans::No, Trans::Yes})
+    for (Trans tb : {Trans::No, Trans::Yes}) {
+      check_gemm<float>(ta, tb, 37, 1, 19, 1.0f, 0.0f);
+      check_gemm<float>(ta, tb, 8, 1, 64, 0.5f, 1.0f);
+      check_gemm<double>(ta, tb, 31, 1, 13, -2.0, 0.25);
+    }
+}
+
+// A large single column is split over the threads in blocks of 64 rows: right, and the same bits at
+// every thread count.
+TEST(Gemm, LargeSingleColumnOverThreadsMatchesAtEveryThreadCount) {
+  set_threads(3);
+  for (Trans ta : {Trans::No, Trans::Yes})
+    for (Trans tb : {Trans::No, Trans::Yes}) {
+      check_gemm<float>(ta, tb, 2053, 1, 1031, 1.0f, 0.0f);
+      check_gemm<double>(ta, tb, 1037, 1, 2049, -0.5, 0.25);
+    }
+  const int M = 3001, K = 1000;
+  Rng rng(11);
+  std::vector<float> A(size_t(M) * K), b(K), C0(M);
+  for (auto* v : {&A, &b, &C0})
+    for (float& x : *v) x = float(rng.uniform(-1, 1));
+  std::vector<float> first;
+  for (int threads : {1, 2, 3, 4}) {
+    set_threads(threads);
+    std::vector<float> C = C0;
+    gemm(Trans::No, Trans::Yes, M, 1, K, 1.0f, A.data(), K, b.data(), K, 0.5f, C.data(), 1);
+    if (first.empty()) first = C;
+    else EXPECT_EQ(C, first) << threads << " threads";
+  }
+  set_threads(1);
+}
+
 TEST(Gemm, EmptyInnerDimensionScalesC) {
   std::vector<float> C = {1, 2, 3, 4};
   gemm(Trans::No, Trans::No, 2, 2, 0, 1.0f, nullptr, 1, nullptr, 2, 0.5f, C.data(), 2);
