@@ -5,10 +5,14 @@
 // With `wgrad`, it times instead the weight gradients' product C (M, N) = A^T B, A (K, M) read
 // transposed with row stride M (the gate gradients of all T * B rows), B (K, N) the layer's input or
 // h (gemm(), one thread).
+// With `head`, it times the forward product of a per-step head with one output, C (M, 1) = A (M, K)
+// w^T (gemm(), one thread), in microseconds.
 // Usage: bench_gemm                    the default cases
 //        bench_gemm M K1 K2 N          one case
 //        bench_gemm wgrad              the weight gradients of the benchmark's cases
 //        bench_gemm wgrad M N K        one weight gradient
+//        bench_gemm head               the one-output heads of the benchmark's cases
+//        bench_gemm head M K           one head
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -55,11 +59,28 @@ int weight_gradients(int argc, char** argv) {
   return 0;
 }
 
+// logits (M, 1) = features (M, K) w^T: M = T * B rows, K = directions x hidden.
+int one_output_heads(int argc, char** argv) {
+  std::vector<std::vector<int>> cases = {{1600, 128}, {6400, 256}, {1600, 512}, {3200, 512}, {400, 1024}};
+  if (argc == 4) cases = {{std::stoi(argv[2]), std::stoi(argv[3])}};
+  for (const std::vector<int>& c : cases) {
+    const int M = c[0], K = c[1];
+    std::vector<float> a(size_t(M) * K), w(K), out(M);
+    for (auto* v : {&a, &w})
+      for (size_t i = 0; i < v->size(); ++i) (*v)[i] = 0.001f * float(i % 97) - 0.05f;
+    const double ms = bench::best_ms(
+        [&] { gemm(Trans::No, Trans::Yes, M, 1, K, 1.0f, a.data(), K, w.data(), K, 0.0f, out.data(), 1); }, 200);
+    std::printf("M=%-5d K=%-5d %7.1f us\n", M, K, ms * 1e3);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   set_threads(1);
   if (argc >= 2 && std::string(argv[1]) == "wgrad") return weight_gradients(argc, argv);
+  if (argc >= 2 && std::string(argv[1]) == "head") return one_output_heads(argc, argv);
   std::vector<std::vector<int>> cases = {{64, 64, 256, 1024},  {64, 256, 256, 1024}, {32, 128, 256, 1024},
                                          {64, 512, 512, 2048}, {16, 1024, 0, 4096},  {16, 1024, 0, 3072},
                                          {32, 64, 128, 512},   {8, 1024, 0, 1024}};
