@@ -1,5 +1,5 @@
-// Every GEMM in rnnkit lands here: single rows and single columns go to BLAS (GEMV), the rest to rnnkit's own blocked
-// GEMM (blocked_gemm.cpp); the one file that includes <cblas.h>.
+// Every GEMM in rnnkit lands here: single rows and single columns go to BLAS (GEMV), the rest to
+// rnnkit's own blocked GEMM (blocked_gemm.cpp); the one file that includes <cblas.h>.
 #include "rnnkit/core/gemm.h"
 
 #include <cblas.h>
@@ -46,7 +46,8 @@ void row_times_matrix(Trans ta, Trans tb, int N, int K, Real alpha, const Real* 
 // One column of C (a per-step head with one output: regression, binary labels): a matrix-vector
 // product, C (M, 1) = alpha op(A) b + beta C, b = op(B) (K, 1) read with stride ldb when B is (K, 1).
 // The blocked GEMM runs a panel of kGemmPanel columns for it, 32 times the work: M=1600 K=128 (the
-// smallest cases' head, every training step) took 59 us there against 10 us through BLAS. Large
+// smallest cases' head, every training step) took 61 us there against 11 us through BLAS
+// (`bench_gemm head`). Large
 // ones are split over the threads in blocks of 64 rows, so that each row's sum is the same call's
 // whatever the thread count.
 template <typename Real, typename Gemv>

@@ -341,7 +341,8 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   // The state the step's products read: null for the first step from a zero state (no initial state
   // given), which skips its recurrent product (1 of T, 4 % of the recurrent work at T = 25).
   cache.zero_h0 = !h0;
-  auto state_rows = [&](int t, const Real* rows) -> const Real* { return t == 0 && !h0 ? nullptr : rows; };
+  auto zero_state = [&](int t) { return t == 0 && !h0; };
+  auto state_rows = [&](int t, const Real* rows) -> const Real* { return zero_state(t) ? nullptr : rows; };
 
   // The cells over rows [b0, b1) at step t; the recurrent products of those rows are in act (the
   // folded columns) and hp (the others; row b at hp_rows + (b - b0) * GH).
@@ -491,7 +492,7 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
         // in the product straight onto act: the results do not depend on which rows run together.)
         for (int k = 0; k < n; ++k) std::copy_n(act_t + int64_t(live[k] - b0) * GH, F, hp_live + int64_t(k) * GH);
         if (has_hp) fill_hp(hp_live, n);
-        if (state_rows(t, h_live)) gemm_packed(n, h_live, H, *w_hh, hp_live, GH);
+        if (!zero_state(t)) gemm_packed(n, h_live, H, *w_hh, hp_live, GH);
         for (int k = 0; k < n; ++k) {
           const Real* src = hp_live + int64_t(k) * GH;
           std::copy_n(src, F, act_t + int64_t(live[k] - b0) * GH);
