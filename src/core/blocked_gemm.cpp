@@ -556,6 +556,8 @@ void GemmPackedD(int M, int N, int K, const double* A, int lda, const double* pa
   GemmPackedImpl(M, N, K, A, size_t(lda), packed, K2, A2, size_t(lda2), packed2, bias, C, size_t(ldc), p0, p1);
 }
 
+int RowBlock() { return kMR; }
+
 }  // namespace HWY_NAMESPACE
 }  // namespace rnnkit
 HWY_AFTER_NAMESPACE();
@@ -571,6 +573,7 @@ HWY_EXPORT(PackTransposedF);
 HWY_EXPORT(PackTransposedD);
 HWY_EXPORT(AddRowsF);
 HWY_EXPORT(AddRowsD);
+HWY_EXPORT(RowBlock);
 
 void add_rows(int rows, int n, const float* src, int64_t lds, float* dst, int64_t ldd) {
   HWY_DYNAMIC_DISPATCH(AddRowsF)(rows, n, src, lds, dst, ldd);
@@ -608,6 +611,11 @@ void gemm_packed_panels(int M, int N, int K, const float* A, int lda, const floa
 void gemm_packed_panels(int M, int N, int K, const double* A, int lda, const double* packed, int K2, const double* A2,
                         int lda2, const double* packed2, const double* bias, double* C, int ldc, int p0, int p1) {
   HWY_DYNAMIC_DISPATCH(GemmPackedD)(M, N, K, A, lda, packed, K2, A2, lda2, packed2, bias, C, ldc, p0, p1);
+}
+
+int gemm_row_block() {
+  static const int rows = HWY_DYNAMIC_DISPATCH(RowBlock)();
+  return rows;
 }
 
 }  // namespace rnnkit

@@ -31,6 +31,11 @@ void gemm_packed_panels(int M, int N, int K, const double* A, int lda, const dou
 void pack_panels_transposed(const float* B, int ldb, int K, int N, int p0, int p1, float* out);
 void pack_panels_transposed(const double* B, int ldb, int K, int N, int p0, int p1, double* out);
 
+// The rows of C the micro-kernel of this CPU computes at once (8 with AVX-512, 6 otherwise): a product
+// of n rows runs ceil(n / that) row blocks, each streaming all of B (the recurrent layers' batch split
+// counts them).
+int gemm_row_block();
+
 // dst row r += src row r for r < rows, n values a row (rows lds and ldd apart; ldd 0 adds every row
 // into the same one, in order), vectorised for the CPU: the bias gradients' per-sequence sums of the
 // recurrent layers (a plain loop compiled for the baseline SSE2 took 2.1 us a step at B = 32, G*H =

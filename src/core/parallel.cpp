@@ -190,6 +190,58 @@ void parallel_slices(int n, int min_slice, FunctionRef<void(int, int)> fn) {
   run_slices(n, slices, [&](int s) { return int(int64_t(n) * s / slices); }, fn);
 }
 
+int parallel_slice_count(int n, int min_slice) { return t_in_slice || n <= 0 ? 1 : slice_count(n, min_slice); }
+
+void parallel_slices_at(int n, int slices, const int* bounds, FunctionRef<void(int, int)> fn) {
+  if (n <= 0) return;
+  run_slices(n, slices, [bounds](int s) { return bounds[s]; }, fn);
+}
+
+void block_balanced_bounds(int n, int horizon, const int* steps, int slices, int min_slice, int block,
+                           int64_t block_cost, int* bounds) {
+  require(slices >= 1 && block >= 1 && int64_t(slices) * std::max(1, min_slice) <= std::max(n, 1),
+          "block_balanced_bounds: too many slices for the items");
+  thread_local std::vector<int> count;  // count[t]: the running items of a slice at step t
+  count.resize(size_t(std::max(horizon, 0)));
+  auto steps_of = [&](int i) { return std::clamp(steps[i], 0, std::max(horizon, 0)); };
+  // Slices of at most `limit` each, greedily, each of at least min_slice items and leaving min_slice to
+  // each one after it: how many it takes (slices + 1 when they do not fit), bounds set.
+  auto cut = [&](int64_t limit) {
+    std::fill(bounds, bounds + slices + 1, n);
+    bounds[0] = 0;
+    int used = 0, i = 0;
+    while (i < n) {
+      if (used == slices) return slices + 1;
+      std::fill(count.begin(), count.end(), 0);
+      const int first = i, last = n - (slices - used - 1) * min_slice;
+      int64_t cost = 0;
+      for (; i < last; ++i) {
+        int64_t more = steps_of(i);
+        for (int t = 0; t < steps_of(i); ++t) more += count[size_t(t)] % block == 0 ? block_cost : 0;
+        if (i - first >= min_slice && cost + more > limit) break;
+        for (int t = 0; t < steps_of(i); ++t) ++count[size_t(t)];
+        cost += more;
+      }
+      bounds[++used] = i;
+    }
+    return used;
+  };
+  // The least limit that fits lies between the whole's cost over `slices` (the slices' costs add up to
+  // at least the whole's: a step's blocks only add up) and the whole's cost.
+  std::fill(count.begin(), count.end(), 0);
+  for (int i = 0; i < n; ++i)
+    for (int t = 0; t < steps_of(i); ++t) ++count[size_t(t)];
+  int64_t hi = 0;
+  for (int c : count) hi += c + block_cost * ((c + block - 1) / block);
+  int64_t lo = hi / slices;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (cut(mid) <= slices) hi = mid;
+    else lo = mid + 1;
+  }
+  cut(hi);
+}
+
 void parallel_slices_weighted(int n, int min_slice, const int* weight, FunctionRef<void(int, int)> fn) {
   if (n <= 0) return;
   const int slices = slice_count(n, min_slice);

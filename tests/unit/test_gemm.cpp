@@ -364,6 +364,38 @@ TEST(Parallel, WeightedSlicesBalanceTheWeight) {
   set_threads(1);
 }
 
+// Slices balanced by their blocks' cost: they cover the items in order, each of at least min_slice.
+// The smallest padded benchmark case (32 sequences of (b + 1) * 50 / 32 steps, ascending; blocks of
+// 8 costing 7 more): 24 and 8, where cutting by length alone gives 22 and 10 (a block of 8 and one
+// of 2 on every step of the long sequences). Equal lengths: equal slices.
+TEST(Parallel, BlockBalancedBoundsWeighTheBlocks) {
+  std::vector<int> ascending(32);
+  for (int b = 0; b < 32; ++b) ascending[size_t(b)] = std::max(1, (b + 1) * 50 / 32);
+  int bounds[6];
+  block_balanced_bounds(32, 50, ascending.data(), 2, 8, 8, 7, bounds);
+  EXPECT_EQ(bounds[0], 0);
+  EXPECT_EQ(bounds[1], 24);
+  EXPECT_EQ(bounds[2], 32);
+  const std::vector<int> equal(32, 50);
+  block_balanced_bounds(32, 50, equal.data(), 2, 8, 8, 7, bounds);
+  EXPECT_EQ(bounds[1], 16);
+  for (int slices : {1, 2, 3, 4}) {
+    for (int block : {1, 6, 8}) {
+      block_balanced_bounds(32, 50, ascending.data(), slices, 8, block, 7, bounds);
+      EXPECT_EQ(bounds[0], 0);
+      EXPECT_EQ(bounds[slices], 32);
+      for (int s = 0; s < slices; ++s) EXPECT_GE(bounds[s + 1] - bounds[s], 8) << slices << " slices, block " << block;
+    }
+  }
+  // a block of one item costing nothing more: the items' steps alone (1 + ... + 22 = 253 and 275 the
+  // rest, against 276 and 252 at 23), as parallel_slices_weighted cuts them (its test below)
+  std::vector<int> one_to_32(32);
+  for (int b = 0; b < 32; ++b) one_to_32[size_t(b)] = b + 1;
+  block_balanced_bounds(32, 32, one_to_32.data(), 2, 1, 1, 0, bounds);
+  EXPECT_EQ(bounds[1], 22);
+  EXPECT_THROW(block_balanced_bounds(10, 5, equal.data(), 2, 8, 8, 7, bounds), Error);
+}
+
 // Several threads at once (two models, a server's requests): each gets the workers or runs alone.
 TEST(Parallel, ConcurrentCallersEachCoverTheirRange) {
   set_threads(2);

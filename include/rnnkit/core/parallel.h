@@ -4,6 +4,8 @@
 // threads stay off, so no thread ever spins beside another: set_threads(n) means n threads in all.
 #pragma once
 
+#include <cstdint>
+
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -47,5 +49,17 @@ void parallel_slices(int n, int min_slice, FunctionRef<void(int begin, int end)>
 // length) so that each slice's total is as even as it can be while keeping min_slice items: a batch
 // sorted by length, split evenly by count, left one thread the long sequences.
 void parallel_slices_weighted(int n, int min_slice, const int* weight, FunctionRef<void(int begin, int end)> fn);
+// How many slices parallel_slices would cut [0, n) into (1 inside a slice), and a run over slices
+// whose boundaries the caller chose: slice s is [bounds[s], bounds[s + 1]), bounds[0] = 0 and
+// bounds[slices] = n; slices from parallel_slice_count.
+int parallel_slice_count(int n, int min_slice);
+void parallel_slices_at(int n, int slices, const int* bounds, FunctionRef<void(int begin, int end)> fn);
+// Boundaries (slices + 1 values) for `slices` contiguous slices of n items, item i running for
+// steps[i] of `horizon` steps, where a step of a slice processes its running items in blocks of
+// `block` (a kernel's rows): it costs block_cost for each block plus 1 for each item. The slices (each
+// of at least min_slice items; slices * min_slice <= n) minimise the largest slice's cost; slices
+// left empty get bounds n.
+void block_balanced_bounds(int n, int horizon, const int* steps, int slices, int min_slice, int block,
+                           int64_t block_cost, int* bounds);
 
 }  // namespace rnnkit
