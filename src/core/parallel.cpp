@@ -204,6 +204,25 @@ void block_balanced_bounds(int n, int horizon, const int* steps, int slices, int
   thread_local std::vector<int> count;  // count[t]: the running items of a slice at step t
   count.resize(size_t(std::max(horizon, 0)));
   auto steps_of = [&](int i) { return std::clamp(steps[i], 0, std::max(horizon, 0)); };
+  // What item i adds to a slice's cost, and adding it (count updated).
+  auto add = [&](int i) {
+    int64_t more = steps_of(i);
+    for (int t = 0; t < steps_of(i); ++t) more += count[size_t(t)]++ % block == 0 ? block_cost : 0;
+    return more;
+  };
+  if (slices == 2) {  // every cut tried: the costs of [0, i) from the left and of [i, n) from the right
+    thread_local std::vector<int64_t> left, right;
+    left.assign(size_t(n) + 1, 0), right.assign(size_t(n) + 1, 0);
+    std::fill(count.begin(), count.end(), 0);
+    for (int i = 0; i < n; ++i) left[size_t(i) + 1] = left[size_t(i)] + add(i);
+    std::fill(count.begin(), count.end(), 0);
+    for (int i = n - 1; i >= 0; --i) right[size_t(i)] = right[size_t(i) + 1] + add(i);
+    int best = std::max(1, min_slice);  // the last of the cuts whose larger side costs least
+    for (int i = best; i <= n - std::max(1, min_slice); ++i)
+      if (std::max(left[size_t(i)], right[size_t(i)]) <= std::max(left[size_t(best)], right[size_t(best)])) best = i;
+    bounds[0] = 0, bounds[1] = best, bounds[2] = n;
+    return;
+  }
   // Slices of at most `limit` each, greedily, each of at least min_slice items and leaving min_slice to
   // each one after it: how many it takes (slices + 1 when they do not fit), bounds set.
   auto cut = [&](int64_t limit) {

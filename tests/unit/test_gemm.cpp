@@ -394,6 +394,31 @@ TEST(Parallel, BlockBalancedBoundsWeighTheBlocks) {
   block_balanced_bounds(32, 32, one_to_32.data(), 2, 1, 1, 0, bounds);
   EXPECT_EQ(bounds[1], 22);
   EXPECT_THROW(block_balanced_bounds(10, 5, equal.data(), 2, 8, 8, 7, bounds), Error);
+
+  // Against every cut, for unsorted lengths (some beyond the horizon, some zero): no cut's largest
+  // slice costs less, for two slices (every cut tried) and three (a search for the least limit).
+  Rng rng(3);
+  std::vector<int> lengths(40);
+  for (int& l : lengths) l = int(rng.uniform(-5, 70));
+  auto cost = [&](int b0, int b1) {  // the model, from scratch
+    int64_t c = 0;
+    for (int t = 0; t < 60; ++t) {
+      int running = 0;
+      for (int b = b0; b < b1; ++b) running += t < lengths[size_t(b)];
+      c += running + 7 * ((running + 7) / 8);
+    }
+    return c;
+  };
+  block_balanced_bounds(40, 60, lengths.data(), 2, 4, 8, 7, bounds);
+  int64_t best2 = std::numeric_limits<int64_t>::max();
+  for (int i = 4; i <= 36; ++i) best2 = std::min(best2, std::max(cost(0, i), cost(i, 40)));
+  EXPECT_EQ(std::max(cost(0, bounds[1]), cost(bounds[1], 40)), best2);
+  block_balanced_bounds(40, 60, lengths.data(), 3, 4, 8, 7, bounds);
+  int64_t best3 = std::numeric_limits<int64_t>::max();
+  for (int i = 4; i <= 32; ++i)
+    for (int j = i + 4; j <= 36; ++j) best3 = std::min(best3, std::max({cost(0, i), cost(i, j), cost(j, 40)}));
+  EXPECT_EQ(bounds[3], 40);
+  EXPECT_EQ(std::max({cost(0, bounds[1]), cost(bounds[1], bounds[2]), cost(bounds[2], 40)}), best3);
 }
 
 // Several threads at once (two models, a server's requests): each gets the workers or runs alone.
