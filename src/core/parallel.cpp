@@ -235,10 +235,11 @@ void block_balanced_bounds(int n, int horizon, const int* steps, int slices, int
       const int first = i, last = n - (slices - used - 1) * min_slice;
       int64_t cost = 0;
       for (; i < last; ++i) {
-        int64_t more = steps_of(i);
-        for (int t = 0; t < steps_of(i); ++t) more += count[size_t(t)] % block == 0 ? block_cost : 0;
-        if (i - first >= min_slice && cost + more > limit) break;
-        for (int t = 0; t < steps_of(i); ++t) ++count[size_t(t)];
+        const int64_t more = add(i);
+        if (i - first >= min_slice && cost + more > limit) {  // item i starts the next slice
+          for (int t = 0; t < steps_of(i); ++t) --count[size_t(t)];
+          break;
+        }
         cost += more;
       }
       bounds[++used] = i;
