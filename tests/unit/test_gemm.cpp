@@ -75,14 +75,18 @@ TEST(Gemm, ZeroBetaIgnoresWhatCHeld) {
   }
 }
 
-// One row goes through GEMV (with A's row strided when A is transposed): same results.
-TEST(Gemm, SingleRowMatchesReference) {
-  for (Trans ta : {Trans::No, Trans::Yes})
-    for (Trans tb : {Trans::No, Trans::Yes}) {
-      check_gemm<float>(ta, tb, 1, 37, 19, 1.0f, 0.0f);
-      check_gemm<float>(ta, tb, 1, 8, 64, 0.5f, 1.0f);
-      check_gemm<double>(ta, tb, 1, 31, 13, -2.0, 0.25);
-    }
+// One row (with A's row strided when A is transposed) or one column (a per-step head with one
+// output; b and C strided) goes through GEMV: same results.
+TEST(Gemm, SingleRowOrColumnMatchesReference) {
+  for (bool column : {false, true}) {
+    auto rows_cols = [&](int other) { return column ? std::pair{other, 1} : std::pair{1, other}; };
+    for (Trans ta : {Trans::No, Trans::Yes})
+      for (Trans tb : {Trans::No, Trans::Yes}) {
+        check_gemm<float>(ta, tb, rows_cols(37).first, rows_cols(37).second, 19, 1.0f, 0.0f);
+        check_gemm<float>(ta, tb, rows_cols(8).first, rows_cols(8).second, 64, 0.5f, 1.0f);
+        check_gemm<double>(ta, tb, rows_cols(31).first, rows_cols(31).second, 13, -2.0, 0.25);
+      }
+  }
 }
 
 // A large single row is split over the threads by columns of C (each slice its own GEMV): same results.
@@ -94,16 +98,6 @@ TEST(Gemm, LargeSingleRowOverThreadsMatchesReference) {
       check_gemm<double>(ta, tb, 1, 1037, 2049, -0.5, 0.25);
     }
   set_threads(1);
-}
-
-// One column (a per-step head with one output) goes through GEMV, b and C strided: same results.
-TEST(Gemm, SingleColumnMatchesReference) {
-  for (Trans ta : {Trans::No, Trans::Yes})
-    for (Trans tb : {Trans::No, Trans::Yes}) {
-      check_gemm<float>(ta, tb, 37, 1, 19, 1.0f, 0.0f);
-      check_gemm<float>(ta, tb, 8, 1, 64, 0.5f, 1.0f);
-      check_gemm<double>(ta, tb, 31, 1, 13, -2.0, 0.25);
-    }
 }
 
 // A large single column is split over the threads in blocks of 64 rows: right, and the same bits at
