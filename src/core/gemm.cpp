@@ -47,9 +47,8 @@ void row_times_matrix(Trans ta, Trans tb, int N, int K, Real alpha, const Real* 
 // product, C (M, 1) = alpha op(A) b + beta C, b = op(B) (K, 1) read with stride ldb when B is (K, 1).
 // The blocked GEMM runs a panel of kGemmPanel columns for it, 32 times the work: M=1600 K=128 (the
 // smallest cases' head, every training step) took 61 us there against 11 us through BLAS
-// (`bench_gemm head`). Large
-// ones are split over the threads in blocks of 64 rows, so that each row's sum is the same call's
-// whatever the thread count.
+// (`bench_gemm head`). Large ones are split over the threads in blocks of 64 rows, so that each
+// row's sum is the same call's whatever the thread count.
 template <typename Real, typename Gemv>
 void matrix_times_column(Trans ta, Trans tb, int M, int K, Real alpha, const Real* A, int lda, const Real* B,
                          int ldb, Real beta, Real* C, int ldc, Gemv gemv) {

@@ -249,10 +249,8 @@ void block_balanced_bounds(int n, int horizon, const int* steps, int slices, int
   // The least limit that fits lies between the whole's cost over `slices` (the slices' costs add up to
   // at least the whole's: a step's blocks only add up) and the whole's cost.
   std::fill(count.begin(), count.end(), 0);
-  for (int i = 0; i < n; ++i)
-    for (int t = 0; t < steps_of(i); ++t) ++count[size_t(t)];
   int64_t hi = 0;
-  for (int c : count) hi += c + block_cost * ((c + block - 1) / block);
+  for (int i = 0; i < n; ++i) hi += add(i);
   int64_t lo = hi / slices;
   while (lo < hi) {
     const int64_t mid = lo + (hi - lo) / 2;
