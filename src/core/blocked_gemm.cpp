@@ -46,8 +46,10 @@ constexpr int kPanel = kGemmPanel;  // columns per packed panel (a multiple of e
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3_ZEN4 || \
     HWY_TARGET == HWY_AVX3_SPR
 constexpr int kMR = 8;
+constexpr int kVectorRegisters = 32;
 #else
 constexpr int kMR = 6;
+constexpr int kVectorRegisters = 16;
 #endif
 
 // Block sizes of gemm_blocked: a kc x 32 panel of B fills at most 32 KB (L1), an mc x kc block of A
@@ -194,6 +196,132 @@ HWY_INLINE void MicroRows(D d, const MicroArgs<T>& m) {
     Micro<true, kPrefetch>(d, m);
   } else {
     MicroInPlace<kPrefetch>(d, m);
+  }
+}
+
+// gemm_packed's last rows when they are few (1 to 4 with AVX-512, 1 or 2 with AVX2; WideVectors). The
+// kernels above keep two vectors of columns per row: one row has two chains of FMAs, each waiting for
+// the one before (4 cycles), and 2 rows ran slower than 3 (M x K x N = M x (64 + 128) x 512, the
+// smallest LSTM's padded step: 1 row 3.6 us, 2 rows 5.6, 3 rows 4.7, 8 rows 7.3). Here MR rows run
+// against NV vectors of columns that go on from one panel into the next: MR x NV chains, 8 or more.
+// Each value of C is the same sum, in the same order, as in the kernels above: a row's bits do not
+// depend on the rows that share its product. One thread, GFLOP/s before -> after, K = 64 + 128,
+// N = 512: 2 rows 70 -> 105, 3 rows 123 -> 144; K = 128 + 256, N = 768 (a GRU at H = 256, its
+// weights in L3): 1 row 44 -> 48, 2 rows 62 -> 77, 3 rows 89 -> 110, 4 rows 133 -> 162.
+template <typename T>
+struct WideArgs {
+  const T* a;  // row r, value k at a[r * lda + k]
+  size_t lda;
+  const T* panel;  // the first panel (B's panels follow, `stride` apart)
+  size_t stride;
+  int kc;
+  const T* a2 = nullptr;  // the second source, kc2 > 0
+  size_t lda2 = 0;
+  const T* panel2 = nullptr;
+  size_t stride2 = 0;
+  int kc2 = 0;
+  const T* bias = nullptr;  // C = bias + the product, or C += the product when null
+  T* C;
+  size_t ldc;
+  int cols;  // the columns of C that exist from the first panel's first (all NV vectors' or fewer)
+};
+
+// Keeps v in a register. For 2 or 3 rows GCC folded the load of a B vector into each row's FMA, a
+// load per FMA, and the loads bound the kernel: 3 rows x K = 128 + 256 x N = 768 ran at 71-76 GFLOP/s
+// so, slower than the packed 4-row kernel (83-89), and 110 with the vectors kept.
+template <class V>
+HWY_INLINE void InRegister(V& v) {
+#if HWY_ARCH_X86 && (HWY_COMPILER_GCC || HWY_COMPILER_CLANG) && HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_EMU128
+  asm("" : "+v"(v.raw));
+#else
+  (void)v;
+#endif
+}
+
+template <int MR, int NV, class D, typename T = hn::TFromD<D>>
+HWY_NOINLINE void MicroWide(D d, const WideArgs<T>& m) {
+  constexpr int L = int(hn::MaxLanes(D()));
+  using V = hn::Vec<D>;
+  V acc[MR][NV];
+  HWY_UNROLL(16) for (int r = 0; r < MR; ++r) HWY_UNROLL(16) for (int v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
+  auto accumulate = [&](const T* HWY_RESTRICT a, size_t lda, const T* panel, size_t stride, int kc) {
+    const T* b[NV];  // vector v: columns [v L, v L + L) of the panels, side by side
+    HWY_UNROLL(16) for (int v = 0; v < NV; ++v) b[v] = panel + size_t(v * L / kPanel) * stride + v * L % kPanel;
+    for (int k = 0; k < kc; ++k) {
+      V bk[NV];
+      HWY_UNROLL(16) for (int v = 0; v < NV; ++v) {
+        bk[v] = hn::LoadU(d, b[v] + size_t(k) * kPanel);
+        if constexpr (MR > 1) InRegister(bk[v]);
+      }
+      HWY_UNROLL(16) for (int r = 0; r < MR; ++r) {
+        const V av = hn::Set(d, a[size_t(r) * lda + k]);
+        HWY_UNROLL(16) for (int v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, bk[v], acc[r][v]);
+      }
+    }
+  };
+  accumulate(m.a, m.lda, m.panel, m.stride, m.kc);
+  if (m.kc2 > 0) accumulate(m.a2, m.lda2, m.panel2, m.stride2, m.kc2);
+  // C = bias + acc or C + acc: the kernels above compute alpha * acc + that in one rounding, and
+  // gemm_packed's alpha is 1
+  auto store = [&](T* c, const T* bias, V sum) {
+    hn::StoreU(hn::Add(sum, bias ? hn::LoadU(d, bias) : hn::LoadU(d, c)), d, c);
+  };
+  if (m.cols == NV * L) {
+    HWY_UNROLL(16) for (int r = 0; r < MR; ++r) HWY_UNROLL(16) for (int v = 0; v < NV; ++v)
+      store(m.C + size_t(r) * m.ldc + v * L, m.bias ? m.bias + v * L : nullptr, acc[r][v]);
+    return;
+  }
+  HWY_ALIGN T tile[MR][NV * L];  // the last panels: the columns that exist
+  HWY_UNROLL(16) for (int r = 0; r < MR; ++r) HWY_UNROLL(16) for (int v = 0; v < NV; ++v)
+    hn::Store(acc[r][v], d, tile[r] + v * L);
+  for (int r = 0; r < MR; ++r) {
+    T* c = m.C + size_t(r) * m.ldc;
+    for (int j = 0; j < m.cols; ++j) c[j] = tile[r][j] + (m.bias ? m.bias[j] : c[j]);
+  }
+}
+
+// The vectors of columns the wide kernel takes for `rows` rows (1 to 4: from 5 rows on the kernels
+// above run 10 chains or more): 8, or 4 where 8 would not fit the registers (the accumulators, the B
+// vectors that more than one row uses, a broadcast); 0 where that is less than a panel.
+template <typename T>
+constexpr int WideVectors(int rows) {
+  auto fits = [rows](int nv) { return rows * nv + (rows > 1 ? nv : 0) + 1 <= kVectorRegisters; };
+  const int nv = rows > 4 ? 0 : fits(8) ? 8 : fits(4) ? 4 : 0;
+  return nv * kLanes<T> >= kPanel ? nv : 0;
+}
+
+// MR rows against `panels` panels, at most `group` of them a call: NV vectors, or half as many for
+// the last panels.
+template <int MR, int NV, typename T>
+void WidePanels(WideArgs<T> m, int panels, int group, int n_left) {
+  const Tag<T> d;
+  constexpr int kPanels = NV * kLanes<T> / kPanel;  // per call
+  if (kPanels <= group)
+    for (; panels >= kPanels; panels -= kPanels) {
+      m.cols = std::min(n_left, NV * kLanes<T>);
+      MicroWide<MR, NV>(d, m);
+      m.panel += kPanels * m.stride, m.C += kPanels * kPanel, n_left -= kPanels * kPanel;
+      if (m.panel2) m.panel2 += kPanels * m.stride2;
+      if (m.bias) m.bias += kPanels * kPanel;
+    }
+  if constexpr (NV / 2 * kLanes<T> >= kPanel)
+    if (panels > 0) WidePanels<MR, NV / 2>(m, panels, group, n_left);
+}
+
+template <typename T>
+void WideRows(int rows, const WideArgs<T>& m, int panels, int group, int n_left) {
+  switch (rows) {
+#define RNNKIT_WIDE(R)                                                                          \
+  case R:                                                                                       \
+    if constexpr (WideVectors<T>(R) > 0) WidePanels<R, WideVectors<T>(R)>(m, panels, group, n_left); \
+    return;
+    RNNKIT_WIDE(1)
+    RNNKIT_WIDE(2)
+    RNNKIT_WIDE(3)
+    RNNKIT_WIDE(4)
+#undef RNNKIT_WIDE
+    default:
+      break;
   }
 }
 
@@ -459,35 +587,43 @@ void GemmPackedImpl(int M, int N, int K, const T* A, size_t lda, const T* packed
                     const T* packed2, const T* bias, T* C, size_t ldc, int p0, int p1) {
   constexpr int MR = kMR;
   constexpr int kLinesPerRow = kPanel * int(sizeof(T)) / 64;  // cache lines in a row of a panel
-  // Blocks of MR rows, and the last rows (fewer) in one block read in place by a kernel for exactly
-  // that many rows; but 2 or 3 rows are packed (zero-padded to micro-panels, K x MR then K2 x MR) for
-  // the packed 2- and 4-row kernels: compiled for an A in place, those two reload B for every FMA.
+  // Blocks of MR rows, and the last rows (fewer): through the wide kernel where it takes them, else in
+  // one block read in place by a kernel for exactly that many rows; but 2 or 3 rows (where the wide
+  // kernel does not take them) are packed (zero-padded to micro-panels, K x MR then K2 x MR) for the
+  // packed 2- and 4-row kernels: compiled for an A in place, those two reload B for every FMA.
   // M=5 K=64+128 N=512 (a padded step of the smallest LSTM case), 1 thread: 8.1-8.5 us through the
   // packed 8-row kernel, 5.5-5.7 in place; 6 and 7 rows 8.3-8.4 -> 6.0-6.9; 1 and 4 rows 4-20 %
   // faster without the packing; 3 rows in place 7.5-8.1 against 5.0-5.2 packed.
-  const int full = M / MR * MR, blocks = (M + MR - 1) / MR, tail_rows = M - full;
+  const int full = M / MR * MR, tail_rows = M - full;
+  // The last rows through the wide kernel, after each group of panels the full blocks have just read
+  // (at most 512 KB of panels: in L2 still), where it has a kernel for them
+  const bool wide = tail_rows > 0 && WideVectors<T>(tail_rows) > 0;
+  const int group = std::max<int>(1, 512 * 1024 / int(sizeof(T)) / kPanel / (K + K2));
+  const int blocks = wide ? full / MR : (M + MR - 1) / MR;  // row blocks of the panel loop
   T* tail = nullptr;
-  if (tail_rows == 2 || tail_rows == 3) {
+  if (!wide && (tail_rows == 2 || tail_rows == 3)) {
     tail = buffers<T>().get_a(size_t(K + K2) * MR);
     PackA(false, A, lda, full, tail_rows, 0, K, tail);
     if (K2 > 0) PackA(false, A2, lda2, full, tail_rows, 0, K2, tail + size_t(K) * MR);
   }
   // k blocks: the whole of K (and K2) at once, or equal blocks for one long product
   const int kc = K2 > 0 ? K : Balanced(K, kMaxPackedKc<T>, 1);
+  const size_t stride = size_t(K) * kPanel, stride2 = size_t(K2) * kPanel;
+  int g0 = p0;  // the first panel the wide kernel has not run
   for (int p = p0; p < p1; ++p) {
-    const T* panel = packed + size_t(p) * size_t(K) * kPanel;
+    const T* panel = packed + size_t(p) * stride;
     const int ncols = std::min(kPanel, N - p * kPanel);
     T* Cp = C + size_t(p) * kPanel;
     for (int k0 = 0; k0 < K; k0 += kc) {
       const int kb = std::min(kc, K - k0);
       MicroArgs<T> m{.a = A + k0, .lda = lda, .panel = panel + size_t(k0) * kPanel, .kc = kb, .C = nullptr,
                      .ldc = ldc, .rows = MR, .cols = 0};
-      if (K2 > 0) m.a2 = A2, m.lda2 = lda2, m.panel2 = packed2 + size_t(p) * size_t(K2) * kPanel, m.kc2 = K2;
+      if (K2 > 0) m.a2 = A2, m.lda2 = lda2, m.panel2 = packed2 + size_t(p) * stride2, m.kc2 = K2;
       m.bias = bias && k0 == 0 ? bias + size_t(p) * kPanel : nullptr;  // later blocks add onto C
       // the next block: the next k block of this panel, or the next panel (its first kb rows, and K2)
       const bool prefetch = blocks > 1 && (k0 + kb < K || p + 1 < p1);
-      const T* next = k0 + kb < K ? m.panel + size_t(kb) * kPanel : panel + size_t(K) * kPanel;
-      const T* next2 = K2 > 0 ? m.panel2 + size_t(K2) * kPanel : nullptr;
+      const T* next = k0 + kb < K ? m.panel + size_t(kb) * kPanel : panel + stride;
+      const T* next2 = K2 > 0 ? m.panel2 + stride2 : nullptr;
       const int lines = kb * kLinesPerRow, lines2 = K2 * kLinesPerRow;
       for (int b = 0; b < blocks; ++b) {
         const int r = b * MR;
@@ -518,6 +654,19 @@ void GemmPackedImpl(int M, int N, int K, const T* A, size_t lda, const T* packed
         if (!packed_a) MicroPanel<false, true>(block, ncols);
         else MicroPanel<true, true>(block, ncols);
       }
+    }
+    if (wide && (p + 1 - g0 == group || p + 1 == p1)) {
+      for (int k0 = 0; k0 < K; k0 += kc) {
+        WideArgs<T> w{.a = A + size_t(full) * lda + k0, .lda = lda, .panel = packed + size_t(g0) * stride + size_t(k0) * kPanel,
+                      .stride = stride, .kc = std::min(kc, K - k0), .C = C + size_t(full) * ldc + size_t(g0) * kPanel,
+                      .ldc = ldc, .cols = 0};
+        if (K2 > 0)
+          w.a2 = A2 + size_t(full) * lda2, w.lda2 = lda2, w.panel2 = packed2 + size_t(g0) * stride2, w.stride2 = stride2,
+          w.kc2 = K2;
+        w.bias = bias && k0 == 0 ? bias + size_t(g0) * kPanel : nullptr;
+        WideRows(tail_rows, w, p + 1 - g0, group, N - g0 * kPanel);
+      }
+      g0 = p + 1;
     }
   }
 }

@@ -213,26 +213,37 @@ TEST(GemmPacked, SumOfTwoProductsAndBias) {
 
 // A row's result does not depend on the rows it is multiplied with: the recurrent layers rely on it
 // for results that are the same bits whatever the threads' row slices or the rows a padded step runs.
-// Every count of last rows (in place or packed, each with its own kernel) against one row at a time.
-TEST(GemmPacked, EachRowGetsTheSameBitsWhateverRowsShareTheProduct) {
-  Rng rng(17);
-  const int K1 = 37, K2 = 70, N = 100, max_rows = 19;
+// Every count of last rows (in place, packed or through the wide kernel that runs several panels at
+// once, each with its own kernel) against one row at a time.
+void check_rows_alone(int K1, int K2, int N, int max_rows) {
+  Rng rng(uint64_t(17 + K1 + K2 + N));
   std::vector<float> A1(size_t(max_rows) * K1), A2(size_t(max_rows) * K2), B1(size_t(N) * K1), B2(size_t(N) * K2),
       bias(static_cast<size_t>(N));
   for (auto* v : {&A1, &A2, &B1, &B2, &bias})
     for (float& x : *v) x = float(rng.uniform(-1, 1));
   PackedMatrix<float> P1, P2;
   P1.pack(Trans::Yes, K1, N, B1.data(), K1);
-  P2.pack(Trans::Yes, K2, N, B2.data(), K2);
+  if (K2 > 0) P2.pack(Trans::Yes, K2, N, B2.data(), K2);
+  const float* a2 = K2 > 0 ? A2.data() : nullptr;
+  const PackedMatrix<float>* p2 = K2 > 0 ? &P2 : nullptr;
   std::vector<float> alone(size_t(max_rows) * N);
   for (int r = 0; r < max_rows; ++r)
-    gemm_packed_sum<float>(1, A1.data() + size_t(r) * K1, K1, P1, A2.data() + size_t(r) * K2, K2, &P2, bias.data(),
-                           alone.data() + size_t(r) * N, N);
+    gemm_packed_sum<float>(1, A1.data() + size_t(r) * K1, K1, P1, K2 > 0 ? a2 + size_t(r) * K2 : nullptr, K2, p2,
+                           bias.data(), alone.data() + size_t(r) * N, N);
   for (int M = 1; M <= max_rows; ++M) {
     std::vector<float> C(size_t(M) * N);
-    gemm_packed_sum<float>(M, A1.data(), K1, P1, A2.data(), K2, &P2, bias.data(), C.data(), N);
-    for (size_t i = 0; i < C.size(); ++i) ASSERT_EQ(C[i], alone[i]) << "M=" << M << " element " << i;
+    gemm_packed_sum<float>(M, A1.data(), K1, P1, a2, K2, p2, bias.data(), C.data(), N);
+    for (size_t i = 0; i < C.size(); ++i)
+      ASSERT_EQ(C[i], alone[i]) << "K=" << K1 << "+" << K2 << " N=" << N << " M=" << M << " element " << i;
   }
+}
+
+TEST(GemmPacked, EachRowGetsTheSameBitsWhateverRowsShareTheProduct) {
+  check_rows_alone(37, 70, 100, 19);
+  // panels in groups of three (the wide kernel's 512 KB), then two and one
+  check_rows_alone(600, 500, 300, 13);
+  // one product in k blocks: the first adds the bias, the next add onto C
+  check_rows_alone(2100, 0, 200, 13);
 }
 
 TEST(GemmPacked, RepackingReusesTheStorage) {
@@ -246,7 +257,8 @@ TEST(GemmPacked, RepackingReusesTheStorage) {
 
 // The kernels are compiled for several instruction sets and the CPU's best runs; every one the CPU
 // supports gives the same products (AVX2 or SSE4 blocks of 6 rows, AVX-512 of 8, ...), a transposed A
-// read in place (few panels, or a stride off 4 KB) and packed (four panels or more and a 4 KB stride).
+// read in place (few panels, or a stride off 4 KB) and packed (four panels or more and a 4 KB stride),
+// and the packed product's rows the same bits whatever rows share it.
 TEST(Gemm, EveryInstructionSetMatchesReference) {
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
@@ -260,8 +272,9 @@ TEST(Gemm, EveryInstructionSetMatchesReference) {
         check_gemm<double>(ta, tb, 13, 130, 70, 1.0, 0.0);
         check_gemm<double>(ta, tb, 13, 130, 70, 1.0, 0.0, 512);
       }
-    for (int M : {1, 5, 13})
-      for (int N : {15, 17}) check_packed<float>(Trans::Yes, M, N, 33);
+    for (int M : {1, 2, 3, 4, 5, 13})
+      for (int N : {15, 17, 70, 130}) check_packed<float>(Trans::Yes, M, N, 33);
+    check_rows_alone(37, 70, 100, 19);
   }
   hwy::SetSupportedTargetsForTest(0);
 }
