@@ -290,30 +290,29 @@ constexpr int WideVectors(int rows) {
   return nv * kLanes<T> >= kPanel ? nv : 0;
 }
 
-// MR rows against `panels` panels, at most `group` of them a call: NV vectors, or half as many for
-// the last panels.
+// MR rows against `panels` panels (n_left columns of C from the first): NV vectors a call, or half as
+// many for the last panels.
 template <int MR, int NV, typename T>
-void WidePanels(WideArgs<T> m, int panels, int group, int n_left) {
+void WidePanels(WideArgs<T> m, int panels, int n_left) {
   const Tag<T> d;
   constexpr int kPanels = NV * kLanes<T> / kPanel;  // per call
-  if (kPanels <= group)
-    for (; panels >= kPanels; panels -= kPanels) {
-      m.cols = std::min(n_left, NV * kLanes<T>);
-      MicroWide<MR, NV>(d, m);
-      m.panel += kPanels * m.stride, m.C += kPanels * kPanel, n_left -= kPanels * kPanel;
-      if (m.panel2) m.panel2 += kPanels * m.stride2;
-      if (m.bias) m.bias += kPanels * kPanel;
-    }
+  for (; panels >= kPanels; panels -= kPanels) {
+    m.cols = std::min(n_left, NV * kLanes<T>);
+    MicroWide<MR, NV>(d, m);
+    m.panel += kPanels * m.stride, m.C += kPanels * kPanel, n_left -= kPanels * kPanel;
+    if (m.panel2) m.panel2 += kPanels * m.stride2;
+    if (m.bias) m.bias += kPanels * kPanel;
+  }
   if constexpr (NV / 2 * kLanes<T> >= kPanel)
-    if (panels > 0) WidePanels<MR, NV / 2>(m, panels, group, n_left);
+    if (panels > 0) WidePanels<MR, NV / 2>(m, panels, n_left);
 }
 
 template <typename T>
-void WideRows(int rows, const WideArgs<T>& m, int panels, int group, int n_left) {
+void WideRows(int rows, const WideArgs<T>& m, int panels, int n_left) {
   switch (rows) {
-#define RNNKIT_WIDE(R)                                                                          \
-  case R:                                                                                       \
-    if constexpr (WideVectors<T>(R) > 0) WidePanels<R, WideVectors<T>(R)>(m, panels, group, n_left); \
+#define RNNKIT_WIDE(R)                                                                 \
+  case R:                                                                              \
+    if constexpr (WideVectors<T>(R) > 0) WidePanels<R, WideVectors<T>(R)>(m, panels, n_left); \
     return;
     RNNKIT_WIDE(1)
     RNNKIT_WIDE(2)
@@ -655,16 +654,18 @@ void GemmPackedImpl(int M, int N, int K, const T* A, size_t lda, const T* packed
         else MicroPanel<true, true>(block, ncols);
       }
     }
-    if (wide && (p + 1 - g0 == group || p + 1 == p1)) {
+    if (wide && (p + 1 - g0 == group || p + 1 == p1)) {  // the last rows over panels [g0, p]
       for (int k0 = 0; k0 < K; k0 += kc) {
-        WideArgs<T> w{.a = A + size_t(full) * lda + k0, .lda = lda, .panel = packed + size_t(g0) * stride + size_t(k0) * kPanel,
-                      .stride = stride, .kc = std::min(kc, K - k0), .C = C + size_t(full) * ldc + size_t(g0) * kPanel,
-                      .ldc = ldc, .cols = 0};
-        if (K2 > 0)
-          w.a2 = A2 + size_t(full) * lda2, w.lda2 = lda2, w.panel2 = packed2 + size_t(g0) * stride2, w.stride2 = stride2,
-          w.kc2 = K2;
+        WideArgs<T> w{.a = A + size_t(full) * lda + k0, .lda = lda,
+                      .panel = packed + size_t(g0) * stride + size_t(k0) * kPanel, .stride = stride,
+                      .kc = std::min(kc, K - k0), .C = C + size_t(full) * ldc + size_t(g0) * kPanel, .ldc = ldc,
+                      .cols = 0};
+        if (K2 > 0) {
+          w.a2 = A2 + size_t(full) * lda2, w.lda2 = lda2;
+          w.panel2 = packed2 + size_t(g0) * stride2, w.stride2 = stride2, w.kc2 = K2;
+        }
         w.bias = bias && k0 == 0 ? bias + size_t(g0) * kPanel : nullptr;
-        WideRows(tail_rows, w, p + 1 - g0, group, N - g0 * kPanel);
+        WideRows(tail_rows, w, p + 1 - g0, N - g0 * kPanel);
       }
       g0 = p + 1;
     }
