@@ -40,6 +40,8 @@ void gemm_packed_sum(int M, const Real* A1, int lda1, const PackedMatrix<Real>& 
   if (M <= 0 || p0 >= p1) return;
   require(!B2 || B2->cols() == B1.cols(), "gemm_packed_sum: the two packed matrices differ in columns");
   const int K2 = B2 && A2 ? B2->rows() : 0;
+  if (B1.rows() == 0 && K2 > 0)  // the first product empty: the second alone (the kernel runs K1's k loop)
+    return gemm_packed_sum<Real>(M, A2, lda2, *B2, nullptr, 0, nullptr, bias, C, ldc, p0, p1);
   if (B1.rows() == 0 && K2 == 0) {  // an empty product: C = bias, or unchanged
     if (bias)
       for (int m = 0; m < M; ++m)

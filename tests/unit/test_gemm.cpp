@@ -208,6 +208,7 @@ TEST(GemmPacked, SumOfTwoProductsAndBias) {
         check_packed_sum<float>(M, N, 40, 0, bias, 0, 3);
         check_packed_sum<float>(M, N, 12, 5, bias, 1, 2);  // the second panel only
         check_packed_sum<double>(M, N, 9, 33, bias, 0, 3);
+        check_packed_sum<float>(M, N, 0, 33, bias, 0, 3);  // the first product empty
       }
 }
 
