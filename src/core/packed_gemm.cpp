@@ -40,9 +40,10 @@ void gemm_packed_sum(int M, const Real* A1, int lda1, const PackedMatrix<Real>& 
   if (M <= 0 || p0 >= p1) return;
   require(!B2 || B2->cols() == B1.cols(), "gemm_packed_sum: the two packed matrices differ in columns");
   const int K2 = B2 && A2 ? B2->rows() : 0;
-  if (B1.rows() == 0 && K2 > 0)  // the first product empty: the second alone (the kernel runs K1's k loop)
-    return gemm_packed_sum<Real>(M, A2, lda2, *B2, nullptr, 0, nullptr, bias, C, ldc, p0, p1);
-  if (B1.rows() == 0 && K2 == 0) {  // an empty product: C = bias, or unchanged
+  if (B1.rows() == 0) {
+    // the first product empty: the second alone (the kernel runs K1's k loop), or with no second
+    // C = bias, or unchanged
+    if (K2 > 0) return gemm_packed_sum<Real>(M, A2, lda2, *B2, nullptr, 0, nullptr, bias, C, ldc, p0, p1);
     if (bias)
       for (int m = 0; m < M; ++m)
         std::copy(bias + p0 * kGemmPanel, bias + std::min(B1.cols(), p1 * kGemmPanel), C + int64_t(m) * ldc + p0 * kGemmPanel);
