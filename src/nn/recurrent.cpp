@@ -153,7 +153,10 @@ constexpr int kMinRowsPerThread = 8;
 
 // What a row block of the per-step product costs besides its rows' own work, in rows: each block of
 // the kernel's rows streams all of the weights. `bench_gemm M 64 128 512` (the smallest LSTM's step):
-// 4.4 us for one row, 8.6 for eight, 13.7 for nine.
+// 4.4 us for one row, 8.6 for eight, 13.7 for nine. Measured before the wide kernel for a product's
+// last 1-4 rows (bench/README.md step 44), which made such a block cheaper (the same shape: 2.9 us
+// for one row, 7.4 for eight, 10.3 for nine); the cost was not measured again for the cut, and a cut
+// by that lower cost was not tried.
 constexpr int64_t kBlockCost = 7;
 
 // The time loop of a direction over batch slices, one per thread. A full batch is cut evenly. A padded
