@@ -4,13 +4,15 @@
 // Usage: bench_train_step [THREADS]                      a table of the baseline cases
 //        bench_train_step CELL B T I H LAYERS BIDIR THREADS [REPS]
 //                                                   one case as a JSON line, for bench/compare.py:
-//                                                   train_ms, infer_ms, stream_us (one step at batch 1
-//                                                   with the state carried), ragged_train_ms (a
-//                                                   padded batch of about half real steps) and its
-//                                                   ragged_real_fraction, max_rss_mb
-//        bench_train_step CELL B T I H LAYERS BIDIR THREADS REPS train|infer|ragged
-//                                                   the training step, the inference pass or the
-//                                                   padded batch's training step only (for a profiler)
+//                                                   train_ms, train_dx_ms (the step with the input
+//                                                   features' gradient too), infer_ms, stream_us (one
+//                                                   step at batch 1 with the state carried),
+//                                                   ragged_train_ms (a padded batch of about half real
+//                                                   steps) and its ragged_real_fraction, max_rss_mb
+//        bench_train_step CELL B T I H LAYERS BIDIR THREADS REPS train|train_dx|infer|ragged
+//                                                   the training step (without or with the input's
+//                                                   gradient), the inference pass or the padded
+//                                                   batch's training step only (for a profiler)
 //        bench_train_step sgemm THREADS             the GEMM rate of a 2048^3 sgemm through OpenBLAS
 //                                                   and through rnnkit's kernel, JSON
 //        bench_train_step machine                   what the 2-thread results depend on, JSON: the
@@ -99,6 +101,25 @@ int one_case(int argc, char** argv) {
     }
     return ragged;
   };
+  // The training step with the gradient of the input features as well: what train_step does, plus
+  // the features' gradient that train_step leaves out because nothing reads it (PyTorch too leaves it
+  // out for an input that does not require grad), but that oneDNN's backward always computes
+  // (diff_src_layer): the like-for-like step for the comparison with oneDNN.
+  ModelCache<float> dx_cache;
+  std::vector<float> dlogits, dx;
+  auto train_dx_step = [&] {
+    model.forward(batch, dx_cache, true, &rng);
+    dlogits.resize(dx_cache.logits.size());
+    model.loss(batch, dx_cache, dlogits.data());
+    model.params().zero_grad();
+    model.backward(batch, dx_cache, dlogits.data(), nullptr, nullptr, &dx);
+    grad_norm(model.params());
+    opt->step(model.params());
+  };
+  if (only == "train_dx") {
+    std::printf("{\"train_dx_ms\": %.3f}\n", bench::best_ms(train_dx_step, reps));
+    return 0;
+  }
   if (only == "ragged") {
     const Batch<float> ragged = padded_batch();
     const double t = bench::best_ms([&] { train_step(model, *opt, ragged, TrainOptions{}, rng); }, reps);
@@ -111,6 +132,7 @@ int one_case(int argc, char** argv) {
     std::printf("{\"train_ms\": %.3f, \"train_max_rss_mb\": %.1f}\n", train, train_peak);
     return 0;
   }
+  const double train_dx = bench::best_ms(train_dx_step, reps);
   ModelCache<float> cache;
   cache.inference = true;
   const double infer = bench::best_ms([&] { model.forward(batch, cache, false, nullptr); }, reps);
@@ -133,9 +155,11 @@ int one_case(int argc, char** argv) {
                             },
                             reps) *
                         1e3 / steps;
-  std::printf("{\"train_ms\": %.3f, \"infer_ms\": %.3f, \"stream_us\": %.2f, \"ragged_train_ms\": %.3f, "
-              "\"ragged_real_fraction\": %.3f, \"max_rss_mb\": %.1f, \"train_max_rss_mb\": %.1f, \"base_rss_mb\": %.1f}\n",
-              train, infer, stream, ragged_train, real / (double(c.B) * c.T), bench::peak_rss_mb(), train_peak, base);
+  std::printf("{\"train_ms\": %.3f, \"train_dx_ms\": %.3f, \"infer_ms\": %.3f, \"stream_us\": %.2f, "
+              "\"ragged_train_ms\": %.3f, \"ragged_real_fraction\": %.3f, \"max_rss_mb\": %.1f, "
+              "\"train_max_rss_mb\": %.1f, \"base_rss_mb\": %.1f}\n",
+              train, train_dx, infer, stream, ragged_train, real / (double(c.B) * c.T), bench::peak_rss_mb(),
+              train_peak, base);
   return 0;
 }
 

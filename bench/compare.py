@@ -127,6 +127,17 @@ def main():
             time_ratio, real = ragged[(cell, case)][t0]
             lines.append(f"| {cell} | {', '.join(map(str, case))} | {ms[t0] / ms[t1]:.2f} | {time_ratio:.2f} "
                          f"| {ragged[(cell, case)][t1][0]:.2f} | {real:.2f} |")
+    # The like-for-like step for oneDNN: its backward always computes the input's gradient
+    # (diff_src_layer), which rnnkit's and PyTorch's training steps above leave out (nothing reads it).
+    lines += ["", "oneDNN's backward always computes the first layer's input gradient (diff_src_layer); the training "
+              "steps above (rnnkit's and PyTorch's) leave it out, since nothing reads it. rnnkit's step with it too:", "",
+              "| thr | cell | B, T, I, H, L, bi | rnnkit train ms | with input gradient ms | oneDNN fwd+bwd ms "
+              "| oneDNN / rnnkit with input gradient |",
+              "| --- " * 7 + "|"]
+    for threads, cell, case, r, f in rows:
+        k, d = r["rnnkit"], r["onednn"]
+        lines.append(f"| {threads} | {cell} | {', '.join(map(str, case))} | {k['train_ms']:.1f} | {k['train_dx_ms']:.1f} "
+                     f"| {d['train_ms']:.1f} | {d['train_ms'] / k['train_dx_ms']:.2f} |")
     table = "\n".join(lines)
     sg = ", ".join(f"{t} thread(s): {r['sgemm_gflops']:.0f} GFLOP/s (OpenBLAS {r['openblas_gflops']:.0f} with its "
                    f"{r['blas_kernels']} kernels, rnnkit's GEMM {r['rnnkit_gflops']:.0f})" for t, r in rates.items())
