@@ -101,10 +101,11 @@ int one_case(int argc, char** argv) {
     }
     return ragged;
   };
-  // The training step with the gradient of the input features as well: what train_step does, plus
-  // the features' gradient that train_step leaves out because nothing reads it (PyTorch too leaves it
-  // out for an input that does not require grad), but that oneDNN's backward always computes
-  // (diff_src_layer): the like-for-like step for the comparison with oneDNN.
+  // The training step with the gradient of the input features as well: train_step's forward, loss,
+  // backward, gradient norm and update (without its checks for non-finite values), plus the features'
+  // gradient that train_step leaves out because nothing reads it (PyTorch too leaves it out for an
+  // input that does not require grad), but that oneDNN's backward always computes (diff_src_layer):
+  // the like-for-like step for the comparison with oneDNN.
   ModelCache<float> dx_cache;
   std::vector<float> dlogits, dx;
   auto train_dx_step = [&] {

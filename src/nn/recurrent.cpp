@@ -155,8 +155,8 @@ constexpr int kMinRowsPerThread = 8;
 // the kernel's rows streams all of the weights. `bench_gemm M 64 128 512` (the smallest LSTM's step):
 // 4.4 us for one row, 8.6 for eight, 13.7 for nine. Measured before the wide kernel for a product's
 // last 1-4 rows (bench/README.md step 44), which made such a block cheaper (the same shape: 2.9 us
-// for one row, 7.4 for eight, 10.3 for nine); the cost was not measured again for the cut, and a cut
-// by that lower cost was not tried.
+// for one row, 7.4 for eight, 10.3 for nine). A lower cost, 3, moves the smallest case's cut from 24
+// rows to 23; timed at 2 threads it was level (bench/README.md, after step 44), so 7 stays.
 constexpr int64_t kBlockCost = 7;
 
 // The time loop of a direction over batch slices, one per thread. A full batch is cut evenly. A padded
