@@ -8,7 +8,9 @@
 //                                                   features' gradient too), infer_ms, stream_us (one
 //                                                   step at batch 1 with the state carried),
 //                                                   ragged_train_ms (a padded batch of about half real
-//                                                   steps) and its ragged_real_fraction, max_rss_mb
+//                                                   steps) and its ragged_real_fraction,
+//                                                   unpadded_train_ms (its real steps as a full batch of
+//                                                   unpadded_rows rows), max_rss_mb
 //        bench_train_step CELL B T I H LAYERS BIDIR THREADS REPS train|train_dx|infer|ragged
 //                                                   the training step (without or with the input's
 //                                                   gradient), the inference pass or the padded
@@ -101,6 +103,16 @@ int one_case(int argc, char** argv) {
     }
     return ragged;
   };
+  // The padded batch's real steps without padding: a full batch of as many rows of T steps as the real
+  // steps fill (rounded), the yardstick for "costs what its real steps cost" (a smaller batch runs each
+  // row less efficiently than a larger one; padding adds to that).
+  auto unpadded_ms = [&] {
+    padded_batch();
+    Case dense = c;
+    dense.B = std::max(1, int(real / c.T + 0.5));
+    const Batch<float> rows = make_batch(dense, rng);
+    return std::pair{bench::best_ms([&] { train_step(model, *opt, rows, TrainOptions{}, rng); }, reps), dense.B};
+  };
   // The training step with the gradient of the input features as well: train_step's forward, loss,
   // backward, gradient norm and update (without its checks for non-finite values), plus the features'
   // gradient that train_step leaves out because nothing reads it (PyTorch too leaves it out for an
@@ -124,7 +136,10 @@ int one_case(int argc, char** argv) {
   if (only == "ragged") {
     const Batch<float> ragged = padded_batch();
     const double t = bench::best_ms([&] { train_step(model, *opt, ragged, TrainOptions{}, rng); }, reps);
-    std::printf("{\"ragged_train_ms\": %.3f, \"ragged_real_fraction\": %.3f}\n", t, real / (double(c.B) * c.T));
+    const auto [unpadded, unpadded_rows] = unpadded_ms();
+    std::printf("{\"ragged_train_ms\": %.3f, \"ragged_real_fraction\": %.3f, \"unpadded_train_ms\": %.3f, "
+                "\"unpadded_rows\": %d}\n",
+                t, real / (double(c.B) * c.T), unpadded, unpadded_rows);
     return 0;
   }
   const double train = bench::best_ms([&] { train_step(model, *opt, batch, TrainOptions{}, rng); }, reps);
@@ -140,6 +155,7 @@ int one_case(int argc, char** argv) {
   const Batch<float> ragged = padded_batch();
   const double ragged_train =
       bench::best_ms([&] { train_step(model, *opt, ragged, TrainOptions{}, rng); }, reps);
+  const auto [unpadded_train, unpadded_rows] = unpadded_ms();
   // Streaming: one step of one sequence at a time, the state carried from call to call.
   Case one = c;
   one.B = 1, one.T = 1;
@@ -157,10 +173,10 @@ int one_case(int argc, char** argv) {
                             reps) *
                         1e3 / steps;
   std::printf("{\"train_ms\": %.3f, \"train_dx_ms\": %.3f, \"infer_ms\": %.3f, \"stream_us\": %.2f, "
-              "\"ragged_train_ms\": %.3f, \"ragged_real_fraction\": %.3f, \"max_rss_mb\": %.1f, "
-              "\"train_max_rss_mb\": %.1f, \"base_rss_mb\": %.1f}\n",
-              train, train_dx, infer, stream, ragged_train, real / (double(c.B) * c.T), bench::peak_rss_mb(),
-              train_peak, base);
+              "\"ragged_train_ms\": %.3f, \"ragged_real_fraction\": %.3f, \"unpadded_train_ms\": %.3f, "
+              "\"unpadded_rows\": %d, \"max_rss_mb\": %.1f, \"train_max_rss_mb\": %.1f, \"base_rss_mb\": %.1f}\n",
+              train, train_dx, infer, stream, ragged_train, real / (double(c.B) * c.T), unpadded_train, unpadded_rows,
+              bench::peak_rss_mb(), train_peak, base);
   return 0;
 }
 

@@ -29,9 +29,13 @@ def forward_flops(cell, B, T, I, H, L, bi):
     return sum(2.0 * B * T * GATES[cell] * H * ((I if l == 0 else D * H) + H) * D for l in range(L))
 
 
-def run(cmd, threads):
+def run(cmd, threads, core=None):
+    """Runs one side's process and returns its last JSON line. core: the one CPU it may run on (the
+    single-thread runs: this VM's two cores have differed by up to 20 % in speed, and which one an
+    unpinned process lands on would otherwise decide the ratio between sides)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, preexec_fn=pin)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {out.stderr.strip()}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -64,7 +68,11 @@ def main():
 
     # The machine's GEMM rate, taken before the cases and again after them, the faster of the two:
     # one slow minute at the start would otherwise inflate every "% sgemm" of the run.
-    rates = {t: run([rnnkit, "sgemm", str(t)], t) for t in threads_list}
+    cores = sorted(os.sched_getaffinity(0))
+    # a single-thread run pinned: in round k to cores[k % len(cores)], the three sides of a round on the same
+    # core (the best time of each side then comes from each core it ran on)
+    pinned = lambda threads, k: cores[k % len(cores)] if threads == 1 else None  # noqa: E731
+    rates = {t: run([rnnkit, "sgemm", str(t)], t, pinned(t, 0)) for t in threads_list}
     # What the 2-thread results depend on (core-to-core latency, memory bandwidth), before and after.
     machine = [run([rnnkit, "machine"], 2)]
     rows, scaling, ragged = [], {}, {}
@@ -73,26 +81,30 @@ def main():
             # every round runs the three sides at each thread count in turn, so that the ratios between
             # sides and between thread counts come from runs a few seconds apart on this noisy machine
             got = {t: {"rnnkit": [], "onednn": [], "pytorch": []} for t in threads_list}
-            for _ in range(args.rounds):
+            for k in range(args.rounds):
                 for threads in threads_list:
                     argv = [cell, *map(str, case), str(threads), str(args.reps)]
-                    got[threads]["rnnkit"].append(run([rnnkit, *argv], threads))
-                    got[threads]["onednn"].append(run([dnnl, *argv], threads))
-                    got[threads]["pytorch"].append(run([*torch_case, *argv], threads))
+                    core = pinned(threads, k)
+                    got[threads]["rnnkit"].append(run([rnnkit, *argv], threads, core))
+                    got[threads]["onednn"].append(run([dnnl, *argv], threads, core))
+                    got[threads]["pytorch"].append(run([*torch_case, *argv], threads, core))
             for threads in threads_list:
                 r = {k: best(v) for k, v in got[threads].items()}
                 f = forward_flops(cell, *case)
                 rows.append((threads, cell, case, r, f))
                 scaling.setdefault((cell, case), {})[threads] = r["rnnkit"]["train_ms"]
-                ragged.setdefault((cell, case), {})[threads] = (r["rnnkit"]["ragged_train_ms"] / r["rnnkit"]["train_ms"],
-                                                               r["rnnkit"]["ragged_real_fraction"])
+                kit = r["rnnkit"]
+                ragged.setdefault((cell, case), {})[threads] = (kit["ragged_train_ms"] / kit["train_ms"],
+                                                               kit["ragged_real_fraction"],
+                                                               kit["unpadded_train_ms"] / kit["train_ms"],
+                                                               kit["unpadded_rows"] / case[0])
                 print(f"{cell} {case} t={threads}: rnnkit {r['rnnkit']['train_ms']:.1f} ms, "
                       f"oneDNN {r['onednn']['train_ms']:.1f} ms, PyTorch {r['pytorch']['train_ms']:.1f} ms",
                       file=sys.stderr, flush=True)
     rows.sort(key=lambda row: threads_list.index(row[0]))  # the table by thread count (a stable sort)
 
     for t in threads_list:
-        again = run([rnnkit, "sgemm", str(t)], t)
+        again = run([rnnkit, "sgemm", str(t)], t, pinned(t, 1))
         if again["sgemm_gflops"] > rates[t]["sgemm_gflops"]:
             rates[t] = again
     sgemm = {t: r["sgemm_gflops"] for t, r in rates.items()}
@@ -120,13 +132,15 @@ def main():
     if len(threads_list) > 1:
         t0, t1 = threads_list[0], threads_list[-1]
         lines += ["", f"rnnkit training: speed-up of {t1} threads over {t0}, and the time of a padded batch (lengths "
-                  f"spread evenly from T/B to T, sorted) over a full one at {t0} and at {t1} threads:", "",
-                  f"| cell | B, T, I, H, L, bi | speed-up | padded / full time, {t0} thr | {t1} thr | real steps |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+                  f"spread evenly from T/B to T, sorted) over a full one at {t0} and at {t1} threads; beside it, "
+                  "the same real steps without padding (a full batch of the rows they fill) over the full one:", "",
+                  f"| cell | B, T, I, H, L, bi | speed-up | padded / full time, {t0} thr | {t1} thr | real steps "
+                  f"| unpadded / full time, {t0} thr | {t1} thr | unpadded rows |",
+                  "| --- " * 9 + "|"]
         for (cell, case), ms in scaling.items():
-            time_ratio, real = ragged[(cell, case)][t0]
-            lines.append(f"| {cell} | {', '.join(map(str, case))} | {ms[t0] / ms[t1]:.2f} | {time_ratio:.2f} "
-                         f"| {ragged[(cell, case)][t1][0]:.2f} | {real:.2f} |")
+            r0, r1 = ragged[(cell, case)][t0], ragged[(cell, case)][t1]
+            lines.append(f"| {cell} | {', '.join(map(str, case))} | {ms[t0] / ms[t1]:.2f} | {r0[0]:.2f} "
+                         f"| {r1[0]:.2f} | {r0[1]:.2f} | {r0[2]:.2f} | {r1[2]:.2f} | {r0[3]:.2f} |")
     # The like-for-like step for oneDNN: its backward always computes the input's gradient
     # (diff_src_layer), which rnnkit's and PyTorch's training steps above leave out (nothing reads it).
     lines += ["", "oneDNN's backward always computes the first layer's input gradient (diff_src_layer); the training "
