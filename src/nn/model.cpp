@@ -193,8 +193,32 @@ void Model<Real>::forward(const Batch<Real>& batch, ModelCache<Real>& cache, boo
     dropout_forward(cache.features.data(), int64_t(cache.features.size()), config_.output_dropout, *rng,
                     cache.dropout_mask);
   }
-  cache.logits.resize(size_t(cache.rows) * config_.output_size);
-  fc_->forward(params_, cache.dense_input(), cache.rows, cache.logits.data());
+  const int O = config_.output_size;
+  cache.logits.resize(size_t(cache.rows) * O);
+  const std::vector<int64_t>& live = cache.rnn.live_rows;  // the valid steps when some are padded
+  if (config_.output != OutputMode::PerStep || live.empty()) {
+    cache.head_in.clear();
+    fc_->forward(params_, cache.dense_input(), cache.rows, cache.logits.data());
+    return;
+  }
+  // A padded batch: the head on its valid steps only (a per-step head's work and memory traffic then
+  // follow the real steps, as the recurrent layers' do; a large output, a vocabulary, dominates a
+  // step). Its output at a padded step's zero is the bias: computed once, on one zero row.
+  const int64_t R = int64_t(live.size());
+  const Real* in = cache.dense_input();
+  cache.head_in.resize(size_t(R) * DH);
+  for (int64_t k = 0; k < R; ++k)
+    std::copy_n(in + live[size_t(k)] * DH, DH, cache.head_in.data() + k * DH);
+  std::vector<Real> zero(static_cast<size_t>(DH), Real(0)), padded(static_cast<size_t>(O));
+  fc_->forward(params_, zero.data(), 1, padded.data());
+  for (int t = 0; t < T; ++t)
+    for (int b = 0; b < B; ++b)
+      if (t >= batch.lengths[size_t(b)])
+        std::copy_n(padded.data(), O, cache.logits.data() + (int64_t(t) * B + b) * O);
+  cache.head_out.resize(size_t(R) * O);
+  fc_->forward(params_, cache.head_in.data(), int(R), cache.head_out.data());
+  for (int64_t k = 0; k < R; ++k)
+    std::copy_n(cache.head_out.data() + k * O, O, cache.logits.data() + live[size_t(k)] * O);
 }
 
 template <typename Real>
@@ -236,8 +260,22 @@ void Model<Real>::backward(const Batch<Real>& batch, const ModelCache<Real>& cac
   const bool lstm = config_.cell == CellKind::Lstm;
 
   std::vector<Real>& dfeatures = cache.dfeatures;
-  dfeatures.resize(size_t(cache.rows) * DH);  // all written by the head's backward
-  fc_->backward(params_, cache.dense_input(), cache.rows, dlogits, dfeatures.data());
+  dfeatures.resize(size_t(cache.rows) * DH);  // all written by the head's backward (or below)
+  if (cache.head_in.empty()) {
+    fc_->backward(params_, cache.dense_input(), cache.rows, dlogits, dfeatures.data());
+  } else {  // the head ran on the valid steps only: their gradients, the padded steps' zero
+    const std::vector<int64_t>& live = cache.rnn.live_rows;
+    const int64_t R = int64_t(live.size());
+    const int O = config_.output_size;
+    cache.head_dlogits.resize(size_t(R) * O);
+    for (int64_t k = 0; k < R; ++k)
+      std::copy_n(dlogits + live[size_t(k)] * O, O, cache.head_dlogits.data() + k * O);
+    cache.head_dinput.resize(size_t(R) * DH);
+    fc_->backward(params_, cache.head_in.data(), int(R), cache.head_dlogits.data(), cache.head_dinput.data());
+    std::fill(dfeatures.begin(), dfeatures.end(), Real(0));
+    for (int64_t k = 0; k < R; ++k)
+      std::copy_n(cache.head_dinput.data() + k * DH, DH, dfeatures.data() + live[size_t(k)] * DH);
+  }
   if (!cache.dropout_mask.empty()) dropout_backward(dfeatures.data(), cache.dropout_mask);
 
   // The recurrent output's gradient: the head's input gradient itself for a per-step head (T*B rows

@@ -96,7 +96,8 @@ StepResult step_once(Model<Real>& model, Optimizer<Real>& optimizer, const Batch
   const ModelState<Real>* init = state && state->h.size() == S ? state : nullptr;
   ModelState<Real> final_state;
   model.forward(batch, cache, true, &rng, init, state ? &final_state : nullptr);
-  std::vector<Real> dlogits(cache.logits.size());
+  thread_local std::vector<Real> dlogits;  // (every value written by the loss; kept like the cache: a
+  dlogits.resize(cache.logits.size());     // vocabulary-sized head's (T*B, O) would page-fault every step)
   StepResult r;
   r.loss = model.loss(batch, cache, dlogits.data());
   r.targets = count_targets(model.config(), batch);

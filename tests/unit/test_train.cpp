@@ -94,6 +94,67 @@ TEST(Train, BackwardKeepsItsBuffersFromCallToCall) {
   EXPECT_EQ(dfeatures[2], dfeatures[1]);
 }
 
+// A per-step head on a padded batch runs on the valid steps only: their logits and every gradient are
+// those of each sequence run alone (the parameters' the sum over the sequences), the padded steps'
+// logits are the head's bias, and their rows of dlogits are not read.
+TEST(Train, PerStepHeadOnAPaddedBatchEqualsEachSequenceAlone) {
+  ModelConfig c;
+  c.input_size = 3, c.cell = CellKind::Gru, c.hidden_size = 6, c.output = OutputMode::PerStep;
+  c.output_size = 5, c.head = Head::Softmax;
+  Model<double> model(c);
+  Rng rng(8);
+  model.init(rng);
+  const int T = 6, B = 3, I = 3, O = 5;
+  Batch<double> batch;
+  batch.T = T, batch.B = B, batch.lengths = {6, 2, 4};
+  batch.features.resize(size_t(T) * B * I);
+  for (double& x : batch.features) x = rng.uniform(-1, 1);
+  std::vector<double> dlogits(size_t(T) * B * O);
+  for (double& g : dlogits) g = rng.uniform(-1, 1);  // padded rows too: they must not be read
+
+  ModelCache<double> cache;
+  model.forward(batch, cache, false, nullptr);
+  const std::vector<double> logits = cache.logits;
+  ParamStore<double>& ps = model.params();
+  ps.zero_grad();
+  std::vector<double> dfeatures;
+  model.backward(batch, cache, dlogits.data(), nullptr, nullptr, &dfeatures);
+  const std::vector<double> grads = ps.grads();
+  ASSERT_GE(ps.find("fc.bias"), 0);
+  const double* bias = ps.value(ps.find("fc.bias"));
+
+  std::vector<double> sum(grads.size(), 0.0);
+  for (int b = 0; b < B; ++b) {
+    const int L = batch.lengths[size_t(b)];
+    Batch<double> one;
+    one.T = L, one.B = 1, one.lengths = {L};
+    std::vector<double> g;
+    for (int t = 0; t < L; ++t) {
+      for (int i = 0; i < I; ++i) one.features.push_back(batch.features[(size_t(t) * B + b) * I + i]);
+      for (int o = 0; o < O; ++o) g.push_back(dlogits[(size_t(t) * B + b) * O + o]);
+    }
+    ModelCache<double> alone;
+    model.forward(one, alone, false, nullptr);
+    ps.zero_grad();
+    std::vector<double> dx;
+    model.backward(one, alone, g.data(), nullptr, nullptr, &dx);
+    for (size_t k = 0; k < sum.size(); ++k) sum[k] += ps.grads()[k];
+    for (int t = 0; t < T; ++t)
+      for (int o = 0; o < O; ++o) {
+        const double got = logits[(size_t(t) * B + b) * O + o];
+        if (t < L) EXPECT_NEAR(got, alone.logits[size_t(t) * O + o], 1e-12) << "sequence " << b << " step " << t;
+        else EXPECT_EQ(got, bias[o]) << "padded step " << t << " of sequence " << b;
+      }
+    for (int t = 0; t < T; ++t)
+      for (int i = 0; i < I; ++i) {
+        const double got = dfeatures[(size_t(t) * B + b) * I + i];
+        if (t < L) EXPECT_NEAR(got, dx[size_t(t) * I + i], 1e-12) << "input gradient, sequence " << b;
+        else EXPECT_EQ(got, 0.0) << "input gradient of a padded step";
+      }
+  }
+  for (size_t k = 0; k < sum.size(); ++k) EXPECT_NEAR(grads[k], sum[k], 1e-11) << "parameter " << k;
+}
+
 TEST(Train, TruncatedBpttIsChunkedTrainingWithTheStateCarriedAndDetached) {
   Rng rng(2);
   const Batch<double> batch = lm_batch(rng, 7, 3, {7, 5, 2});

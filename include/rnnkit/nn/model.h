@@ -93,11 +93,15 @@ struct ModelCache {
   // Per-step output without output dropout: the dense layer reads rnn_out itself (no copy).
   bool features_are_rnn_out = false;
   const Real* dense_input() const { return features_are_rnn_out ? rnn_out.data() : features.data(); }
+  // A per-step head on a padded batch runs on the valid steps only (rnn.live_rows, R of them): its
+  // input rows gathered (R, D*H); the padded steps' logits are its value at their zero output, the
+  // bias. Empty otherwise. head_out: its output on those rows (R, O).
+  std::vector<Real> head_in, head_out;
 
   // Backward's buffers, kept from call to call (a kept cache allocates and page-faults nothing once
   // the sizes settle): the gradients of the dense input, of rnn_out (a last-step or mean head only:
   // a per-step head's input gradient is rnn_out's), and of the embedded inputs.
-  mutable std::vector<Real> dfeatures, drnn_out, dembedded;
+  mutable std::vector<Real> dfeatures, drnn_out, dembedded, head_dlogits, head_dinput;
 };
 
 template <typename Real>
@@ -116,7 +120,8 @@ class Model {
   // The loss of cache.logits against the batch's targets (mean reduction); dlogits (N, O) when not null.
   double loss(const Batch<Real>& batch, const ModelCache<Real>& cache, Real* dlogits) const;
 
-  // Adds parameter gradients for d(loss)/d(logits) = dlogits (N, O). d_init_state, when given,
+  // Adds parameter gradients for d(loss)/d(logits) = dlogits (N, O); a per-step head's padded steps
+  // are not part of the output (the loss masks them), and their rows of dlogits are not read. d_init_state, when given,
   // receives the gradient with respect to init_state; d_final_state (or null) is an upstream gradient
   // on final_state. d_features (T*B, I), when given and the input is features, receives the input
   // gradient.
