@@ -1,9 +1,13 @@
 // Losses: masking, ignored targets and bad targets (values are checked against PyTorch in parity).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "rnnkit/core/error.h"
+#include "rnnkit/core/rng.h"
 #include "rnnkit/nn/loss.h"
 
 namespace rnnkit {
@@ -57,6 +61,42 @@ TEST(Loss, SoftmaxIsStableForLargeLogits) {
   softmax_rows(x.data(), 1, 3);
   EXPECT_FLOAT_EQ(x[0], 0.5f);
   EXPECT_FLOAT_EQ(x[2], 0.0f);
+}
+
+}  // namespace
+}  // namespace rnnkit
+
+namespace rnnkit {
+namespace {
+
+// float cross-entropy runs its exponentials vectorised (loss_kernels.cpp); it must agree with the
+// double form to float precision for every row width (whole vectors and a partial last one), with
+// ignored rows, large and -inf logits, and give NaN for a NaN logit.
+TEST(Loss, FloatCrossEntropyAgreesWithDouble) {
+  Rng rng(21);
+  for (int C : {1, 3, 16, 17, 64, 100, 1000}) {
+    const int N = 7;
+    std::vector<float> xf(size_t(N) * C);
+    for (float& x : xf) x = float(rng.uniform(-8, 8));
+    xf[0] = 80.0f;                                                          // a large logit
+    if (C > 2) xf[size_t(C) + 1] = -std::numeric_limits<float>::infinity();  // exp 0
+    const std::vector<double> xd(xf.begin(), xf.end());
+    std::vector<int32_t> targets(N);
+    for (int n = 0; n < N; ++n) targets[size_t(n)] = int32_t(rng.next() % uint64_t(C));
+    targets[3] = -1;
+    if (C > 2) targets[1] = 0;  // (not the -inf one)
+    std::vector<double> gd(xd.size());
+    std::vector<float> gf(xf.size());
+    const double ld = cross_entropy(xd.data(), N, C, targets.data(), Reduction::Mean, gd.data());
+    const double lf = cross_entropy(xf.data(), N, C, targets.data(), Reduction::Mean, gf.data());
+    EXPECT_NEAR(lf, ld, 1e-6 * std::max(1.0, std::abs(ld))) << "C " << C;
+    for (size_t k = 0; k < gd.size(); ++k) EXPECT_NEAR(gf[k], gd[k], 2e-7) << "C " << C << " gradient " << k;
+    for (int c = 0; c < C; ++c) EXPECT_EQ(gf[size_t(3) * C + c], 0.0f) << "an ignored row";
+    EXPECT_DOUBLE_EQ(cross_entropy(xf.data(), N, C, targets.data(), Reduction::Mean, static_cast<float*>(nullptr)),
+                     lf);
+    xf[size_t(2) * C + size_t(C / 2)] = std::numeric_limits<float>::quiet_NaN();
+    EXPECT_TRUE(std::isnan(cross_entropy(xf.data(), N, C, targets.data(), Reduction::Mean, gf.data())));
+  }
 }
 
 }  // namespace
