@@ -11,6 +11,21 @@
 
 namespace rnnkit {
 
+namespace {
+
+// dst[k] = src[rows[k]] and dst[rows[k]] = src[k], W values a row: a padded batch's valid rows
+// gathered for the head (rows: RecurrentCache::live_rows) and its results put back.
+template <typename Real>
+void gather_rows(const Real* src, int W, const std::vector<int64_t>& rows, Real* dst) {
+  for (size_t k = 0; k < rows.size(); ++k) std::copy_n(src + rows[k] * W, W, dst + int64_t(k) * W);
+}
+template <typename Real>
+void scatter_rows(const Real* src, int W, const std::vector<int64_t>& rows, Real* dst) {
+  for (size_t k = 0; k < rows.size(); ++k) std::copy_n(src + int64_t(k) * W, W, dst + rows[k] * W);
+}
+
+}  // namespace
+
 const char* output_mode_name(OutputMode mode) {
   switch (mode) {
     case OutputMode::PerStep: return "per_step";
@@ -205,10 +220,8 @@ void Model<Real>::forward(const Batch<Real>& batch, ModelCache<Real>& cache, boo
   // follow the real steps, as the recurrent layers' do; a large output, a vocabulary, dominates a
   // step). Its output at a padded step's zero is the bias: computed once, on one zero row.
   const int64_t R = int64_t(live.size());
-  const Real* in = cache.dense_input();
   cache.head_in.resize(size_t(R) * DH);
-  for (int64_t k = 0; k < R; ++k)
-    std::copy_n(in + live[size_t(k)] * DH, DH, cache.head_in.data() + k * DH);
+  gather_rows(cache.dense_input(), DH, live, cache.head_in.data());
   std::vector<Real> zero(static_cast<size_t>(DH), Real(0)), padded(static_cast<size_t>(O));
   fc_->forward(params_, zero.data(), 1, padded.data());
   for (int t = 0; t < T; ++t)
@@ -217,8 +230,7 @@ void Model<Real>::forward(const Batch<Real>& batch, ModelCache<Real>& cache, boo
         std::copy_n(padded.data(), O, cache.logits.data() + (int64_t(t) * B + b) * O);
   cache.head_out.resize(size_t(R) * O);
   fc_->forward(params_, cache.head_in.data(), int(R), cache.head_out.data());
-  for (int64_t k = 0; k < R; ++k)
-    std::copy_n(cache.head_out.data() + k * O, O, cache.logits.data() + live[size_t(k)] * O);
+  scatter_rows(cache.head_out.data(), O, live, cache.logits.data());
 }
 
 template <typename Real>
@@ -268,13 +280,11 @@ void Model<Real>::backward(const Batch<Real>& batch, const ModelCache<Real>& cac
     const int64_t R = int64_t(live.size());
     const int O = config_.output_size;
     cache.head_dlogits.resize(size_t(R) * O);
-    for (int64_t k = 0; k < R; ++k)
-      std::copy_n(dlogits + live[size_t(k)] * O, O, cache.head_dlogits.data() + k * O);
+    gather_rows(dlogits, O, live, cache.head_dlogits.data());
     cache.head_dinput.resize(size_t(R) * DH);
     fc_->backward(params_, cache.head_in.data(), int(R), cache.head_dlogits.data(), cache.head_dinput.data());
     std::fill(dfeatures.begin(), dfeatures.end(), Real(0));
-    for (int64_t k = 0; k < R; ++k)
-      std::copy_n(cache.head_dinput.data() + k * DH, DH, dfeatures.data() + live[size_t(k)] * DH);
+    scatter_rows(cache.head_dinput.data(), DH, live, dfeatures.data());
   }
   if (!cache.dropout_mask.empty()) dropout_backward(dfeatures.data(), cache.dropout_mask);
 

@@ -121,10 +121,10 @@ class Model {
   double loss(const Batch<Real>& batch, const ModelCache<Real>& cache, Real* dlogits) const;
 
   // Adds parameter gradients for d(loss)/d(logits) = dlogits (N, O); a per-step head's padded steps
-  // are not part of the output (the loss masks them), and their rows of dlogits are not read. d_init_state, when given,
-  // receives the gradient with respect to init_state; d_final_state (or null) is an upstream gradient
-  // on final_state. d_features (T*B, I), when given and the input is features, receives the input
-  // gradient.
+  // are not part of the output (the loss masks them), and their rows of dlogits are not read.
+  // d_init_state, when given, receives the gradient with respect to init_state; d_final_state (or
+  // null) is an upstream gradient on final_state. d_features (T*B, I), when given and the input is
+  // features, receives the input gradient.
   void backward(const Batch<Real>& batch, const ModelCache<Real>& cache, const Real* dlogits,
                 const ModelState<Real>* d_final_state = nullptr, ModelState<Real>* d_init_state = nullptr,
                 std::vector<Real>* d_features = nullptr);
