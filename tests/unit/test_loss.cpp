@@ -69,9 +69,9 @@ TEST(Loss, SoftmaxIsStableForLargeLogits) {
 namespace rnnkit {
 namespace {
 
-// float cross-entropy runs its exponentials vectorised (loss_kernels.cpp); it must agree with the
-// double form to float precision for every row width (whole vectors and a partial last one), with
-// ignored rows, large and -inf logits, and give NaN for a NaN logit.
+// float cross-entropy and softmax run their exponentials vectorised (loss_kernels.cpp); they must
+// agree with the double form to float precision for every row width (whole vectors and a partial last
+// one), with ignored rows, large and -inf logits, and give NaN for a NaN logit.
 TEST(Loss, FloatCrossEntropyAgreesWithDouble) {
   Rng rng(21);
   for (int C : {1, 3, 16, 17, 64, 100, 1000}) {
@@ -94,6 +94,11 @@ TEST(Loss, FloatCrossEntropyAgreesWithDouble) {
     for (int c = 0; c < C; ++c) EXPECT_EQ(gf[size_t(3) * C + c], 0.0f) << "an ignored row";
     EXPECT_DOUBLE_EQ(cross_entropy(xf.data(), N, C, targets.data(), Reduction::Mean, static_cast<float*>(nullptr)),
                      lf);
+    std::vector<float> pf = xf;  // softmax_rows<float> runs the same kernel, in place
+    std::vector<double> pd = xd;
+    softmax_rows(pf.data(), N, C);
+    softmax_rows(pd.data(), N, C);
+    for (size_t k = 0; k < pd.size(); ++k) EXPECT_NEAR(pf[k], pd[k], 2e-7 * std::max(1.0, pd[k])) << "softmax " << k;
     xf[size_t(2) * C + size_t(C / 2)] = std::numeric_limits<float>::quiet_NaN();
     EXPECT_TRUE(std::isnan(cross_entropy(xf.data(), N, C, targets.data(), Reduction::Mean, gf.data())));
   }
