@@ -93,21 +93,18 @@ int one_case(int argc, char** argv) {
   }
   // A padded batch: sequence b has (b + 1) * T / B steps, about half the padded length in all (built
   // after the training peak is taken, unless it is the one timed: it copies the batch).
-  double real = 0;
+  auto padded_length = [&](int b) { return std::max(1, (b + 1) * c.T / c.B); };
+  double real = 0;  // the padded batch's real steps
+  for (int b = 0; b < c.B; ++b) real += padded_length(b);
   auto padded_batch = [&] {
     Batch<float> ragged = batch;
-    real = 0;
-    for (int b = 0; b < c.B; ++b) {
-      ragged.lengths[size_t(b)] = std::max(1, (b + 1) * c.T / c.B);
-      real += ragged.lengths[size_t(b)];
-    }
+    for (int b = 0; b < c.B; ++b) ragged.lengths[size_t(b)] = padded_length(b);
     return ragged;
   };
   // The padded batch's real steps without padding: a full batch of as many rows of T steps as the real
   // steps fill (rounded), the yardstick for "costs what its real steps cost" (a smaller batch runs each
   // row less efficiently than a larger one; padding adds to that).
   auto unpadded_ms = [&] {
-    padded_batch();
     Case dense = c;
     dense.B = std::max(1, int(real / c.T + 0.5));
     const Batch<float> rows = make_batch(dense, rng);

@@ -63,12 +63,6 @@ TEST(Loss, SoftmaxIsStableForLargeLogits) {
   EXPECT_FLOAT_EQ(x[2], 0.0f);
 }
 
-}  // namespace
-}  // namespace rnnkit
-
-namespace rnnkit {
-namespace {
-
 // float cross-entropy and softmax run their exponentials vectorised (loss_kernels.cpp); they must
 // agree with the double form to float precision for every row width (whole vectors and a partial last
 // one), with ignored rows, large and -inf logits, and give NaN for a NaN logit.
