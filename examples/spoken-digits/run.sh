@@ -27,4 +27,7 @@ time build/rnnkit train --task classify --train "$data/train" --test "$data/test
   --audio-features logmel --n-mels 40 --cell gru --hidden 64 --bidirectional --output-mode mean \
   --epochs 30 --patience 5 --batch-size 16 --lr 3e-3 --seed "${SEED:-1}"
 build/rnnkit eval --model "$out" --data "$data/test"
-build/rnnkit predict --model "$out" --data "$data/test/7" --top-k 2 | head -3
+# (to a file, then its first lines: piped into head, predict would be cut off by SIGPIPE and, with
+# pipefail, the script would exit with 141)
+build/rnnkit predict --model "$out" --data "$data/test/7" --top-k 2 > "$data/predictions-7.tsv"
+head -3 "$data/predictions-7.tsv"
