@@ -94,10 +94,12 @@ def main():
                 rows.append((threads, cell, case, r, f))
                 scaling.setdefault((cell, case), {})[threads] = r["rnnkit"]["train_ms"]
                 kit = r["rnnkit"]
+                pt = r["pytorch"]
                 ragged.setdefault((cell, case), {})[threads] = (kit["ragged_train_ms"] / kit["train_ms"],
                                                                kit["ragged_real_fraction"],
                                                                kit["unpadded_train_ms"] / kit["train_ms"],
-                                                               kit["unpadded_rows"] / case[0])
+                                                               kit["unpadded_rows"] / case[0],
+                                                               pt["ragged_train_ms"] / pt["train_ms"])
                 print(f"{cell} {case} t={threads}: rnnkit {r['rnnkit']['train_ms']:.1f} ms, "
                       f"oneDNN {r['onednn']['train_ms']:.1f} ms, PyTorch {r['pytorch']['train_ms']:.1f} ms",
                       file=sys.stderr, flush=True)
@@ -133,14 +135,18 @@ def main():
         t0, t1 = threads_list[0], threads_list[-1]
         lines += ["", f"rnnkit training: speed-up of {t1} threads over {t0}, and the time of a padded batch (lengths "
                   f"spread evenly from T/B to T, sorted) over a full one at {t0} and at {t1} threads; beside it, "
-                  "the same real steps without padding (a full batch of the rows they fill) over the full one:", "",
+                  "the same real steps without padding (a full batch of the rows they fill) over the full one; "
+                  "and PyTorch's padded batch (the same lengths through pack_padded_sequence) over its full one "
+                  "(oneDNN takes no lengths: a padded batch costs it the full time):", "",
                   f"| cell | B, T, I, H, L, bi | speed-up | padded / full time, {t0} thr | {t1} thr | real steps "
-                  f"| unpadded / full time, {t0} thr | {t1} thr | unpadded rows |",
-                  "| --- " * 9 + "|"]
+                  f"| unpadded / full time, {t0} thr | {t1} thr | unpadded rows "
+                  f"| PyTorch padded / full, {t0} thr | {t1} thr |",
+                  "| --- " * 11 + "|"]
         for (cell, case), ms in scaling.items():
             r0, r1 = ragged[(cell, case)][t0], ragged[(cell, case)][t1]
             lines.append(f"| {cell} | {', '.join(map(str, case))} | {ms[t0] / ms[t1]:.2f} | {r0[0]:.2f} "
-                         f"| {r1[0]:.2f} | {r0[1]:.2f} | {r0[2]:.2f} | {r1[2]:.2f} | {r0[3]:.2f} |")
+                         f"| {r1[0]:.2f} | {r0[1]:.2f} | {r0[2]:.2f} | {r1[2]:.2f} | {r0[3]:.2f} | {r0[4]:.2f} "
+                         f"| {r1[4]:.2f} |")
     # The like-for-like step for oneDNN: its backward always computes the input's gradient
     # (diff_src_layer), which rnnkit's and PyTorch's training steps above leave out (nothing reads it).
     lines += ["", "oneDNN's backward always computes the first layer's input gradient (diff_src_layer); the training "
