@@ -4,8 +4,9 @@
 // Usage: bench_train_step [THREADS]                      a table of the baseline cases
 //        bench_train_step CELL B T I H LAYERS BIDIR THREADS [REPS]
 //                                                   one case as a JSON line, for bench/compare.py:
-//                                                   train_ms, train_dx_ms (the step with the input
-//                                                   features' gradient too), infer_ms, stream_us (one
+//                                                   train_ms and train_gflops, train_dx_ms (the step with the input
+//                                                   features' gradient too), infer_ms and infer_gflops,
+//                                                   stream_us (one
 //                                                   step at batch 1 with the state carried),
 //                                                   ragged_train_ms (a padded batch of about half real
 //                                                   steps) and its ragged_real_fraction,
@@ -88,7 +89,7 @@ int one_case(int argc, char** argv) {
     ModelCache<float> cache;
     cache.inference = true;
     const double infer = bench::best_ms([&] { model.forward(batch, cache, false, nullptr); }, reps);
-    std::printf("{\"infer_ms\": %.3f}\n", infer);
+    std::printf("{\"infer_ms\": %.3f, \"infer_gflops\": %.1f}\n", infer, flops(c, cell) / infer / 1e6);
     return 0;
   }
   // A padded batch: sequence b has (b + 1) * T / B steps, about half the padded length in all (built
@@ -142,7 +143,8 @@ int one_case(int argc, char** argv) {
   const double train = bench::best_ms([&] { train_step(model, *opt, batch, TrainOptions{}, rng); }, reps);
   const double train_peak = bench::peak_rss_mb();  // training alone: before the inference buffers below
   if (only == "train") {
-    std::printf("{\"train_ms\": %.3f, \"train_max_rss_mb\": %.1f}\n", train, train_peak);
+    std::printf("{\"train_ms\": %.3f, \"train_gflops\": %.1f, \"train_max_rss_mb\": %.1f}\n", train,
+                3 * flops(c, cell) / train / 1e6, train_peak);
     return 0;
   }
   const double train_dx = bench::best_ms(train_dx_step, reps);
@@ -169,11 +171,13 @@ int one_case(int argc, char** argv) {
                             },
                             reps) *
                         1e3 / steps;
-  std::printf("{\"train_ms\": %.3f, \"train_dx_ms\": %.3f, \"infer_ms\": %.3f, \"stream_us\": %.2f, "
-              "\"ragged_train_ms\": %.3f, \"ragged_real_fraction\": %.3f, \"unpadded_train_ms\": %.3f, "
-              "\"unpadded_rows\": %d, \"max_rss_mb\": %.1f, \"train_max_rss_mb\": %.1f, \"base_rss_mb\": %.1f}\n",
-              train, train_dx, infer, stream, ragged_train, real / (double(c.B) * c.T), unpadded_train, unpadded_rows,
-              bench::peak_rss_mb(), train_peak, base);
+  const double f = flops(c, cell);
+  std::printf("{\"train_ms\": %.3f, \"train_gflops\": %.1f, \"train_dx_ms\": %.3f, \"infer_ms\": %.3f, "
+              "\"infer_gflops\": %.1f, \"stream_us\": %.2f, \"ragged_train_ms\": %.3f, \"ragged_real_fraction\": %.3f, "
+              "\"unpadded_train_ms\": %.3f, \"unpadded_rows\": %d, \"max_rss_mb\": %.1f, \"train_max_rss_mb\": %.1f, "
+              "\"base_rss_mb\": %.1f}\n",
+              train, 3 * f / train / 1e6, train_dx, infer, f / infer / 1e6, stream, ragged_train,
+              real / (double(c.B) * c.T), unpadded_train, unpadded_rows, bench::peak_rss_mb(), train_peak, base);
   return 0;
 }
 
