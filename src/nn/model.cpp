@@ -23,6 +23,18 @@ template <typename Real>
 void scatter_rows(const Real* src, int W, const std::vector<int64_t>& rows, Real* dst) {
   for (size_t k = 0; k < rows.size(); ++k) std::copy_n(src + int64_t(k) * W, W, dst + rows[k] * W);
 }
+// dst (n, W): row rows[k] gets src's row k and every other row zero, each row written once (rows
+// ascending, as live_rows are).
+template <typename Real>
+void scatter_rows_zero_rest(const Real* src, int W, const std::vector<int64_t>& rows, int64_t n, Real* dst) {
+  int64_t next = 0;  // the first row not yet written
+  for (size_t k = 0; k <= rows.size(); ++k) {
+    const int64_t r = k < rows.size() ? rows[k] : n;
+    std::fill(dst + next * W, dst + r * W, Real(0));
+    if (k < rows.size()) std::copy_n(src + int64_t(k) * W, W, dst + r * W);
+    next = r + 1;
+  }
+}
 
 }  // namespace
 
@@ -283,8 +295,7 @@ void Model<Real>::backward(const Batch<Real>& batch, const ModelCache<Real>& cac
     gather_rows(dlogits, O, live, cache.head_dlogits.data());
     cache.head_dinput.resize(size_t(R) * DH);
     fc_->backward(params_, cache.head_in.data(), int(R), cache.head_dlogits.data(), cache.head_dinput.data());
-    std::fill(dfeatures.begin(), dfeatures.end(), Real(0));
-    scatter_rows(cache.head_dinput.data(), DH, live, dfeatures.data());
+    scatter_rows_zero_rest(cache.head_dinput.data(), DH, live, cache.rows, dfeatures.data());
   }
   if (!cache.dropout_mask.empty()) dropout_backward(dfeatures.data(), cache.dropout_mask);
 
