@@ -392,12 +392,26 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
         b = e;
         continue;
       }
-      // padded step: the state passes through unchanged
+      // padded step: the state passes through unchanged. Kept from step to step only when h and c
+      // roll over two buffers; otherwise nothing reads an ended sequence's later rows (backward reads
+      // the valid steps' only) but the final state, which carry_final_states fills after the loop.
       const int64_t row = int64_t(t) * B + b;
-      std::copy_n(h_t + int64_t(b) * H, H, h_next + int64_t(b) * H);
-      if (Cell::kHasCell) std::copy_n(c_t + int64_t(b) * H, H, c_next + int64_t(b) * H);
+      if (roll) {
+        std::copy_n(h_t + int64_t(b) * H, H, h_next + int64_t(b) * H);
+        if (Cell::kHasCell) std::copy_n(c_t + int64_t(b) * H, H, c_next + int64_t(b) * H);
+      }
       std::fill_n(y + row * ldy, H, Real(0));
       ++b;
+    }
+  };
+
+  // The final state (row T of h and c) of each sequence that ended before T, from its last step.
+  auto carry_final_states = [&] {
+    if (roll) return;
+    for (int b = 0; b < B; ++b) {
+      if (lengths[b] >= T) continue;
+      std::copy_n(h_step(lengths[b]) + int64_t(b) * H, H, h_step(T) + int64_t(b) * H);
+      if (Cell::kHasCell) std::copy_n(c_step(lengths[b]) + int64_t(b) * H, H, c_step(T) + int64_t(b) * H);
     }
   };
 
@@ -449,6 +463,7 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
         });
       parallel_slices(B, 1, [&](int b0, int b1) { step_rows(t, b0, b1, has_hp ? hp + int64_t(b0) * GH : nullptr); });
     }
+    carry_final_states();
     return;
   }
   if (packed) {
@@ -537,6 +552,7 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
       step_rows(t, b0, b1, hp);
     }
   });
+  carry_final_states();
 }
 
 // BPTT over one direction, t = T-1..0 (on batch slices, one per thread, as in forward), then the
@@ -622,9 +638,10 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
         b = e;
         continue;
       }
-      // padded step: the gradient passes through, the gates get none (their rows are read only by the
-      // column split's product, which takes every row; elsewhere only the valid rows are)
-      std::copy_n(dh + local, H, dh_prev + local);
+      // padded step: the gradient passes through (dh and dh_prev both hold the final state's gradient
+      // until the sequence's last step: run_slice starts them equal, and nothing writes an ended row),
+      // the gates get none (their rows are read only by the column split's product, which takes every
+      // row and adds their zeros onto dh_prev; elsewhere only the valid rows are)
       if (split) {
         std::fill_n(dgi + row * GH, GH, Real(0));
         if (OH > 0) std::fill_n(dgh + row * OH, OH, Real(0));
@@ -636,10 +653,10 @@ void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int
   auto run_slice = [&](int b0, int b1, bool split) {
     const int rows = b1 - b0;
     const int64_t RH = int64_t(rows) * H;
-    std::vector<Real> dh(RH, Real(0)), dh_prev(RH), dc(RH, Real(0));  // (rows, H) each
+    std::vector<Real> dh(RH, Real(0)), dh_prev(RH, Real(0)), dc(RH, Real(0));  // (rows, H) each
     std::vector<Real> dh_live;  // the dh_prev rows of the sequences still running, gathered
     std::vector<int> live;
-    if (dh_final) std::copy_n(dh_final + int64_t(b0) * H, RH, dh.data());
+    if (dh_final) std::copy_n(dh_final + int64_t(b0) * H, RH, dh.data()), dh_prev = dh;
     if (dc_final && Cell::kHasCell) std::copy_n(dc_final + int64_t(b0) * H, RH, dc.data());
     for (int t = T - 1; t >= 0; --t) {
       // dh_prev (rows, H) += the gradients of rows b0..b1 at step t times W_hh (G*H, H): those rows of
