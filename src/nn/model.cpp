@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "rnnkit/core/error.h"
 #include "rnnkit/nn/dropout.h"
@@ -13,24 +14,24 @@ namespace rnnkit {
 
 namespace {
 
-// dst[k] = src[rows[k]] and dst[rows[k]] = src[k], W values a row: a padded batch's valid rows
-// gathered for the head (rows: RecurrentCache::live_rows) and its results put back.
+// A padded batch's valid rows (rows: RecurrentCache::live_rows, ascending) gathered for the head, and
+// its results put back; W values a row.
+// gather_rows: dst[k] = src[rows[k]].
 template <typename Real>
 void gather_rows(const Real* src, int W, const std::vector<int64_t>& rows, Real* dst) {
   for (size_t k = 0; k < rows.size(); ++k) std::copy_n(src + rows[k] * W, W, dst + int64_t(k) * W);
 }
+// scatter_rows: dst (n, W) gets dst[rows[k]] = src[k], and every other row (the padded steps') the
+// row `rest`, or zeros when rest is null; each row written once.
 template <typename Real>
-void scatter_rows(const Real* src, int W, const std::vector<int64_t>& rows, Real* dst) {
-  for (size_t k = 0; k < rows.size(); ++k) std::copy_n(src + int64_t(k) * W, W, dst + rows[k] * W);
-}
-// dst (n, W): row rows[k] gets src's row k and every other row zero, each row written once (rows
-// ascending, as live_rows are).
-template <typename Real>
-void scatter_rows_zero_rest(const Real* src, int W, const std::vector<int64_t>& rows, int64_t n, Real* dst) {
+void scatter_rows(const Real* src, int W, const std::vector<int64_t>& rows, int64_t n,
+                  std::type_identity_t<const Real*> rest, Real* dst) {
   int64_t next = 0;  // the first row not yet written
   for (size_t k = 0; k <= rows.size(); ++k) {
     const int64_t r = k < rows.size() ? rows[k] : n;
-    std::fill(dst + next * W, dst + r * W, Real(0));
+    if (!rest) std::fill(dst + next * W, dst + r * W, Real(0));
+    else
+      for (; next < r; ++next) std::copy_n(rest, W, dst + next * W);
     if (k < rows.size()) std::copy_n(src + int64_t(k) * W, W, dst + r * W);
     next = r + 1;
   }
@@ -236,13 +237,9 @@ void Model<Real>::forward(const Batch<Real>& batch, ModelCache<Real>& cache, boo
   gather_rows(cache.dense_input(), DH, live, cache.head_in.data());
   std::vector<Real> zero(static_cast<size_t>(DH), Real(0)), padded(static_cast<size_t>(O));
   fc_->forward(params_, zero.data(), 1, padded.data());
-  for (int t = 0; t < T; ++t)
-    for (int b = 0; b < B; ++b)
-      if (t >= batch.lengths[size_t(b)])
-        std::copy_n(padded.data(), O, cache.logits.data() + (int64_t(t) * B + b) * O);
   cache.head_out.resize(size_t(R) * O);
   fc_->forward(params_, cache.head_in.data(), int(R), cache.head_out.data());
-  scatter_rows(cache.head_out.data(), O, live, cache.logits.data());
+  scatter_rows(cache.head_out.data(), O, live, cache.rows, padded.data(), cache.logits.data());
 }
 
 template <typename Real>
@@ -295,7 +292,7 @@ void Model<Real>::backward(const Batch<Real>& batch, const ModelCache<Real>& cac
     gather_rows(dlogits, O, live, cache.head_dlogits.data());
     cache.head_dinput.resize(size_t(R) * DH);
     fc_->backward(params_, cache.head_in.data(), int(R), cache.head_dlogits.data(), cache.head_dinput.data());
-    scatter_rows_zero_rest(cache.head_dinput.data(), DH, live, cache.rows, dfeatures.data());
+    scatter_rows(cache.head_dinput.data(), DH, live, cache.rows, nullptr, dfeatures.data());
   }
   if (!cache.dropout_mask.empty()) dropout_backward(dfeatures.data(), cache.dropout_mask);
 
