@@ -4,14 +4,14 @@
 // Usage: bench_train_step [THREADS]                      a table of the baseline cases
 //        bench_train_step CELL B T I H LAYERS BIDIR THREADS [REPS]
 //                                                   one case as a JSON line, for bench/compare.py:
-//                                                   train_ms and train_gflops, train_dx_ms (the step with the input
-//                                                   features' gradient too), infer_ms and infer_gflops,
-//                                                   stream_us (one
-//                                                   step at batch 1 with the state carried),
-//                                                   ragged_train_ms (a padded batch of about half real
-//                                                   steps) and its ragged_real_fraction,
-//                                                   unpadded_train_ms (its real steps as a full batch of
-//                                                   unpadded_rows rows), max_rss_mb
+//                                                   train_ms and train_gflops, train_dx_ms (the step
+//                                                   with the input features' gradient too), infer_ms
+//                                                   and infer_gflops, stream_us (one step at batch 1
+//                                                   with the state carried), ragged_train_ms (a padded
+//                                                   batch of about half real steps) and its
+//                                                   ragged_real_fraction, unpadded_train_ms (its real
+//                                                   steps as a full batch of unpadded_rows rows),
+//                                                   max_rss_mb
 //        bench_train_step CELL B T I H LAYERS BIDIR THREADS REPS train|train_dx|infer|ragged
 //                                                   the training step (without or with the input's
 //                                                   gradient), the inference pass or the padded
