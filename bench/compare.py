@@ -74,7 +74,7 @@ def main():
     # core (the best time of each side then comes from each core it ran on)
     pinned = lambda threads, k: cores[k % len(cores)] if threads == 1 else None  # noqa: E731
     rates = {t: run([rnnkit, "sgemm", str(t)], t, pinned(t, 0)) for t in threads_list}
-    # What the 2-thread results depend on (core-to-core latency, memory bandwidth), before and after.
+    # What the results depend on (core-to-core latency, memory bandwidth, the core's FMA peak), before and after.
     machine = [run([rnnkit, "machine"], 2)]
     rows, scaling, ragged = [], {}, {}
     for cell in cells:
@@ -167,7 +167,9 @@ def main():
         return " and ".join(fmt.format(m[key]) if m[key] >= 0 else "n/a" for m in machine)
 
     probe = (f"a value passed between two pinned threads took {both('round_trip_ns', '{:.0f}')} ns a round trip; "
-             f"memory read at {both('read_gbps_1', '{:.0f}')} GB/s by 1 thread, {both('read_gbps_2', '{:.0f}')} by 2")
+             f"memory read at {both('read_gbps_1', '{:.0f}')} GB/s by 1 thread, {both('read_gbps_2', '{:.0f}')} by 2; "
+             f"one core's peak rate of fused multiply-adds (16 independent chains, the widest vectors) "
+             f"{both('fma_gflops', '{:.0f}')} GFLOP/s")
     header = (f"Measured {datetime.date.today()} on {platform.processor() or platform.machine()} "
               f"({os.cpu_count()} cores); sgemm 2048^3, the faster of OpenBLAS and rnnkit's own kernel, the better of "
               f"a measurement before the cases and one after: {sg}.\n"
