@@ -35,11 +35,9 @@
 #include <vector>
 
 #include <cblas.h>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 #include "bench_util.h"
+#include "fma_peak.h"
 #include "rnnkit/rnnkit.h"
 
 using namespace rnnkit;
@@ -284,73 +282,10 @@ double read_gbps(int threads) {
   return double(n * sizeof(uint64_t)) / ms / 1e6;
 }
 
-// One core's peak single-precision rate, GFLOP/s: 16 independent chains of fused multiply-adds in the
-// widest vectors the CPU runs (AVX-512, or AVX2 with FMA), 2 flops a lane, the best of five runs of 3.2
-// GFLOP each. No product can run faster on that core; -1 where neither instruction set is there.
-#if defined(__x86_64__)
-constexpr int kChains = 16;
-constexpr double kFlops = 3.2e9;
-
-// One run of the chains; returns their sum (they converge to 1), which the caller keeps. Each chain
-// starts from its own value: chains equal from the start were merged into one by the compiler.
-__attribute__((target("avx512f"))) float fma_run_512() {
-  constexpr int64_t kRounds = int64_t(kFlops) / (2 * kChains * 16);
-  __m512 acc[kChains];
-#pragma GCC unroll 16
-  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(1.0f + 0.01f * float(i));
-  const __m512 scale = _mm512_set1_ps(0.9999999f), shift = _mm512_set1_ps(1e-7f);
-  for (int64_t r = 0; r < kRounds; ++r)
-#pragma GCC unroll 16
-    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], scale, shift);
-  __m512 total = acc[0];
-#pragma GCC unroll 16
-  for (int i = 1; i < kChains; ++i) total = _mm512_add_ps(total, acc[i]);
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, total);
-  float sum = 0;
-  for (float x : lanes) sum += x;
-  return sum;
-}
-
-__attribute__((target("avx2,fma"))) float fma_run_256() {
-  constexpr int64_t kRounds = int64_t(kFlops) / (2 * kChains * 8);
-  __m256 acc[kChains];
-#pragma GCC unroll 16
-  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(1.0f + 0.01f * float(i));
-  const __m256 scale = _mm256_set1_ps(0.9999999f), shift = _mm256_set1_ps(1e-7f);
-  for (int64_t r = 0; r < kRounds; ++r)
-#pragma GCC unroll 16
-    for (int i = 0; i < kChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], scale, shift);
-  __m256 total = acc[0];
-#pragma GCC unroll 16
-  for (int i = 1; i < kChains; ++i) total = _mm256_add_ps(total, acc[i]);
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, total);
-  float sum = 0;
-  for (float x : lanes) sum += x;
-  return sum;
-}
-
-double fma_rate(float (*run)()) {
-  float total = 0;
-  const double ms = bench::best_ms([&] { total += run(); }, 5);
-  if (!(total > 0)) std::printf("(no sum)\n");  // keeps the chains
-  return kFlops / ms / 1e6;
-}
-#endif
-
-double fma_gflops() {
-#if defined(__x86_64__)
-  if (__builtin_cpu_supports("avx512f")) return fma_rate(fma_run_512);
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return fma_rate(fma_run_256);
-#endif
-  return -1;
-}
-
 int machine() {
   const double trip = round_trip_ns();
   const double one = read_gbps(1), two = read_gbps(2);
-  const double fma = fma_gflops();
+  const double fma = bench::fma_gflops();
   std::printf("{\"round_trip_ns\": %.0f, \"read_gbps_1\": %.1f, \"read_gbps_2\": %.1f, \"fma_gflops\": %.1f}\n", trip,
               one, two, fma);
   return 0;
