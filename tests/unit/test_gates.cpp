@@ -15,9 +15,10 @@
 namespace rnnkit {
 namespace {
 
-// Every value of [-20, 20] in steps of 2^-10, the float neighbours of 0 and of tanh's cut-offs
-// (4e-4, below which tanh x is x; 7.9053, above which it is 1), and values far out. An odd count, so
-// that the kernels' last chunk of a row (shorter than a vector) is checked too.
+// Every value of [-20, 20] in steps of 2^-10; tiny values; tanh's cut-offs (4e-4, below which tanh x
+// is x; 7.9053, above which it is 1) and the sigmoid's (-15.8) with their float neighbours; values far
+// out and the infinities. An odd count, not a multiple of any vector's lanes, so that the kernels' last
+// chunk of a row (shorter than a vector) is checked too.
 std::vector<float> sweep() {
   std::vector<float> x;
   for (int i = -20 * 1024; i <= 20 * 1024; ++i) x.push_back(float(i) / 1024.0f);
@@ -40,7 +41,7 @@ struct Outputs {
   std::vector<float> rnn_h;        // the RNN cell: h' = tanh(x), hp absent
   std::vector<float> act;          // the LSTM's gates from xp = (x, x, x, x): (sigmoid, sigmoid, tanh, sigmoid)
   std::vector<float> lstm_h;       // h' = o tanh(c'), c' = f 0 + i g
-  float sigmoid(int gate, size_t i) const { return act[size_t(gate) * rnn_h.size() + i]; }
+  float gate(int g, size_t i) const { return act[size_t(g) * rnn_h.size() + i]; }
 };
 
 Outputs run_gates(const std::vector<float>& x) {
@@ -79,8 +80,8 @@ TEST(Gates, FloatTanhAndSigmoidWithinTheStatedErrorOnEveryInstructionSet) {
     for (size_t i = 0; i < x.size(); ++i) {
       const long double t = std::tanh((long double)x[i]), s = exact_sigmoid(x[i]);
       rnn_tanh.see(x[i], out.rnn_h[i], t);
-      lstm_tanh.see(x[i], out.sigmoid(2, i), t);
-      for (int g : {0, 1, 3}) sigmoid.see(x[i], out.sigmoid(g, i), s);
+      lstm_tanh.see(x[i], out.gate(2, i), t);
+      for (int g : {0, 1, 3}) sigmoid.see(x[i], out.gate(g, i), s);
     }
     // The bounds gates.cpp states: with fused multiply-adds, and without them (each of the rational
     // approximations' Horner steps then rounds twice).
@@ -92,7 +93,7 @@ TEST(Gates, FloatTanhAndSigmoidWithinTheStatedErrorOnEveryInstructionSet) {
     // Bounded and odd: |tanh| <= 1, 0 <= sigmoid <= 1, and tanh(-x) = -tanh(x) bit for bit.
     for (size_t i = 0; i < x.size(); ++i) {
       ASSERT_LE(std::fabs(out.rnn_h[i]), 1.0f) << x[i];
-      for (int g : {0, 1, 3}) ASSERT_TRUE(out.sigmoid(g, i) >= 0.0f && out.sigmoid(g, i) <= 1.0f) << x[i];
+      for (int g : {0, 1, 3}) ASSERT_TRUE(out.gate(g, i) >= 0.0f && out.gate(g, i) <= 1.0f) << x[i];
       if (i + 1 < x.size() && x[i + 1] == -x[i]) {
         ASSERT_EQ(out.rnn_h[i + 1], -out.rnn_h[i]) << x[i];
       }
@@ -112,7 +113,7 @@ TEST(Gates, FloatNanInNanOut) {
     for (size_t i = 0; i < x.size(); ++i) {
       const bool nan = std::isnan(x[i]);
       EXPECT_EQ(std::isnan(out.rnn_h[i]), nan) << i;
-      for (int g = 0; g < 4; ++g) EXPECT_EQ(std::isnan(out.sigmoid(g, i)), nan) << g << " " << i;
+      for (int g = 0; g < 4; ++g) EXPECT_EQ(std::isnan(out.gate(g, i)), nan) << g << " " << i;
       EXPECT_EQ(std::isnan(out.lstm_h[i]), nan) << i;
     }
   }
