@@ -102,7 +102,7 @@ HWY_INLINE void Accumulate(D d, hn::Vec<D> (&acc0)[MR], hn::Vec<D> (&acc1)[MR], 
   for (int k = 0; k < kc; ++k) {
     if constexpr (kPrefetch)
       for (due += lines; due >= kc; due -= kc, prefetch += 64 / sizeof(T)) hwy::Prefetch(prefetch);
-    const V b0 = hn::LoadU(d, panel + size_t(k) * kPanel);  // PackedMatrix storage: 16-byte aligned
+    const V b0 = hn::LoadU(d, panel + size_t(k) * kPanel);  // panels start on 128 bytes (aligned.h)
     const V b1 = hn::LoadU(d, panel + size_t(k) * kPanel + L);
     HWY_UNROLL(16) for (int r = 0; r < MR; ++r) {
       const V av = hn::Set(d, kPackedA ? pa[size_t(k) * lda + r] : pa[size_t(r) * lda + k]);

@@ -280,7 +280,7 @@ void Model<Real>::backward(const Batch<Real>& batch, const ModelCache<Real>& cac
   const size_t S = state_size(B);
   const bool lstm = config_.cell == CellKind::Lstm;
 
-  std::vector<Real>& dfeatures = cache.dfeatures;
+  auto& dfeatures = cache.dfeatures;
   dfeatures.resize(size_t(cache.rows) * DH);  // all written by the head's backward (or below)
   if (cache.head_in.empty()) {
     fc_->backward(params_, cache.dense_input(), cache.rows, dlogits, dfeatures.data());
@@ -298,7 +298,7 @@ void Model<Real>::backward(const Batch<Real>& batch, const ModelCache<Real>& cac
 
   // The recurrent output's gradient: the head's input gradient itself for a per-step head (T*B rows
   // already); spread over the steps into drnn_out for the last step or the mean.
-  std::vector<Real>& drnn_out = cache.drnn_out;
+  auto& drnn_out = cache.drnn_out;
   const Real* dy = dfeatures.data();
   if (config_.output == OutputMode::Last) {
     drnn_out.assign(TB * DH, Real(0));
@@ -338,7 +338,7 @@ void Model<Real>::backward(const Batch<Real>& batch, const ModelCache<Real>& cac
     }
   }
 
-  std::vector<Real>& dx = cache.dembedded;
+  auto& dx = cache.dembedded;
   Real* dx_ptr = nullptr;
   if (embedding_ && !config_.freeze_embedding) {
     dx.assign(TB * config_.embedding_dim, Real(0));

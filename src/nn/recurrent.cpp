@@ -256,7 +256,7 @@ void direction_forward(const ParamStore<Real>& params, const RecurrentWeights& w
   const bool has_hp = F < GH;
 
   // The bias of the pre-activation rows: b_ih, plus b_hh in the folded columns.
-  std::vector<Real>& bias = scratch.bias;
+  auto& bias = scratch.bias;
   const Real* b_ih = params.value(w.b_ih);
   const Real* bhh = params.value(w.b_hh);
   bias.assign(b_ih, b_ih + GH);
@@ -564,10 +564,10 @@ template <typename Cell, typename Real>
 void direction_backward(ParamStore<Real>& params, const RecurrentWeights& w, int I, int H, int T, int B,
                         const int* lengths, const typename RecurrentCache<Real>::Direction& cache, const Real* dy,
                         int64_t ldy, const Real* dh_final, const Real* dc_final, Real* dh0, Real* dc0,
-                        std::vector<Real>& dgi_buf, std::vector<Real>& dgh_buf, PackedMatrix<Real>& w_hh,
+                        AlignedVector<Real>& dgi_buf, AlignedVector<Real>& dgh_buf, PackedMatrix<Real>& w_hh,
                         PackedMatrix<Real>& w_hh_own, const std::vector<int64_t>& live_rows,
-                        const std::vector<int64_t>& step_start, std::vector<Real>& h_rows,
-                        std::vector<Real>& bias_sums) {
+                        const std::vector<int64_t>& step_start, AlignedVector<Real>& h_rows,
+                        AlignedVector<Real>& bias_sums) {
   constexpr int G = Cell::kGates;
   // W_hh's gradient is dgi's in its first S columns, dgh's (OH a row) in the rest.
   const int GH = G * H, OH = Cell::kOwnGates * H, S = GH - OH;

@@ -11,14 +11,18 @@
 #include <utility>
 #include <vector>
 
+#include "rnnkit/core/aligned.h"
 #include "rnnkit/core/gemm.h"
 
 namespace rnnkit {
 
 // An allocator whose resize() leaves new elements of a trivial type uninitialised: for buffers that
-// are written in full after every resize (a packed matrix), so that growing one costs no memset.
+// are written in full after every resize (a packed matrix), so that growing one costs no memset. Its
+// storage starts on 128 bytes (aligned.h), so every k's 32 values of a panel fill two whole cache
+// lines: at std::allocator's 16 bytes each of the kernel's two vector loads a k straddled two lines
+// (the smallest LSTM's training step at 1 thread 4.64-4.75 ms before, 4.50-4.58 after).
 template <typename T>
-struct UninitAllocator : std::allocator<T> {
+struct UninitAllocator : AlignedAllocator<T> {
   template <typename U>
   struct rebind {
     using other = UninitAllocator<U>;

@@ -83,10 +83,10 @@ struct ModelCache {
   // Set by a caller that never runs backward on this cache (prediction, evaluation, streaming): the
   // recurrent layers then keep no activations for it (see RecurrentCache::inference).
   bool inference = false;
-  std::vector<Real> embedded;         // (T*B, E)
+  AlignedVector<Real> embedded;       // (T*B, E)
   RecurrentCache<Real> rnn;
-  std::vector<Real> rnn_out;          // (T*B, D*H)
-  std::vector<Real> features;         // dense input (N, D*H): last steps, means, or rnn_out with dropout
+  AlignedVector<Real> rnn_out;        // (T*B, D*H)
+  AlignedVector<Real> features;       // dense input (N, D*H): last steps, means, or rnn_out with dropout
   std::vector<Real> dropout_mask;
   std::vector<Real> logits;           // (N, O); N = B (last, mean) or T*B (per step)
   int rows = 0;                       // N
@@ -101,7 +101,8 @@ struct ModelCache {
   // Backward's buffers, kept from call to call (a kept cache allocates and page-faults nothing once
   // the sizes settle): the gradients of the dense input, of rnn_out (a last-step or mean head only:
   // a per-step head's input gradient is rnn_out's), and of the embedded inputs.
-  mutable std::vector<Real> dfeatures, drnn_out, dembedded, head_dlogits, head_dinput;
+  mutable AlignedVector<Real> dfeatures, drnn_out, dembedded;
+  mutable std::vector<Real> head_dlogits, head_dinput;
 };
 
 template <typename Real>

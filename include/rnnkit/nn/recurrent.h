@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "rnnkit/core/aligned.h"
+
 #include "rnnkit/core/packed_gemm.h"
 #include "rnnkit/core/params.h"
 #include "rnnkit/core/rng.h"
@@ -46,17 +48,17 @@ struct RecurrentWeights {
 template <typename Real>
 struct RecurrentCache {
   struct Direction {
-    std::vector<Real> x;    // (R, I_l) the input this direction read (time-reversed for d = 1), valid steps only;
+    AlignedVector<Real> x;    // (R, I_l) the input this direction read (time-reversed for d = 1), valid steps only;
                             // empty after an inference pass that read the input in place
-    std::vector<Real> h;    // (T+1, B, H) h_0 .. h_T; after an inference pass, maybe two steps only
-    std::vector<Real> c;    // (T+1, B, H) LSTM cell states, as h
-    std::vector<Real> act;  // (T, B, G*H) gate activations (RNN: unused pre-activations); after an
+    AlignedVector<Real> h;    // (T+1, B, H) h_0 .. h_T; after an inference pass, maybe two steps only
+    AlignedVector<Real> c;    // (T+1, B, H) LSTM cell states, as h
+    AlignedVector<Real> act;  // (T, B, G*H) gate activations (RNN: unused pre-activations); after an
                             // inference pass, pre-activations only, maybe of one step only
     int64_t final_state = 0;  // where h_T (and c_T) start in h (and c)
     // h_0 was zero (no initial state given): the first step ran without a recurrent product, and
     // backward leaves out the first step's rows from W_hh's gradient (their h_0 terms are all zero).
     bool zero_h0 = false;
-    std::vector<Real> aux;  // (T, B, H) GRU: W_hn h + b_hn (training only)
+    AlignedVector<Real> aux;  // (T, B, H) GRU: W_hn h + b_hn (training only)
     // An inference cache's own W_hh^T and W_ih^T packed for the products, kept from call to call
     // while the parameters' stamp (ParamStore::stamp) and place stay the same. Training packs into
     // the scratch on every call instead: its weights change after every step.
@@ -84,20 +86,20 @@ struct RecurrentCache {
 
   // Scratch reused from call to call, so that a cache kept across training steps allocates nothing
   // once the sizes settle. Backward takes the cache as const and borrows its part.
-  std::vector<Real> layer_out[2];  // layers' outputs (T*B, D*H), alternating
-  std::vector<Real> y_rev;         // the reverse direction's output in its own time order (T*B, H)
+  AlignedVector<Real> layer_out[2];  // layers' outputs (T*B, D*H), alternating
+  AlignedVector<Real> y_rev;         // the reverse direction's output in its own time order (T*B, H)
   struct Scratch {
-    std::vector<Real> dgi, dgh, dlayer[2], dy_rev, dx_rev;
-    std::vector<Real> hp, h_live, hp_live;  // forward: per-step recurrent products, live rows gathered
-    std::vector<Real> act_live, x_rows;     // forward, padded, input per step: gathered rows, a step's input
-    std::vector<Real> h_rows;               // backward: h_t of the valid rows, gathered (R, H)
-    std::vector<Real> bias_sums;            // backward: each batch slice's bias-gradient sums
+    AlignedVector<Real> dgi, dgh, dlayer[2], dy_rev, dx_rev;
+    AlignedVector<Real> hp, h_live, hp_live;  // forward: per-step recurrent products, live rows gathered
+    AlignedVector<Real> act_live, x_rows;     // forward, padded, input per step: gathered rows, a step's input
+    AlignedVector<Real> h_rows;               // backward: h_t of the valid rows, gathered (R, H)
+    AlignedVector<Real> bias_sums;            // backward: each batch slice's bias-gradient sums
     std::vector<int> live;
     PackedMatrix<Real> w_hh;  // a direction's W_hh^T (forward) or W_hh (backward), packed per call; W_ih^T
                               // first, for the input projection before the loop
     PackedMatrix<Real> w_ih;  // W_ih^T, packed per call when the input is projected step by step;
                               // backward: the rows of W_hh of the GRU's n gate
-    std::vector<Real> bias;   // b_ih (+ b_hh for the cells that fold it in), (G*H)
+    AlignedVector<Real> bias;   // b_ih (+ b_hh for the cells that fold it in), (G*H)
   };
   // One per direction that may run at once: with two threads a bidirectional layer runs its two
   // directions side by side, one on each thread (scratch[1] stays empty otherwise).
