@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "rnnkit/core/aligned.h"
 #include "rnnkit/core/params.h"
 #include "rnnkit/core/rng.h"
 #include "rnnkit/nn/dense.h"
