@@ -60,6 +60,18 @@ std::vector<std::vector<size_t>> make_batches(const std::vector<int>& lengths, i
   return batches;
 }
 
+std::vector<std::vector<size_t>> length_sorted_batches(const std::vector<int>& lengths, int batch_size) {
+  require(batch_size >= 1, "batch size must be >= 1, got " + std::to_string(batch_size));
+  std::vector<size_t> order(lengths.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return lengths[a] < lengths[b]; });
+  std::vector<std::vector<size_t>> batches;
+  for (size_t b = 0; b < order.size(); b += size_t(batch_size))
+    batches.emplace_back(order.begin() + std::ptrdiff_t(b),
+                         order.begin() + std::ptrdiff_t(std::min(order.size(), b + size_t(batch_size))));
+  return batches;
+}
+
 double padding_overhead(const std::vector<int>& lengths, const std::vector<std::vector<size_t>>& batches) {
   double padded = 0, real = 0;
   for (const auto& b : batches) {

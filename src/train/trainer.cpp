@@ -12,7 +12,24 @@
 
 namespace rnnkit {
 
-double evaluate_loss(const Model<float>& model, const BatchSource& data, int batch_size, int chunk_steps) {
+std::vector<std::vector<size_t>> length_sorted_batches(const BatchSource& data, int batch_size) {
+  std::vector<int> lengths(data.size());
+  for (size_t i = 0; i < data.size(); ++i) lengths[i] = data.length(i);
+  return length_sorted_batches(lengths, batch_size);
+}
+
+void forward_split(const Model<float>& model, const BatchSource& data, int batch_size, const SplitBatchFn& each) {
+  ModelCache<float> cache;
+  cache.inference = true;
+  for (const auto& indices : length_sorted_batches(data, batch_size)) {
+    const Batch<float> batch = data.batch(indices);
+    model.forward(batch, cache, false, nullptr);
+    each(indices, batch, cache);
+  }
+}
+
+double evaluate_loss(const Model<float>& model, const BatchSource& data, int batch_size, int chunk_steps,
+                     const SplitBatchFn& each) {
   const ModelConfig& c = model.config();
   const bool chunked = chunk_steps > 0 && c.output == OutputMode::PerStep && !c.bidirectional;
   double total = 0;
@@ -20,23 +37,24 @@ double evaluate_loss(const Model<float>& model, const BatchSource& data, int bat
   ModelCache<float> cache;
   cache.inference = true;
   ModelState<float> state, next;
-  const auto add = [&](const Batch<float>& batch, const ModelState<float>* init, ModelState<float>* final_state) {
+  const auto add = [&](const std::vector<size_t>& indices, const Batch<float>& batch, const ModelState<float>* init,
+                       ModelState<float>* final_state) {
     model.forward(batch, cache, false, nullptr, init, final_state);
+    if (each) each(indices, batch, cache);
     const int64_t n = count_targets(c, batch);
     if (n == 0) return;
     total += model.loss(batch, cache, nullptr) * double(n);
     targets += n;
   };
-  for (size_t start = 0; start < data.size(); start += size_t(batch_size)) {
-    std::vector<size_t> idx(std::min(data.size(), start + size_t(batch_size)) - start);
-    std::iota(idx.begin(), idx.end(), start);
-    const Batch<float> batch = data.batch(idx);
+  for (const auto& indices : length_sorted_batches(data, batch_size)) {
+    const Batch<float> batch = data.batch(indices);
     if (!chunked || batch.T <= chunk_steps) {
-      add(batch, nullptr, nullptr);
+      add(indices, batch, nullptr, nullptr);
       continue;
     }
     for (int t0 = 0; t0 < batch.T; t0 += chunk_steps) {
-      add(slice_steps(c, batch, t0, std::min(chunk_steps, batch.T - t0)), t0 == 0 ? nullptr : &state, &next);
+      add(indices, slice_steps(c, batch, t0, std::min(chunk_steps, batch.T - t0)), t0 == 0 ? nullptr : &state,
+          &next);
       std::swap(state, next);
     }
   }
@@ -106,7 +124,7 @@ TrainResult fit(Model<float>& model, const BatchSource& train, const BatchSource
     rec.epoch = epoch;
     rec.steps = step;
     rec.train_loss = loss_n ? loss_sum / double(loss_n) : 0.0;
-    rec.valid_loss = evaluate_loss(model, valid, std::max(config.batch_size, 64), config.step.bptt);
+    rec.valid_loss = evaluate_loss(model, valid, std::max(config.batch_size, 64), config.step.bptt, cb.valid_batch);
     if (cb.valid_metric) {
       rec.valid_metric = cb.valid_metric(model, rec.valid_loss);
       rec.metric = cb.metric_name;

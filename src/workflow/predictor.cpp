@@ -116,61 +116,69 @@ std::vector<Prediction> Predictor::predict_texts(const std::vector<std::string>&
                                          : "forecasts series: use forecast"));
   require(k >= 1, "top_k must be >= 1");
   require(batch_size >= 1, "batch size must be >= 1");
-  std::vector<Prediction> out;
-  out.reserve(texts.size());
-  const CacheLease lease = take_cache();
-  ModelCache<float>& cache = *lease;
-  const int32_t pad = state_.text.vocab().pad_id();
-  for (size_t begin = 0; begin < texts.size(); begin += size_t(batch_size)) {
-    const size_t n = std::min(texts.size() - begin, size_t(batch_size));
-    std::vector<size_t> idx(n);
-    std::iota(idx.begin(), idx.end(), size_t(0));
-    if (state_.task != Task::Tag) {
-      std::vector<std::vector<int32_t>> ids;
-      for (size_t i = 0; i < n; ++i) ids.push_back(state_.encode_text(texts[begin + i]));
-      model_->forward(token_batch<float>(ids, idx, pad), cache, false, nullptr);
-      for (auto& a : answer(cache.logits, n, k)) out.push_back(std::move(a));
+  // Every text encoded first, then run in batches of texts of alike length (shortest first: little
+  // padding), each answer put back in the texts' order.
+  const bool tagging = state_.task == Task::Tag;
+  std::vector<std::vector<int32_t>> ids(texts.size());
+  std::vector<std::vector<std::string>> tokens(tagging ? texts.size() : 0);  // tagging: what each tag is for
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (!tagging) {
+      ids[i] = state_.encode_text(texts[i]);
       continue;
     }
     // Tagging: whitespace tokens, each cleaned and looked up; one tag per token.
-    std::vector<std::vector<std::string>> tokens(n);
-    std::vector<std::vector<int32_t>> ids(n);
-    for (size_t i = 0; i < n; ++i) {
-      std::istringstream words(texts[begin + i]);
-      for (std::string w; words >> w;) {
-        tokens[i].push_back(w);
-        ids[i].push_back(state_.text.vocab().id(state_.text.clean(w)));
-      }
-      if (ids[i].empty()) ids[i].push_back(state_.text.vocab().unk_id());  // still runs; no tags come back
+    std::istringstream words(texts[i]);
+    for (std::string w; words >> w;) {
+      tokens[i].push_back(w);
+      ids[i].push_back(state_.text.vocab().id(state_.text.clean(w)));
     }
-    const Batch<float> b = token_batch<float>(ids, idx, pad);
-    model_->forward(b, cache, false, nullptr);
+    if (ids[i].empty()) ids[i].push_back(state_.text.vocab().unk_id());  // still runs; no tags come back
+  }
+  std::vector<Prediction> out(texts.size());
+  const CacheLease lease = take_cache();
+  ModelCache<float>& cache = *lease;
+  const int32_t pad = state_.text.vocab().pad_id();
+  const size_t C = size_t(model_->config().output_size);
+  std::vector<int> lengths(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) lengths[i] = int(ids[i].size());
+  for (const std::vector<size_t>& idx : length_sorted_batches(lengths, batch_size)) {
+    const size_t n = idx.size();
+    model_->forward(token_batch<float>(ids, idx, pad), cache, false, nullptr);
+    if (!tagging) {
+      std::vector<Prediction> answers = answer(cache.logits, n, k);
+      for (size_t i = 0; i < n; ++i) out[idx[i]] = std::move(answers[i]);
+      continue;
+    }
     std::vector<float> p = cache.logits;
     model_->apply_head(p.data(), cache.rows);
-    const size_t C = size_t(model_->config().output_size);
     for (size_t i = 0; i < n; ++i) {
-      Prediction a;
-      for (size_t t = 0; t < tokens[i].size(); ++t) {
+      const std::vector<std::string>& words = tokens[idx[i]];
+      for (size_t t = 0; t < words.size(); ++t) {
         const float* row = p.data() + (t * n + i) * C;  // time-major
         const size_t best = size_t(std::max_element(row, row + C) - row);
-        a.tags.push_back({tokens[i][t], state_.labels[best], double(row[best])});
+        out[idx[i]].tags.push_back({words[t], state_.labels[best], double(row[best])});
       }
-      out.push_back(std::move(a));
     }
   }
   return out;
 }
 
-std::vector<Prediction> Predictor::predict_audio(const std::vector<std::string>& paths, int k) const {
+std::vector<Prediction> Predictor::predict_audio(const std::vector<std::string>& paths, int k, int batch_size) const {
   require_task();
   require(state_.audio_input, "this model reads texts or series, not audio files");
-  std::vector<Prediction> out;
+  require(batch_size >= 1, "batch size must be >= 1");
+  std::vector<std::vector<float>> frames;
+  for (const auto& path : paths) frames.push_back(state_.audio_frames(read_audio(path)));
+  const AudioSource clips(std::move(frames), std::vector<int32_t>(paths.size(), 0), state_.audio_feature_count());
+  std::vector<int> lengths(clips.size());
+  for (size_t i = 0; i < clips.size(); ++i) lengths[i] = clips.length(i);
+  std::vector<Prediction> out(paths.size());
   const CacheLease lease = take_cache();
   ModelCache<float>& cache = *lease;
-  for (const auto& path : paths) {
-    const AudioSource one({state_.audio_frames(read_audio(path))}, {0}, state_.audio_feature_count());
-    model_->forward(one.batch({0}), cache, false, nullptr);
-    out.push_back(std::move(answer(cache.logits, 1, k)[0]));
+  for (const std::vector<size_t>& idx : length_sorted_batches(lengths, batch_size)) {  // clips of alike length together
+    model_->forward(clips.batch(idx), cache, false, nullptr);
+    std::vector<Prediction> answers = answer(cache.logits, idx.size(), k);
+    for (size_t i = 0; i < idx.size(); ++i) out[idx[i]] = std::move(answers[i]);
   }
   return out;
 }

@@ -530,38 +530,38 @@ std::unique_ptr<TextTagSource> text_tag_source(const TaskState& st, const std::v
 }
 
 std::vector<int32_t> predict_classes(const Model<float>& model, const BatchSource& data, int batch_size) {
-  std::vector<int32_t> out;
-  ModelCache<float> cache;
-  cache.inference = true;
-  const int C = model.config().output_size;
-  for (size_t s = 0; s < data.size(); s += size_t(batch_size)) {
-    std::vector<size_t> idx;
-    for (size_t i = s; i < std::min(data.size(), s + size_t(batch_size)); ++i) idx.push_back(i);
-    model.forward(data.batch(idx), cache, false, nullptr);
-    for (size_t b = 0; b < idx.size(); ++b) {
-      const float* row = cache.logits.data() + b * size_t(C);
-      out.push_back(int32_t(std::max_element(row, row + C) - row));
-    }
-  }
+  std::vector<int32_t> out(data.size());
+  forward_split(model, data, batch_size, class_argmax(model.config().output_size, out));
   return out;
+}
+
+SplitBatchFn class_argmax(int classes, std::vector<int32_t>& out) {
+  const size_t C = size_t(classes);
+  return [C, &out](const std::vector<size_t>& indices, const Batch<float>&, const ModelCache<float>& cache) {
+    for (size_t b = 0; b < indices.size(); ++b) {
+      const float* row = cache.logits.data() + b * C;
+      out[indices[b]] = int32_t(std::max_element(row, row + C) - row);
+    }
+  };
 }
 
 void predict_tags(const Model<float>& model, const BatchSource& data, std::vector<int32_t>& predicted,
                   std::vector<int32_t>& gold) {
-  ModelCache<float> cache;
-  cache.inference = true;
-  const int C = model.config().output_size;
-  for (size_t s = 0; s < data.size(); s += 64) {
-    std::vector<size_t> idx;
-    for (size_t i = s; i < std::min(data.size(), s + 64); ++i) idx.push_back(i);
-    const Batch<float> b = data.batch(idx);
-    model.forward(b, cache, false, nullptr);
+  const size_t C = size_t(model.config().output_size);
+  std::vector<std::vector<int32_t>> tags(data.size()), truth(data.size());  // per example, put back in order
+  forward_split(model, data, 64, [&](const std::vector<size_t>& indices, const Batch<float>& b,
+                                     const ModelCache<float>& cache) {
     for (int k = 0; k < b.B; ++k)
       for (int t = 0; t < b.lengths[size_t(k)]; ++t) {
-        const float* row = cache.logits.data() + (size_t(t) * size_t(b.B) + size_t(k)) * size_t(C);
-        predicted.push_back(int32_t(std::max_element(row, row + C) - row));
-        gold.push_back(b.labels[size_t(t) * size_t(b.B) + size_t(k)]);
+        const size_t row = size_t(t) * size_t(b.B) + size_t(k);  // time-major
+        const float* logits = cache.logits.data() + row * C;
+        tags[indices[size_t(k)]].push_back(int32_t(std::max_element(logits, logits + C) - logits));
+        truth[indices[size_t(k)]].push_back(b.labels[row]);
       }
+  });
+  for (size_t i = 0; i < data.size(); ++i) {
+    predicted.insert(predicted.end(), tags[i].begin(), tags[i].end());
+    gold.insert(gold.end(), truth[i].begin(), truth[i].end());
   }
 }
 
@@ -587,23 +587,26 @@ std::unique_ptr<RegressSource> regress_source(const TaskState& st, const TextDat
                                          st.text.vocab().pad_id());
 }
 
-RegressReport regress_report(const Model<float>& model, const TaskState& st, const RegressSource& data,
+SplitBatchFn regress_values(const TaskState& st, std::vector<double>& out) {
+  return [&st, &out](const std::vector<size_t>& indices, const Batch<float>&, const ModelCache<float>& cache) {
+    for (size_t b = 0; b < indices.size(); ++b) out[indices[b]] = st.scaler.inverse_one(cache.logits[b], 0);
+  };
+}
+
+RegressReport regress_report(const TaskState& st, const RegressSource& data, const std::vector<double>& predicted,
                              double baseline) {
-  std::vector<double> pred, truth;
-  ModelCache<float> cache;
-  cache.inference = true;
-  for (size_t s = 0; s < data.size(); s += 64) {
-    std::vector<size_t> idx;
-    for (size_t i = s; i < std::min(data.size(), s + 64); ++i) idx.push_back(i);
-    model.forward(data.batch(idx), cache, false, nullptr);
-    for (size_t b = 0; b < idx.size(); ++b) {
-      pred.push_back(st.scaler.inverse_one(cache.logits[b], 0));
-      truth.push_back(st.scaler.inverse_one(data.values()[idx[b]], 0));
-    }
-  }
-  const RegressionReport m = regression_report(pred, truth);
+  std::vector<double> truth(data.size());
+  for (size_t i = 0; i < data.size(); ++i) truth[i] = st.scaler.inverse_one(data.values()[i], 0);
+  const RegressionReport m = regression_report(predicted, truth);
   const RegressionReport b = regression_report(std::vector<double>(truth.size(), baseline), truth);
   return {m.count, m.rmse, m.mae, b.rmse, b.mae};
+}
+
+RegressReport regress_report(const Model<float>& model, const TaskState& st, const RegressSource& data,
+                             double baseline) {
+  std::vector<double> predicted(data.size());
+  forward_split(model, data, 64, regress_values(st, predicted));
+  return regress_report(st, data, predicted, baseline);
 }
 
 void write_text_atomically(const std::string& path, const std::string& text) {

@@ -39,6 +39,16 @@ grep -q "resuming after epoch 2" "$tmp/resume.err" || fail "resume did not say w
 cut -d' ' -f2- "$tmp/train.ft" | "$rnnkit" predict --model "$tmp/straight.safetensors" --top-k 2 > "$tmp/p1"
 cut -d' ' -f2- "$tmp/train.ft" | "$rnnkit" predict --model "$tmp/resumed.safetensors" --top-k 2 > "$tmp/p2"
 cmp -s "$tmp/p1" "$tmp/p2" || fail "the resumed model differs from the straight run"
+# predict --data answers a file's lines in batches of alike length (stdin: a line at a time): the same
+# answers in the same order, over more lines than one chunk of 1024 holds.
+for _ in 1 2 3 4 5 6 7 8 9 10 11 12; do cut -d' ' -f2- "$tmp/train.ft"; done > "$tmp/lines"
+"$rnnkit" predict --model "$tmp/straight.safetensors" --top-k 2 < "$tmp/lines" > "$tmp/p3"
+"$rnnkit" predict --model "$tmp/straight.safetensors" --top-k 2 --data "$tmp/lines" > "$tmp/p4"
+[ "$(wc -l < "$tmp/p4")" -eq "$(wc -l < "$tmp/lines")" ] && [ "$(wc -l < "$tmp/lines")" -gt 1024 ] \
+  || fail "predict --data answered $(wc -l < "$tmp/p4") of $(wc -l < "$tmp/lines") lines"
+paste -d' ' "$tmp/p3" "$tmp/p4" | awk '{ d2 = $2 - $6; d4 = $4 - $8
+  if ($1 != $5 || $3 != $7 || d2 * d2 > 4e-8 || d4 * d4 > 4e-8) { print "line " NR ": " $0; bad++ } }
+  END { exit bad > 0 }' || fail "predict --data differs from predicting line by line"
 [ "$(wc -l < "$tmp/resumed.safetensors.log.jsonl")" -eq 5 ] || fail "the resumed log should hold 5 epochs"
 expect_error0() { if "$@" > /dev/null 2> "$tmp/err"; then fail "succeeded: $*"; fi; }
 expect_error0 "$rnnkit" train "${common[@]}" --epochs 5 --layers 2 --output "$tmp/resumed.safetensors" --resume
@@ -144,6 +154,11 @@ grep -q "tag B-PER: precision 1.0000, recall 1.0000" "$tmp/ner.out" || fail "tex
 "$rnnkit" eval --model "$tmp/ner.safetensors" --data "$tmp/ner.conll" --json | grep '"accuracy":1.0' > /dev/null || fail "text tag eval"
 echo "Bob visited them in Oslo" | "$rnnkit" predict --model "$tmp/ner.safetensors" |
   grep -qx "Bob/B-PER visited/O them/O in/O Oslo/B-LOC" || fail "text tag predict"
+printf 'Oslo\nBob visited them in Oslo\nthem in Oslo\n' > "$tmp/ner.lines"
+"$rnnkit" predict --model "$tmp/ner.safetensors" --data "$tmp/ner.lines" > "$tmp/ner.batched"
+"$rnnkit" predict --model "$tmp/ner.safetensors" < "$tmp/ner.lines" | cmp -s - "$tmp/ner.batched" \
+  || fail "text tag predict --data differs from line by line: $(cat "$tmp/ner.batched")"
+sed -n 2p "$tmp/ner.batched" | grep -qx "Bob/B-PER visited/O them/O in/O Oslo/B-LOC" || fail "text tag predict --data"
 
 # Pretrained word vectors set the embedding (their size wins over --embedding-dim) and can stay frozen.
 "$rnnkit" train --task classify --train "$tmp/train.ft" --output "$tmp/pv.safetensors" --embedding-dim 16 \
@@ -178,6 +193,12 @@ if command -v espeak-ng > /dev/null; then
   sevens=("$tmp/digits/7/"*.wav)
   seven=${sevens[0]}
   "$rnnkit" predict --model "$tmp/audio.safetensors" --data "$seven" | grep "wav	7 " > /dev/null || fail "predict on a clip of 7"
+  # A folder: every clip, in the order of their sorted paths, each labelled as eval found them.
+  "$rnnkit" predict --model "$tmp/audio.safetensors" --data "$tmp/digits" > "$tmp/audio.pred"
+  cut -f1 "$tmp/audio.pred" | cmp -s - <(find "$tmp/digits" -name '*.wav' | LC_ALL=C sort) \
+    || fail "predict on a folder: not every clip in order: $(cut -f1 "$tmp/audio.pred" | head -3)"
+  awk -F'\t' '{ n = split($1, p, "/"); split($2, l, " "); right += p[n - 1] == l[1] } END { exit !(right >= 0.9 * NR) }' \
+    "$tmp/audio.pred" || fail "predict on a folder: under 90 % right"
   espeak-ng -w "$tmp/eight.wav" eight  # 22050 Hz; rewritten below with a 16000 Hz header
   /usr/bin/python3 - "$tmp/eight.wav" "$tmp/eight16k.wav" <<'PY'
 import sys, wave

@@ -1,12 +1,14 @@
 // Metrics against hand-computed (scikit-learn-equivalent) values, and the training loop's contract.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "rnnkit/data/sequence.h"
 #include "rnnkit/rnnkit.h"
 #include "rnnkit/train/metrics.h"
 #include "rnnkit/train/trainer.h"
+#include "rnnkit/workflow/task.h"
 
 namespace rnnkit {
 namespace {
@@ -58,6 +60,65 @@ class SignSource : public BatchSource {
   std::vector<int32_t> labels_;
 };
 
+TEST(Evaluation, LengthSortedBatchesHoldEveryExampleOnceShortestFirst) {
+  const SignSource data(103, 3);
+  const auto batches = length_sorted_batches(data, 16);
+  ASSERT_EQ(batches.size(), 7u);  // six of 16, one of 7
+  std::vector<int> seen(data.size(), 0);
+  int previous = 0;
+  for (size_t k = 0; k < batches.size(); ++k) {
+    EXPECT_EQ(batches[k].size(), k + 1 < batches.size() ? 16u : 7u);
+    for (size_t i : batches[k]) {
+      ASSERT_LT(i, data.size());
+      ++seen[i];
+      EXPECT_GE(data.length(i), previous);  // lengths never fall from one example to the next
+      previous = data.length(i);
+    }
+  }
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), ptrdiff_t(data.size()));
+  EXPECT_THROW(length_sorted_batches(data, 0), Error);
+}
+
+// A pass over a split in length-sorted batches gives every example what a forward of that example
+// alone gives, put back in the source's order: outputs, classes and the mean loss.
+TEST(Evaluation, APassOverASplitGivesEachExampleWhatItGetsAlone) {
+  ModelConfig c;
+  c.input_size = 1, c.cell = CellKind::Lstm, c.hidden_size = 8, c.output_size = 3;
+  Model<float> model(c);
+  Rng rng(4);
+  model.init(rng);
+  const SignSource data(70, 5);  // lengths 2-9 in no order
+  ModelCache<float> alone;
+  alone.inference = true;
+  std::vector<std::vector<float>> expected(data.size());
+  double loss_sum = 0;
+  for (size_t i = 0; i < data.size(); ++i) {
+    const Batch<float> one = data.batch({i});
+    model.forward(one, alone, false, nullptr);
+    expected[i] = alone.logits;
+    loss_sum += model.loss(one, alone, nullptr);
+  }
+  std::vector<int> seen(data.size(), 0);
+  std::vector<int32_t> classes(data.size(), -1);
+  const SplitBatchFn argmax = workflow::class_argmax(3, classes);
+  const double loss = evaluate_loss(model, data, 16, 0,
+                                    [&](const std::vector<size_t>& idx, const Batch<float>& b, const ModelCache<float>& cache) {
+                                      ASSERT_EQ(b.B, int(idx.size()));
+                                      for (size_t k = 0; k < idx.size(); ++k) {
+                                        ++seen[idx[k]];
+                                        EXPECT_EQ(b.lengths[k], data.length(idx[k]));
+                                        for (int o = 0; o < 3; ++o)
+                                          EXPECT_NEAR(cache.logits[k * 3 + size_t(o)], expected[idx[k]][size_t(o)], 1e-6);
+                                      }
+                                      argmax(idx, b, cache);
+                                    });
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), ptrdiff_t(data.size()));
+  EXPECT_NEAR(loss, loss_sum / double(data.size()), 1e-6);
+  EXPECT_EQ(workflow::predict_classes(model, data, 16), classes);
+  for (size_t i = 0; i < data.size(); ++i)
+    EXPECT_EQ(classes[i], std::max_element(expected[i].begin(), expected[i].end()) - expected[i].begin()) << i;
+}
+
 TEST(Trainer, KeepsTheBestModelStopsEarlyAndStopsWhenAsked) {
   ModelConfig c;
   c.input_size = 1, c.cell = CellKind::Gru, c.hidden_size = 8, c.output_size = 2;
@@ -94,6 +155,43 @@ TEST(Trainer, KeepsTheBestModelStopsEarlyAndStopsWhenAsked) {
   EXPECT_TRUE(stopped.interrupted);
   EXPECT_EQ(stopped.history.size(), 1u);
   EXPECT_EQ(stopped.history[0].steps, 3);
+}
+
+// valid_batch sees every validation example once an epoch, in the validation loss's pass, before
+// valid_metric: an accuracy gathered there is the accuracy of the epoch's model.
+TEST(Trainer, GathersTheValidationMetricInTheLossPass) {
+  ModelConfig c;
+  c.input_size = 1, c.cell = CellKind::Gru, c.hidden_size = 8, c.output_size = 2;
+  Model<float> model(c);
+  Rng rng(1);
+  model.init(rng);
+  const SignSource train(256, 1), valid(100, 2);
+  TrainerConfig tc;
+  tc.epochs = 3, tc.patience = 0;
+  std::vector<int32_t> classes(valid.size(), -1);
+  const SplitBatchFn argmax = workflow::class_argmax(2, classes);
+  size_t rows = 0;
+  TrainCallbacks cb;
+  cb.valid_batch = [&](const std::vector<size_t>& idx, const Batch<float>& b, const ModelCache<float>& cache) {
+    rows += idx.size();
+    argmax(idx, b, cache);
+  };
+  std::vector<size_t> rows_at_metric;
+  cb.valid_metric = [&](const Model<float>&, double) {
+    rows_at_metric.push_back(rows);
+    size_t right = 0;
+    for (size_t i = 0; i < valid.size(); ++i) right += classes[i] == valid.batch({i}).labels[0];
+    return double(right) / double(valid.size());
+  };
+  cb.metric_name = "accuracy";
+  const TrainResult result = fit(model, train, valid, tc, cb);
+  ASSERT_EQ(result.history.size(), 3u);
+  EXPECT_EQ(rows_at_metric, (std::vector<size_t>{100, 200, 300}));
+  const std::vector<int32_t> last = workflow::predict_classes(model, valid);  // the last epoch's model
+  size_t right = 0;
+  for (size_t i = 0; i < valid.size(); ++i) right += last[i] == valid.batch({i}).labels[0];
+  EXPECT_EQ(result.history.back().valid_metric, double(right) / double(valid.size()));
+  EXPECT_EQ(result.history.back().metric, "accuracy");
 }
 
 TEST(Trainer, ResumingFromACheckpointRepeatsTheRemainingEpochsExactly) {

@@ -35,6 +35,17 @@ void print_tags(const Prediction& p, bool json) {
   std::printf("\n");
 }
 
+// The next lines of the input: from --data up to 1024 at a time, answered together (in batches of
+// alike length); from stdin one at a time, so that a pipe gets each answer as its line arrives.
+// False at the end of the input. Audio models skip empty lines (each line names a file).
+bool next_lines(std::istream& in, const PredictFlags& f, bool skip_empty, std::vector<std::string>& lines) {
+  const size_t chunk = f.data.empty() ? 1 : 1024;
+  lines.clear();
+  for (std::string line; lines.size() < chunk && std::getline(in, line);)
+    if (!skip_empty || !line.empty()) lines.push_back(std::move(line));
+  return !lines.empty();
+}
+
 // Tagging models. Text: each input line is a sentence of whitespace-separated tokens, printed back
 // as token/TAG pairs. Numeric: --data is a CSV with the training feature columns; every row gets a
 // tag, from consecutive windows of the trained length (the last one aligned to the end).
@@ -53,8 +64,8 @@ void run_predict_tags(const Predictor& predictor, const PredictFlags& f, std::is
     }
     return;
   }
-  for (std::string line; std::getline(in, line);) {
-    print_tags(predictor.predict_texts({line})[0], f.json);
+  for (std::vector<std::string> lines; next_lines(in, f, false, lines);) {
+    for (const Prediction& p : predictor.predict_texts(lines)) print_tags(p, f.json);
     std::fflush(stdout);
   }
 }
@@ -83,28 +94,29 @@ void run_predict(const PredictFlags& f) {
   }
   std::istream& in = f.data.empty() ? std::cin : listed.str().empty() ? static_cast<std::istream&>(file) : listed;
   if (st.task == Task::Tag) return run_predict_tags(predictor, f, in);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (st.audio_input && line.empty()) continue;  // each line names an audio file
-    const Prediction p = st.audio_input ? predictor.predict_audio({line}, f.top_k)[0]
-                                        : predictor.predict_texts({line}, f.top_k)[0];
-    if (p.value) {
-      if (f.json) std::printf("{\"value\":%.6g}\n", *p.value);
-      else std::printf("%.6g\n", *p.value);
-      std::fflush(stdout);
-      continue;
-    }
-    if (f.json) {
-      nlohmann::json out = nlohmann::json::array();
-      for (const auto& l : p.labels) out.push_back({{"label", l.label}, {"probability", float(l.probability)}});
-      nlohmann::json record = {{"predictions", out}};
-      if (st.audio_input) record["file"] = line;
-      std::printf("%s\n", record.dump().c_str());
-    } else {
-      if (st.audio_input) std::printf("%s\t", line.c_str());  // which file each line is about
-      for (size_t i = 0; i < p.labels.size(); ++i)
-        std::printf("%s%s %.4f", i ? " " : "", p.labels[i].label.c_str(), p.labels[i].probability);
-      std::printf("\n");
+  for (std::vector<std::string> lines; next_lines(in, f, st.audio_input, lines);) {
+    const std::vector<Prediction> answers =
+        st.audio_input ? predictor.predict_audio(lines, f.top_k) : predictor.predict_texts(lines, f.top_k);
+    for (size_t n = 0; n < lines.size(); ++n) {
+      const Prediction& p = answers[n];
+      const std::string& line = lines[n];
+      if (p.value) {
+        if (f.json) std::printf("{\"value\":%.6g}\n", *p.value);
+        else std::printf("%.6g\n", *p.value);
+        continue;
+      }
+      if (f.json) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& l : p.labels) out.push_back({{"label", l.label}, {"probability", float(l.probability)}});
+        nlohmann::json record = {{"predictions", out}};
+        if (st.audio_input) record["file"] = line;
+        std::printf("%s\n", record.dump().c_str());
+      } else {
+        if (st.audio_input) std::printf("%s\t", line.c_str());  // which file each line is about
+        for (size_t i = 0; i < p.labels.size(); ++i)
+          std::printf("%s%s %.4f", i ? " " : "", p.labels[i].label.c_str(), p.labels[i].probability);
+        std::printf("\n");
+      }
     }
     std::fflush(stdout);
   }

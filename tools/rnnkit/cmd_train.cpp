@@ -527,29 +527,50 @@ void run_train(const TrainFlags& f) {
     require(log.good(), log_path + ": cannot append the epoch's record (disk full or not writable?)");
     write_text_atomically(svg_path, learning_curve_svg(h));
   };
-  // The task's validation metric, every epoch: into the log, the history and the curve.
-  if (task == Task::Classify || task == Task::Tag) {
+  // The task's validation metric, every epoch: into the log, the history and the curve. Classes, tags
+  // and regression values are gathered by valid_batch in the validation loss's own pass.
+  std::vector<int32_t> valid_classes;
+  std::vector<double> valid_values;
+  int64_t tags_right = 0, tags_total = 0;
+  if (task == Task::Classify) {
+    const std::vector<int32_t>* gold = nullptr;
+    if (const auto* c = dynamic_cast<const ClassifySource*>(data.valid.get())) gold = &c->labels();
+    else if (const auto* a = dynamic_cast<const AudioSource*>(data.valid.get())) gold = &a->labels();
+    valid_classes.resize(data.valid->size());
     cb.metric_name = "accuracy";
-    cb.valid_metric = [&](const Model<float>& m, double) {
-      std::vector<int32_t> predicted, gold;
-      if (task == Task::Tag) {
-        predict_tags(m, *data.valid, predicted, gold);
-      } else {
-        predicted = predict_classes(m, *data.valid);
-        if (const auto* c = dynamic_cast<const ClassifySource*>(data.valid.get())) gold = c->labels();
-        else if (const auto* a = dynamic_cast<const AudioSource*>(data.valid.get())) gold = a->labels();
-      }
+    cb.valid_batch = class_argmax(model.config().output_size, valid_classes);
+    cb.valid_metric = [&valid_classes, gold](const Model<float>&, double) {
       size_t right = 0;
-      for (size_t i = 0; i < std::min(predicted.size(), gold.size()); ++i) right += predicted[i] == gold[i];
-      return gold.empty() ? 0.0 : double(right) / double(gold.size());
+      for (size_t i = 0; gold && i < gold->size(); ++i) right += valid_classes[i] == (*gold)[i];
+      return gold && !gold->empty() ? double(right) / double(gold->size()) : 0.0;
+    };
+  } else if (task == Task::Tag) {
+    const size_t C = size_t(model.config().output_size);
+    cb.metric_name = "accuracy";
+    cb.valid_batch = [&, C](const std::vector<size_t>&, const Batch<float>& b, const ModelCache<float>& cache) {
+      for (int k = 0; k < b.B; ++k)
+        for (int t = 0; t < b.lengths[size_t(k)]; ++t) {
+          const size_t row = size_t(t) * size_t(b.B) + size_t(k);  // time-major
+          const float* logits = cache.logits.data() + row * C;
+          tags_right += std::max_element(logits, logits + C) - logits == b.labels[row];
+          ++tags_total;
+        }
+    };
+    cb.valid_metric = [&](const Model<float>&, double) {
+      const double accuracy = tags_total ? double(tags_right) / double(tags_total) : 0.0;
+      tags_right = tags_total = 0;
+      return accuracy;
     };
   } else if (task == Task::Lm) {
     cb.metric_name = "bits_per_token";
     cb.valid_metric = [](const Model<float>&, double loss) { return bits_per_token(loss); };
   } else if (task == Task::Regress) {
+    valid_values.resize(data.valid->size());
     cb.metric_name = "rmse";  // in the target's units
-    cb.valid_metric = [&](const Model<float>& m, double) {
-      return regress_report(m, data.state, dynamic_cast<const RegressSource&>(*data.valid), data.baseline).rmse;
+    cb.valid_batch = regress_values(data.state, valid_values);
+    cb.valid_metric = [&](const Model<float>&, double) {
+      return regress_report(data.state, dynamic_cast<const RegressSource&>(*data.valid), valid_values, data.baseline)
+          .rmse;
     };
   } else {
     cb.metric_name = "rmse_standardised";  // over the scaled targets: the square root of the MSE loss
@@ -602,7 +623,10 @@ void run_train(const TrainFlags& f) {
       std::printf("  tag %s: precision %.4f, recall %.4f, F1 %.4f, support %lld\n", data.state.labels[c].c_str(),
                   r.precision[c], r.recall[c], r.f1[c], (long long)r.support[c]);
   } else if (data.test) {
-    const double test_loss = evaluate_loss(result.best, *data.test, 64, 1024);
+    const int C = result.best.config().output_size;
+    std::vector<int32_t> predicted(task == Task::Lm ? 0 : data.test->size());  // gathered in the loss's pass
+    const double test_loss =
+        evaluate_loss(result.best, *data.test, 64, 1024, task == Task::Lm ? SplitBatchFn() : class_argmax(C, predicted));
     if (task == Task::Lm) {
       std::printf("test: loss %.4f, perplexity %.3f, %.4f bits per token\n", test_loss, perplexity(test_loss),
                   bits_per_token(test_loss));
@@ -610,8 +634,6 @@ void run_train(const TrainFlags& f) {
       const auto* audio = dynamic_cast<const AudioSource*>(data.test.get());
       const std::vector<int32_t>& gold =
           audio ? audio->labels() : static_cast<const ClassifySource&>(*data.test).labels();
-      const int C = result.best.config().output_size;
-      const std::vector<int32_t> predicted = predict_classes(result.best, *data.test);
       const ClassificationReport r = classification_report(predicted, gold, C);
       std::printf("test: %lld examples, loss %.4f, accuracy %.4f, macro F1 %.4f\n", (long long)r.total, test_loss,
                   r.accuracy, r.macro_f1);

@@ -25,6 +25,19 @@ class BatchSource {
   virtual Batch<float> batch(const std::vector<size_t>& indices) const = 0;
 };
 
+// What a pass over a whole split hands its caller after each forward: the examples' indices in the
+// source (row b of the batch is example indices[b]), the batch, and the cache with the outputs.
+using SplitBatchFn = std::function<void(const std::vector<size_t>& indices, const Batch<float>& batch,
+                                        const ModelCache<float>& cache)>;
+
+// The batches of a pass over a whole split (evaluation, prediction): length_sorted_batches of its
+// examples' lengths (data/sequence.h).
+std::vector<std::vector<size_t>> length_sorted_batches(const BatchSource& data, int batch_size);
+
+// Runs the model in inference over every example of `data` once, in length_sorted_batches, and calls
+// `each` after every batch's forward.
+void forward_split(const Model<float>& model, const BatchSource& data, int batch_size, const SplitBatchFn& each);
+
 struct TrainerConfig {
   int epochs = 10;
   int batch_size = 32;
@@ -82,6 +95,9 @@ struct TrainCallbacks {
   // recorded in EpochRecord::valid_metric; optional.
   std::function<double(const Model<float>&, double valid_loss)> valid_metric;
   std::string metric_name;
+  // Called in each epoch's validation pass after every batch's forward, before valid_metric: a metric
+  // read off the outputs (accuracy, ...) is gathered here in the loss's own pass, not in a second one.
+  SplitBatchFn valid_batch;
 };
 
 struct TrainResult {
@@ -92,11 +108,13 @@ struct TrainResult {
   bool interrupted = false;
 };
 
-// Mean loss per target over a whole split (batches weighted by their number of targets). With
-// chunk_steps > 0 and a unidirectional per-step model, each batch runs in chunks of that many steps
-// with the state carried across (the same result; memory bounded by the chunk, not the sequence):
-// training with truncated BPTT evaluates this way.
-double evaluate_loss(const Model<float>& model, const BatchSource& data, int batch_size, int chunk_steps = 0);
+// Mean loss per target over a whole split (batches weighted by their number of targets), in
+// length_sorted_batches. With chunk_steps > 0 and a unidirectional per-step model, each batch runs in
+// chunks of that many steps with the state carried across (the same result; memory bounded by the
+// chunk, not the sequence): training with truncated BPTT evaluates this way. `each`, when given, is
+// called after every forward (with chunks, once per chunk, with the chunk's steps as its batch).
+double evaluate_loss(const Model<float>& model, const BatchSource& data, int batch_size, int chunk_steps = 0,
+                     const SplitBatchFn& each = {});
 
 // Trains `model` in place and returns the history and a copy of the best model by validation loss.
 // Throws Error (from train_step) on a non-finite loss; the caller still has the last on_epoch's best.

@@ -41,12 +41,14 @@ class Predictor {
   explicit Predictor(const std::string& model_path);
   explicit Predictor(LoadedTaskModel loaded);
 
-  // Texts through the model's text pipeline, run as padded batches of up to `batch_size` (a padded
-  // batch gives each text the answer it gets alone). Classify, regress, and tag models on text.
+  // Texts through the model's text pipeline, run as padded batches of up to `batch_size` texts of
+  // alike length (sorted by length; a padded batch gives each text the answer it gets alone), the
+  // answers in the texts' order. Classify, regress, and tag models on text.
   std::vector<Prediction> predict_texts(const std::vector<std::string>& texts, int top_k = 1,
                                         int batch_size = 64) const;
-  // Audio files (classify models trained on audio).
-  std::vector<Prediction> predict_audio(const std::vector<std::string>& paths, int top_k = 1) const;
+  // Audio files (classify models trained on audio), batched the same way.
+  std::vector<Prediction> predict_audio(const std::vector<std::string>& paths, int top_k = 1,
+                                        int batch_size = 64) const;
   // A numeric series (rows, F) in the units of the training columns (numeric tag models): a tag per
   // row, from consecutive windows of the trained length (the last aligned to the end).
   Prediction tag_series(const std::vector<double>& rows, size_t row_count) const;

@@ -111,6 +111,12 @@ struct RegressReport {
 };
 RegressReport regress_report(const Model<float>& model, const TaskState& state, const RegressSource& data,
                              double baseline);
+// The same from predictions gathered in another pass over `data` (by regress_values: in the target's
+// units, one per example, in the source's order).
+RegressReport regress_report(const TaskState& state, const RegressSource& data, const std::vector<double>& predicted,
+                             double baseline);
+// Writes each batch's predictions, in the target's units, into out[example] (out sized to the source).
+SplitBatchFn regress_values(const TaskState& state, std::vector<double>& out);
 
 // A folder with one sub-folder per class whose files are audio (.wav, .flac, .ogg, .aiff, .au).
 bool is_audio_folder(const std::string& path);
@@ -259,6 +265,9 @@ std::unique_ptr<TextTagSource> text_tag_source(const TaskState& state, const std
 
 // Argmax class of every example of a one-output-per-sequence source.
 std::vector<int32_t> predict_classes(const Model<float>& model, const BatchSource& data, int batch_size = 64);
+// The same gathered in someone else's pass over a source (evaluate_loss's, a validation's): writes each
+// batch's argmax classes into out[example] (out sized to the source).
+SplitBatchFn class_argmax(int classes, std::vector<int32_t>& out);
 
 // Per-step argmax tags of every example of a source, and the gold tags, flattened (valid steps only).
 void predict_tags(const Model<float>& model, const BatchSource& data, std::vector<int32_t>& predicted,
