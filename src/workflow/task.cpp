@@ -545,20 +545,25 @@ SplitBatchFn class_argmax(int classes, std::vector<int32_t>& out) {
   };
 }
 
-void predict_tags(const Model<float>& model, const BatchSource& data, std::vector<int32_t>& predicted,
-                  std::vector<int32_t>& gold) {
-  const size_t C = size_t(model.config().output_size);
-  std::vector<std::vector<int32_t>> tags(data.size()), truth(data.size());  // per example, put back in order
-  forward_split(model, data, 64, [&](const std::vector<size_t>& indices, const Batch<float>& b,
-                                     const ModelCache<float>& cache) {
+SplitBatchFn step_argmax(int classes, std::vector<std::vector<int32_t>>& predicted,
+                         std::vector<std::vector<int32_t>>& gold) {
+  const size_t C = size_t(classes);
+  return [C, &predicted, &gold](const std::vector<size_t>& indices, const Batch<float>& b,
+                                const ModelCache<float>& cache) {
     for (int k = 0; k < b.B; ++k)
       for (int t = 0; t < b.lengths[size_t(k)]; ++t) {
         const size_t row = size_t(t) * size_t(b.B) + size_t(k);  // time-major
         const float* logits = cache.logits.data() + row * C;
-        tags[indices[size_t(k)]].push_back(int32_t(std::max_element(logits, logits + C) - logits));
-        truth[indices[size_t(k)]].push_back(b.labels[row]);
+        predicted[indices[size_t(k)]].push_back(int32_t(std::max_element(logits, logits + C) - logits));
+        gold[indices[size_t(k)]].push_back(b.labels[row]);
       }
-  });
+  };
+}
+
+void predict_tags(const Model<float>& model, const BatchSource& data, std::vector<int32_t>& predicted,
+                  std::vector<int32_t>& gold) {
+  std::vector<std::vector<int32_t>> tags(data.size()), truth(data.size());  // per example, put back in order
+  forward_split(model, data, 64, step_argmax(model.config().output_size, tags, truth));
   for (size_t i = 0; i < data.size(); ++i) {
     predicted.insert(predicted.end(), tags[i].begin(), tags[i].end());
     gold.insert(gold.end(), truth[i].begin(), truth[i].end());

@@ -60,6 +60,16 @@ class SignSource : public BatchSource {
   std::vector<int32_t> labels_;
 };
 
+// A one-layer model of 8 units over SignSource's one feature, initialised from `seed`.
+Model<float> sign_model(CellKind cell, int outputs, uint64_t seed) {
+  ModelConfig c;
+  c.input_size = 1, c.cell = cell, c.hidden_size = 8, c.output_size = outputs;
+  Model<float> model(c);
+  Rng rng(seed);
+  model.init(rng);
+  return model;
+}
+
 TEST(Evaluation, LengthSortedBatchesHoldEveryExampleOnceShortestFirst) {
   const SignSource data(103, 3);
   const auto batches = length_sorted_batches(data, 16);
@@ -82,11 +92,7 @@ TEST(Evaluation, LengthSortedBatchesHoldEveryExampleOnceShortestFirst) {
 // A pass over a split in length-sorted batches gives every example what a forward of that example
 // alone gives, put back in the source's order: outputs, classes and the mean loss.
 TEST(Evaluation, APassOverASplitGivesEachExampleWhatItGetsAlone) {
-  ModelConfig c;
-  c.input_size = 1, c.cell = CellKind::Lstm, c.hidden_size = 8, c.output_size = 3;
-  Model<float> model(c);
-  Rng rng(4);
-  model.init(rng);
+  Model<float> model = sign_model(CellKind::Lstm, 3, 4);
   const SignSource data(70, 5);  // lengths 2-9 in no order
   ModelCache<float> alone;
   alone.inference = true;
@@ -120,11 +126,7 @@ TEST(Evaluation, APassOverASplitGivesEachExampleWhatItGetsAlone) {
 }
 
 TEST(Trainer, KeepsTheBestModelStopsEarlyAndStopsWhenAsked) {
-  ModelConfig c;
-  c.input_size = 1, c.cell = CellKind::Gru, c.hidden_size = 8, c.output_size = 2;
-  Model<float> model(c);
-  Rng rng(1);
-  model.init(rng);
+  Model<float> model = sign_model(CellKind::Gru, 2, 1);
   const SignSource train(512, 1), valid(128, 2);
   TrainerConfig tc;
   tc.epochs = 15;
@@ -160,11 +162,7 @@ TEST(Trainer, KeepsTheBestModelStopsEarlyAndStopsWhenAsked) {
 // valid_batch sees every validation example once an epoch, in the validation loss's pass, before
 // valid_metric: an accuracy gathered there is the accuracy of the epoch's model.
 TEST(Trainer, GathersTheValidationMetricInTheLossPass) {
-  ModelConfig c;
-  c.input_size = 1, c.cell = CellKind::Gru, c.hidden_size = 8, c.output_size = 2;
-  Model<float> model(c);
-  Rng rng(1);
-  model.init(rng);
+  Model<float> model = sign_model(CellKind::Gru, 2, 1);
   const SignSource train(256, 1), valid(100, 2);
   TrainerConfig tc;
   tc.epochs = 3, tc.patience = 0;

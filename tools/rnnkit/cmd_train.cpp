@@ -531,7 +531,7 @@ void run_train(const TrainFlags& f) {
   // and regression values are gathered by valid_batch in the validation loss's own pass.
   std::vector<int32_t> valid_classes;
   std::vector<double> valid_values;
-  int64_t tags_right = 0, tags_total = 0;
+  std::vector<std::vector<int32_t>> valid_tags, valid_gold;  // per example
   if (task == Task::Classify) {
     const std::vector<int32_t>* gold = nullptr;
     if (const auto* c = dynamic_cast<const ClassifySource*>(data.valid.get())) gold = &c->labels();
@@ -545,21 +545,17 @@ void run_train(const TrainFlags& f) {
       return gold && !gold->empty() ? double(right) / double(gold->size()) : 0.0;
     };
   } else if (task == Task::Tag) {
-    const size_t C = size_t(model.config().output_size);
+    valid_tags.resize(data.valid->size()), valid_gold.resize(data.valid->size());
     cb.metric_name = "accuracy";
-    cb.valid_batch = [&, C](const std::vector<size_t>&, const Batch<float>& b, const ModelCache<float>& cache) {
-      for (int k = 0; k < b.B; ++k)
-        for (int t = 0; t < b.lengths[size_t(k)]; ++t) {
-          const size_t row = size_t(t) * size_t(b.B) + size_t(k);  // time-major
-          const float* logits = cache.logits.data() + row * C;
-          tags_right += std::max_element(logits, logits + C) - logits == b.labels[row];
-          ++tags_total;
-        }
-    };
+    cb.valid_batch = step_argmax(model.config().output_size, valid_tags, valid_gold);
     cb.valid_metric = [&](const Model<float>&, double) {
-      const double accuracy = tags_total ? double(tags_right) / double(tags_total) : 0.0;
-      tags_right = tags_total = 0;
-      return accuracy;
+      int64_t right = 0, total = 0;
+      for (size_t i = 0; i < valid_tags.size(); ++i) {
+        for (size_t t = 0; t < valid_tags[i].size(); ++t) right += valid_tags[i][t] == valid_gold[i][t];
+        total += int64_t(valid_tags[i].size());
+        valid_tags[i].clear(), valid_gold[i].clear();  // for the next epoch's pass
+      }
+      return total ? double(right) / double(total) : 0.0;
     };
   } else if (task == Task::Lm) {
     cb.metric_name = "bits_per_token";

@@ -41,12 +41,12 @@ PaddedSequences pad_sequences(const std::vector<std::vector<int32_t>>& seqs, int
 std::vector<std::vector<size_t>> make_batches(const std::vector<int>& lengths, int batch_size, Rng& rng,
                                               bool shuffle = true, int pool_batches = 50);
 
-// Padding steps over real steps of a batching: (sum of B * T_max) / (sum of lengths) - 1.
 // The batches of a pass over every example once (evaluation, prediction): up to batch_size indices
 // each, sorted by length (stable, shortest first) so that a batch's sequences are alike and padded
 // little. Callers put results back in the examples' order through the indices.
 std::vector<std::vector<size_t>> length_sorted_batches(const std::vector<int>& lengths, int batch_size);
 
+// Padding steps over real steps of a batching: (sum of B * T_max) / (sum of lengths) - 1.
 double padding_overhead(const std::vector<int>& lengths, const std::vector<std::vector<size_t>>& batches);
 
 // A time-major Batch from token sequences: valid steps first (the model masks by length, so the

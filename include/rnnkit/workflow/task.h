@@ -269,6 +269,10 @@ std::vector<int32_t> predict_classes(const Model<float>& model, const BatchSourc
 // batch's argmax classes into out[example] (out sized to the source).
 SplitBatchFn class_argmax(int classes, std::vector<int32_t>& out);
 
+// Appends each batch's per-step argmax tags and gold tags (valid steps) to predicted[example] and
+// gold[example] (both sized to the source; with chunks, an example's steps arrive chunk by chunk).
+SplitBatchFn step_argmax(int classes, std::vector<std::vector<int32_t>>& predicted,
+                         std::vector<std::vector<int32_t>>& gold);
 // Per-step argmax tags of every example of a source, and the gold tags, flattened (valid steps only).
 void predict_tags(const Model<float>& model, const BatchSource& data, std::vector<int32_t>& predicted,
                   std::vector<int32_t>& gold);
