@@ -61,6 +61,8 @@ grep -q "history (6 epochs)" "$tmp/info.out" || fail "info lacks history"
 "$rnnkit" eval --model "$tmp/s.safetensors" --data "$tmp/train.ft" --json > "$tmp/eval.json"
 grep -q '"accuracy":1.0' "$tmp/eval.json" || fail "eval accuracy is not 1.0: $(cat "$tmp/eval.json")"
 grep -q '"macro_f1"' "$tmp/eval.json" || fail "eval lacks macro_f1"
+loss=$(sed 's/.*"loss":\([-0-9.e]*\).*/\1/' "$tmp/eval.json")
+awk -v l="$loss" 'BEGIN { exit !(l > 0 && l < 0.2) }' || fail "eval loss $loss: the model fits its training lines"
 "$rnnkit" eval --model "$tmp/s.safetensors" --data "$tmp/train.ft" | grep "confusion" > /dev/null || fail "eval text report"
 
 printf 'lovely food excellent\nrude cold service horrible\n' | "$rnnkit" predict --model "$tmp/s.safetensors" > "$tmp/pred.out"

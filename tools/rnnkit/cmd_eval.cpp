@@ -1,5 +1,6 @@
 // rnnkit eval: a model on labelled data -> accuracy, per-class precision / recall / F1, confusion
-// matrix (classify) or loss, perplexity and bits per token (lm); --json for one JSON object.
+// matrix and the mean loss (classify) or loss, perplexity and bits per token (lm); --json for one JSON
+// object.
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -96,8 +97,10 @@ void run_eval(const EvalFlags& f) {
       data = std::move(text);
     }
     require(data->size() > 0, f.data + ": no examples");
-    const ClassificationReport r = classification_report(predict_classes(m.model, *data, f.batch_size), *gold,
-                                                         int(m.state.labels.size()));
+    const int C = int(m.state.labels.size());
+    std::vector<int32_t> predicted(data->size());  // gathered in the loss's pass
+    j["loss"] = evaluate_loss(m.model, *data, f.batch_size, 0, class_argmax(C, predicted));
+    const ClassificationReport r = classification_report(predicted, *gold, C);
     nlohmann::json classes = nlohmann::json::object();
     for (size_t c = 0; c < m.state.labels.size(); ++c)
       classes[m.state.labels[c]] = {{"precision", r.precision[c]}, {"recall", r.recall[c]}, {"f1", r.f1[c]},
@@ -115,8 +118,9 @@ void run_eval(const EvalFlags& f) {
                 j.contains("bits_per_char") ? "character" : "token", j["tokens"].get<size_t>());
     return;
   }
-  std::printf("%lld examples: accuracy %.4f, macro F1 %.4f, micro F1 %.4f\n", j["examples"].get<long long>(),
-              j["accuracy"].get<double>(), j["macro_f1"].get<double>(), j["micro_f1"].get<double>());
+  std::printf("%lld examples: loss %.4f, accuracy %.4f, macro F1 %.4f, micro F1 %.4f\n", j["examples"].get<long long>(),
+              j["loss"].get<double>(), j["accuracy"].get<double>(), j["macro_f1"].get<double>(),
+              j["micro_f1"].get<double>());
   std::printf("%-20s %9s %9s %9s %9s\n", "label", "precision", "recall", "f1", "support");
   for (const auto& l : m.state.labels) {
     const auto& c = j["classes"][l];
