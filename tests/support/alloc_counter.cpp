@@ -33,15 +33,25 @@ void release(void* p) {
   std::free(p);
 }
 
+void* aligned(size_t n, std::align_val_t a) {
+  return std::aligned_alloc(size_t(a), (n + size_t(a) - 1) / size_t(a) * size_t(a));
+}
+
+// The nothrow forms (std::stable_sort's temporary buffer uses them) go through the same pair, so that
+// every allocation is counted and freed by the allocator that made it.
+void* track_nothrow(void* p) noexcept { return p ? track(p) : nullptr; }
+
 }  // namespace
 
 void* operator new(size_t n) { return track(std::malloc(n ? n : 1)); }
 void* operator new[](size_t n) { return track(std::malloc(n ? n : 1)); }
-void* operator new(size_t n, std::align_val_t a) {
-  return track(std::aligned_alloc(size_t(a), (n + size_t(a) - 1) / size_t(a) * size_t(a)));
-}
-void* operator new[](size_t n, std::align_val_t a) {
-  return track(std::aligned_alloc(size_t(a), (n + size_t(a) - 1) / size_t(a) * size_t(a)));
+void* operator new(size_t n, std::align_val_t a) { return track(aligned(n, a)); }
+void* operator new[](size_t n, std::align_val_t a) { return track(aligned(n, a)); }
+void* operator new(size_t n, const std::nothrow_t&) noexcept { return track_nothrow(std::malloc(n ? n : 1)); }
+void* operator new[](size_t n, const std::nothrow_t&) noexcept { return track_nothrow(std::malloc(n ? n : 1)); }
+void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return track_nothrow(aligned(n, a)); }
+void* operator new[](size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return track_nothrow(aligned(n, a));
 }
 void operator delete(void* p) noexcept { release(p); }
 void operator delete[](void* p) noexcept { release(p); }
@@ -51,3 +61,7 @@ void operator delete(void* p, std::align_val_t) noexcept { release(p); }
 void operator delete[](void* p, std::align_val_t) noexcept { release(p); }
 void operator delete(void* p, size_t, std::align_val_t) noexcept { release(p); }
 void operator delete[](void* p, size_t, std::align_val_t) noexcept { release(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { release(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { release(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p); }

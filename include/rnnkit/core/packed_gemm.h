@@ -16,30 +16,6 @@
 
 namespace rnnkit {
 
-// An allocator whose resize() leaves new elements of a trivial type uninitialised: for buffers that
-// are written in full after every resize (a packed matrix), so that growing one costs no memset. Its
-// storage starts on 128 bytes (aligned.h), so every k's 32 values of a panel fill two whole cache
-// lines: at std::allocator's 16 bytes each of the kernel's two vector loads a k straddled two lines
-// (the smallest LSTM's training step at 1 thread 4.64-4.75 ms before, 4.50-4.58 after).
-template <typename T>
-struct UninitAllocator : AlignedAllocator<T> {
-  template <typename U>
-  struct rebind {
-    using other = UninitAllocator<U>;
-  };
-  UninitAllocator() = default;
-  template <typename U>
-  UninitAllocator(const UninitAllocator<U>&) noexcept {}  // NOLINT: implicit, as std::allocator's
-  template <typename U>
-  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
-    ::new (static_cast<void*>(p)) U;  // default-initialised: nothing written for float and double
-  }
-  template <typename U, typename... Args>
-  void construct(U* p, Args&&... args) {
-    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-  }
-};
-
 template <typename Real>
 class PackedMatrix {
  public:
@@ -58,7 +34,11 @@ class PackedMatrix {
 
  private:
   int K_ = 0, N_ = 0;
-  std::vector<Real, UninitAllocator<Real>> data_;
+  // On 128 bytes (aligned.h): every k's 32 values of a panel fill two whole cache lines (at
+  // std::allocator's 16 bytes each of the kernel's two vector loads a k straddled two lines: the
+  // smallest LSTM's training step at 1 thread 4.64-4.75 ms before, 4.50-4.58 after); not cleared when
+  // it grows, since pack() writes every value.
+  AlignedVector<Real> data_;
 };
 
 // C (M, N) += A (M, K) op(B), with op(B) packed; A and C row-major with strides lda, ldc. With a
