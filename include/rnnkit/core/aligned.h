@@ -10,8 +10,8 @@
 //
 // Its elements are default-initialised: resize() writes nothing into new floats. Every such buffer is
 // written before it is read, and a batch longer than the one before (training on length-bucketed
-// batches) would otherwise zero the grown part only for it to be overwritten: 3-4 % of a SpamAssassin
-// epoch (bench/README.md step 51). Built with RNNKIT_POISON_BUFFERS (the sanitizer build), new
+// batches) would otherwise zero the grown part only for it to be overwritten: 3.5 % of a SpamAssassin
+// epoch's samples (bench/README.md step 52). Built with RNNKIT_POISON_BUFFERS (the sanitizer build), new
 // floating-point elements are NaN instead, so a read before the first write shows in the tests.
 #pragma once
 
