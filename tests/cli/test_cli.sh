@@ -211,6 +211,15 @@ dst.writeframes(src.readframes(src.getnframes()))
 dst.close()
 PY
   expect_error "sample rate 16000 Hz" "$rnnkit" predict --model "$tmp/audio.safetensors" --data "$tmp/eight16k.wav"
+  # A list whose third file cannot be used: the two before it are answered, then the error names it.
+  printf '%s\n' "$seven" "${sevens[1]}" "$tmp/eight16k.wav" "$seven" > "$tmp/clips.txt"
+  if "$rnnkit" predict --model "$tmp/audio.safetensors" --data "$tmp/clips.txt" > "$tmp/clips.out" 2> "$tmp/err"; then
+    fail "predict on a list with a 16 kHz clip succeeded"
+  fi
+  grep -q "eight16k.wav.*sample rate 16000 Hz\|sample rate 16000 Hz.*eight16k.wav" "$tmp/err" \
+    || fail "the bad clip's error: $(cat "$tmp/err")"
+  [ "$(cut -f1 "$tmp/clips.out" | tr '\n' ' ')" = "$seven ${sevens[1]} " ] \
+    || fail "the clips before the bad one: $(cat "$tmp/clips.out")"
 fi
 
 # Bad input: exit code 1 and a message that names the problem.

@@ -94,30 +94,42 @@ void run_predict(const PredictFlags& f) {
   }
   std::istream& in = f.data.empty() ? std::cin : listed.str().empty() ? static_cast<std::istream&>(file) : listed;
   if (st.task == Task::Tag) return run_predict_tags(predictor, f, in);
-  for (std::vector<std::string> lines; next_lines(in, f, st.audio_input, lines);) {
-    const std::vector<Prediction> answers =
-        st.audio_input ? predictor.predict_audio(lines, f.top_k) : predictor.predict_texts(lines, f.top_k);
-    for (size_t n = 0; n < lines.size(); ++n) {
-      const Prediction& p = answers[n];
-      const std::string& line = lines[n];
-      if (p.value) {
-        if (f.json) std::printf("{\"value\":%.6g}\n", *p.value);
-        else std::printf("%.6g\n", *p.value);
-        continue;
-      }
-      if (f.json) {
-        nlohmann::json out = nlohmann::json::array();
-        for (const auto& l : p.labels) out.push_back({{"label", l.label}, {"probability", float(l.probability)}});
-        nlohmann::json record = {{"predictions", out}};
-        if (st.audio_input) record["file"] = line;
-        std::printf("%s\n", record.dump().c_str());
-      } else {
-        if (st.audio_input) std::printf("%s\t", line.c_str());  // which file each line is about
-        for (size_t i = 0; i < p.labels.size(); ++i)
-          std::printf("%s%s %.4f", i ? " " : "", p.labels[i].label.c_str(), p.labels[i].probability);
-        std::printf("\n");
-      }
+  const auto answer = [&](const std::vector<std::string>& lines) {
+    return st.audio_input ? predictor.predict_audio(lines, f.top_k) : predictor.predict_texts(lines, f.top_k);
+  };
+  const auto print = [&](const Prediction& p, const std::string& line) {
+    if (p.value) {
+      if (f.json) std::printf("{\"value\":%.6g}\n", *p.value);
+      else std::printf("%.6g\n", *p.value);
+      return;
     }
+    if (f.json) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& l : p.labels) out.push_back({{"label", l.label}, {"probability", float(l.probability)}});
+      nlohmann::json record = {{"predictions", out}};
+      if (st.audio_input) record["file"] = line;
+      std::printf("%s\n", record.dump().c_str());
+    } else {
+      if (st.audio_input) std::printf("%s\t", line.c_str());  // which file each line is about
+      for (size_t i = 0; i < p.labels.size(); ++i)
+        std::printf("%s%s %.4f", i ? " " : "", p.labels[i].label.c_str(), p.labels[i].probability);
+      std::printf("\n");
+    }
+  };
+  for (std::vector<std::string> lines; next_lines(in, f, st.audio_input, lines);) {
+    std::vector<Prediction> answers;
+    try {
+      answers = answer(lines);
+    } catch (const Error&) {
+      // A file that cannot be read: answer the chunk's lines one by one, so that every line before it is
+      // printed, as line-by-line prediction would, and the bad one stops with its own error.
+      for (const std::string& line : lines) {
+        print(answer({line})[0], line);
+        std::fflush(stdout);
+      }
+      continue;
+    }
+    for (size_t n = 0; n < lines.size(); ++n) print(answers[n], lines[n]);
     std::fflush(stdout);
   }
 }
