@@ -156,7 +156,21 @@ class PyStream {
 
 class PyModel {
  public:
-  explicit PyModel(const std::string& path) : p_(std::make_shared<const Predictor>(path)) {}
+  explicit PyModel(const std::string& path) : path_(path), p_(std::make_shared<const Predictor>(path)) {}
+
+  // The model's figures on a labelled data file or folder, as `rnnkit eval --json` prints them.
+  py::object evaluate(const std::string& data, const std::string& text_column, const std::string& label_column,
+                      int batch_size) const {
+    cli::EvalFlags f;
+    f.model = path_, f.data = data, f.text_column = text_column, f.label_column = label_column;
+    f.batch_size = batch_size;
+    std::string report;
+    {
+      py::gil_scoped_release release;
+      report = cli::eval_report(f).dump();
+    }
+    return json_to_python(report);
+  }
 
   py::object predict(const py::object& inputs, int top_k) const {
     const bool one = py::isinstance<py::str>(inputs);
@@ -244,6 +258,7 @@ class PyModel {
   }
 
  private:
+  std::string path_;
   std::shared_ptr<const Predictor> p_;
 };
 
@@ -297,6 +312,10 @@ PYBIND11_MODULE(rnnkit, m) {
       .def("predict", &PyModel::predict, py::arg("inputs"), py::arg("top_k") = 1,
            "A text (or audio path) -> a dict; a list of them -> a list of dicts (label, probability, top; "
            "value for regression; tags for taggers). Lists run as padded batches.")
+      .def("evaluate", &PyModel::evaluate, py::arg("data"), py::arg("text_column") = "text",
+           py::arg("label_column") = "label", py::arg("batch_size") = 64,
+           "Figures on labelled data in a format train reads, as `rnnkit eval --json` gives them (a dict: "
+           "loss, accuracy, macro_f1, classes, confusion ... by task)")
       .def("tag_series", &PyModel::tag_series, py::arg("rows"), "(rows, features) -> [(tag, probability)] per row")
       .def("forecast", &PyModel::forecast, py::arg("data"), py::arg("horizon") = 0,
            "The next rows of the targets after a series (a CSV path or {column: array}), (horizon, targets)")

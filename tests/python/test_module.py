@@ -35,6 +35,27 @@ def test_train_returns_the_model_with_its_history(classifier):
     assert model.info["parameters"] > 0
 
 
+def test_evaluate_gives_the_eval_commands_figures(classifier, tmp_path):
+    model, path = classifier
+    data = os.path.join(os.path.dirname(path), "train.ft")
+    r = model.evaluate(data)
+    assert r["task"] == "classify" and r["examples"] == 160
+    assert r["accuracy"] == 1.0 and r["confusion"] == [80, 0, 0, 80]
+    assert 0 < r["loss"] < 0.5
+    assert set(r["classes"]) == {"neg", "pos"}
+    # the loss is the mean cross-entropy of the predicted probabilities
+    lines = open(data).read().splitlines()
+    texts = [line.split(" ", 1)[1] for line in lines]
+    labels = [line.split(" ", 1)[0][len("__label__"):] for line in lines]
+    probs = [dict(p["top"]) for p in model.predict(texts, top_k=2)]
+    nll = -sum(np.log(p[label]) for p, label in zip(probs, labels)) / len(texts)
+    assert abs(r["loss"] - nll) < 1e-4
+    with pytest.raises(rnnkit.Error, match="no label"):
+        bad = tmp_path / "bad.ft"
+        bad.write_text("no label here\n")
+        model.evaluate(str(bad))
+
+
 def test_predictions_are_right_and_survive_a_reload(classifier):
     model, path = classifier
     texts = ["great tasty food 7 lovely", "awful rude service 2 terrible", "good kind staff", "bad cold food"]

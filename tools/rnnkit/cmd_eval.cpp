@@ -10,31 +10,26 @@
 
 namespace rnnkit::cli {
 
-namespace {
-
-struct EvalFlags {
-  std::string model, data, text_column = "text", label_column = "label";
-  bool json = false;
-  int batch_size = 64;
-};
-
-void run_eval(const EvalFlags& f) {
+// The figures of a model on labelled data, as one JSON object (`eval --json` prints it; the Python
+// module's evaluate() returns it as a dict).
+nlohmann::json eval_report(const EvalFlags& f) {
   LoadedTaskModel m = load_task_model(f.model);
-  nlohmann::json j = {{"model", f.model}, {"data", f.data}, {"task", task_name(m.state.task)}};
-  if (m.state.task == Task::Regress) {
-    const auto data = regress_source(m.state, read_classification(f.data, f.text_column, f.label_column));
-    const RegressReport r = regress_report(m.model, m.state, *data, m.state.target_mean);
-    j.update({{"examples", r.count}, {"rmse", r.rmse}, {"mae", r.mae}, {"baseline_rmse", r.baseline_rmse},
-              {"baseline_mae", r.baseline_mae}});
-    if (f.json)
-      std::printf("%s\n", j.dump().c_str());
-    else
-      std::printf("%lld texts: RMSE %.4g, MAE %.4g; predicting the training mean %.4g: RMSE %.4g, MAE %.4g\n",
-                  (long long)r.count, r.rmse, r.mae, m.state.target_mean, r.baseline_rmse, r.baseline_mae);
-    return;
-  }
-  if (m.state.task == Task::Tag) {
-    TaskState& st = m.state;
+  TaskState& st = m.state;
+  nlohmann::json j = {{"model", f.model}, {"data", f.data}, {"task", task_name(st.task)}};
+  const auto class_figures = [&](const ClassificationReport& r, const std::vector<std::string>& labels) {
+    nlohmann::json classes = nlohmann::json::object();
+    for (size_t c = 0; c < labels.size(); ++c)
+      classes[labels[c]] = {{"precision", r.precision[c]}, {"recall", r.recall[c]}, {"f1", r.f1[c]},
+                            {"support", r.support[c]}};
+    j.update({{"accuracy", r.accuracy}, {"macro_f1", r.macro_f1}, {"micro_f1", r.micro_f1}, {"classes", classes},
+              {"labels", labels}, {"confusion", r.confusion}});
+  };
+  if (st.task == Task::Regress) {
+    const auto data = regress_source(st, read_classification(f.data, f.text_column, f.label_column));
+    const RegressReport r = regress_report(m.model, st, *data, st.target_mean);
+    j.update({{"examples", r.count}, {"rmse", r.rmse}, {"mae", r.mae}, {"baseline", st.target_mean},
+              {"baseline_rmse", r.baseline_rmse}, {"baseline_mae", r.baseline_mae}});
+  } else if (st.task == Task::Tag) {
     std::vector<int32_t> predicted, gold;
     if (st.text_input) {
       predict_tags(m.model, *text_tag_source(st, read_tagged(f.data)), predicted, gold);
@@ -44,95 +39,103 @@ void run_eval(const EvalFlags& f) {
       predict_tags(m.model, *data.test, predicted, gold);
     }
     const ClassificationReport r = classification_report(predicted, gold, int(st.labels.size()));
-    nlohmann::json classes = nlohmann::json::object();
-    for (size_t c = 0; c < st.labels.size(); ++c)
-      classes[st.labels[c]] = {{"precision", r.precision[c]}, {"recall", r.recall[c]}, {"f1", r.f1[c]},
-                               {"support", r.support[c]}};
-    j.update({{"steps", r.total}, {"accuracy", r.accuracy}, {"macro_f1", r.macro_f1}, {"micro_f1", r.micro_f1},
-              {"classes", classes}, {"labels", st.labels}, {"confusion", r.confusion}});
-    if (f.json) {
-      std::printf("%s\n", j.dump().c_str());
-      return;
-    }
-    std::printf("%lld steps: accuracy %.4f, macro F1 %.4f\n", (long long)r.total, r.accuracy, r.macro_f1);
-    for (size_t c = 0; c < st.labels.size(); ++c)
-      std::printf("  tag %s: precision %.4f, recall %.4f, F1 %.4f, support %lld\n", st.labels[c].c_str(),
-                  r.precision[c], r.recall[c], r.f1[c], (long long)r.support[c]);
-    return;
-  }
-  if (m.state.task == Task::Forecast) {
+    j["steps"] = r.total;
+    class_figures(r, st.labels);
+  } else if (st.task == Task::Forecast) {
     const NumericTable table = read_numeric_csv(f.data);
-    TaskState& st = m.state;
     const ForecastData data = forecast_data(table, st, 0.0, 1.0, false);  // every window is a test window
     require(data.test->size() > 0, f.data + ": no complete window of " + std::to_string(st.window) + " + " +
                                        std::to_string(st.horizon) + " rows");
     const ForecastReport r = forecast_report(m.model, st, table, data);
     j.update({{"forecasts", r.count}, {"rmse", r.rmse}, {"mae", r.mae}, {"naive_rmse", r.naive_rmse},
               {"naive_mae", r.naive_mae}, {"naive4_rmse", r.naive4_rmse}, {"naive4_mae", r.naive4_mae}});
-    if (!f.json)
-      std::printf("%lld forecasts: RMSE %.3f, MAE %.3f; seasonal naive RMSE %.3f, MAE %.3f; mean of 4 seasons RMSE "
-                  "%.3f, MAE %.3f\n",
-                  (long long)r.count, r.rmse, r.mae, r.naive_rmse, r.naive_mae, r.naive4_rmse, r.naive4_mae);
-    else
-      std::printf("%s\n", j.dump().c_str());
-    return;
-  }
-  if (m.state.task == Task::Lm) {
-    const LmSource data(m.state.text.encode(read_text(f.data)), m.state.seq_len);
-    require(data.size() > 0, f.data + ": shorter than one window of " + std::to_string(m.state.seq_len) + " tokens");
+  } else if (st.task == Task::Lm) {
+    const LmSource data(st.text.encode(read_text(f.data)), st.seq_len);
+    require(data.size() > 0, f.data + ": shorter than one window of " + std::to_string(st.seq_len) + " tokens");
     const double loss = evaluate_loss(m.model, data, f.batch_size, 1024);  // long sequences in bounded memory
     j.update({{"loss", loss}, {"perplexity", perplexity(loss)}, {"bits_per_token", bits_per_token(loss)},
-              {"tokens", data.size() * size_t(m.state.seq_len)}});
-    if (m.state.text.tokenizer().config().kind == TokenizerKind::Chars) j["bits_per_char"] = bits_per_token(loss);
+              {"tokens", data.size() * size_t(st.seq_len)}});
+    if (st.text.tokenizer().config().kind == TokenizerKind::Chars) j["bits_per_char"] = bits_per_token(loss);
   } else {
     std::unique_ptr<BatchSource> data;
     const std::vector<int32_t>* gold = nullptr;
-    if (m.state.audio_input) {
-      auto audio = audio_source(m.state, read_audio_folders(f.data));
+    if (st.audio_input) {
+      auto audio = audio_source(st, read_audio_folders(f.data));
       gold = &audio->labels();
       data = std::move(audio);
     } else {
-      auto text = classify_source(m.state, read_classification(f.data, f.text_column, f.label_column));
+      auto text = classify_source(st, read_classification(f.data, f.text_column, f.label_column));
       gold = &text->labels();
       data = std::move(text);
     }
     require(data->size() > 0, f.data + ": no examples");
-    const int C = int(m.state.labels.size());
+    const int C = int(st.labels.size());
     std::vector<int32_t> predicted(data->size());  // gathered in the loss's pass
     j["loss"] = evaluate_loss(m.model, *data, f.batch_size, 0, class_argmax(C, predicted));
     const ClassificationReport r = classification_report(predicted, *gold, C);
-    nlohmann::json classes = nlohmann::json::object();
-    for (size_t c = 0; c < m.state.labels.size(); ++c)
-      classes[m.state.labels[c]] = {{"precision", r.precision[c]}, {"recall", r.recall[c]}, {"f1", r.f1[c]},
-                                    {"support", r.support[c]}};
-    j.update({{"examples", r.total}, {"accuracy", r.accuracy}, {"macro_f1", r.macro_f1}, {"micro_f1", r.micro_f1},
-              {"classes", classes}, {"labels", m.state.labels}, {"confusion", r.confusion}});
+    j["examples"] = r.total;
+    class_figures(r, st.labels);
   }
+  return j;
+}
+
+namespace {
+
+// Per-class lines and the confusion matrix of a classifier's or a tagger's report.
+void print_classes(const nlohmann::json& j, bool tags) {
+  const auto& labels = j["labels"];
+  if (tags) {
+    for (const auto& l : labels) {
+      const auto& c = j["classes"][l.get<std::string>()];
+      std::printf("  tag %s: precision %.4f, recall %.4f, F1 %.4f, support %lld\n", l.get<std::string>().c_str(),
+                  c["precision"].get<double>(), c["recall"].get<double>(), c["f1"].get<double>(),
+                  c["support"].get<long long>());
+    }
+    return;
+  }
+  std::printf("%-20s %9s %9s %9s %9s\n", "label", "precision", "recall", "f1", "support");
+  for (const auto& l : labels) {
+    const auto& c = j["classes"][l.get<std::string>()];
+    std::printf("%-20s %9.4f %9.4f %9.4f %9lld\n", l.get<std::string>().c_str(), c["precision"].get<double>(),
+                c["recall"].get<double>(), c["f1"].get<double>(), c["support"].get<long long>());
+  }
+  std::printf("confusion (rows: true, columns: predicted)\n");
+  const size_t C = labels.size();
+  for (size_t a = 0; a < C; ++a) {
+    std::printf("%-20s", labels[a].get<std::string>().c_str());
+    for (size_t b = 0; b < C; ++b) std::printf(" %7lld", j["confusion"][a * C + b].get<long long>());
+    std::printf("\n");
+  }
+}
+
+void run_eval(const EvalFlags& f) {
+  const nlohmann::json j = eval_report(f);
   if (f.json) {
     std::printf("%s\n", j.dump().c_str());
     return;
   }
-  if (m.state.task == Task::Lm) {
-    std::printf("loss %.4f, perplexity %.3f, %.4f bits per %s over %zu tokens\n", j["loss"].get<double>(),
-                j["perplexity"].get<double>(), j["bits_per_token"].get<double>(),
-                j.contains("bits_per_char") ? "character" : "token", j["tokens"].get<size_t>());
-    return;
-  }
-  std::printf("%lld examples: loss %.4f, accuracy %.4f, macro F1 %.4f, micro F1 %.4f\n", j["examples"].get<long long>(),
-              j["loss"].get<double>(), j["accuracy"].get<double>(), j["macro_f1"].get<double>(),
-              j["micro_f1"].get<double>());
-  std::printf("%-20s %9s %9s %9s %9s\n", "label", "precision", "recall", "f1", "support");
-  for (const auto& l : m.state.labels) {
-    const auto& c = j["classes"][l];
-    std::printf("%-20s %9.4f %9.4f %9.4f %9lld\n", l.c_str(), c["precision"].get<double>(), c["recall"].get<double>(),
-                c["f1"].get<double>(), c["support"].get<long long>());
-  }
-  std::printf("confusion (rows: true, columns: predicted)\n");
-  const size_t C = m.state.labels.size();
-  for (size_t a = 0; a < C; ++a) {
-    std::printf("%-20s", m.state.labels[a].c_str());
-    for (size_t b = 0; b < C; ++b) std::printf(" %7lld", j["confusion"][a * C + b].get<long long>());
-    std::printf("\n");
+  const std::string task = j["task"].get<std::string>();
+  const auto num = [&](const char* key) { return j[key].get<double>(); };
+  if (task == "regress") {
+    std::printf("%lld texts: RMSE %.4g, MAE %.4g; predicting the training mean %.4g: RMSE %.4g, MAE %.4g\n",
+                j["examples"].get<long long>(), num("rmse"), num("mae"), num("baseline"), num("baseline_rmse"),
+                num("baseline_mae"));
+  } else if (task == "tag") {
+    std::printf("%lld steps: accuracy %.4f, macro F1 %.4f\n", j["steps"].get<long long>(), num("accuracy"),
+                num("macro_f1"));
+    print_classes(j, true);
+  } else if (task == "forecast") {
+    std::printf("%lld forecasts: RMSE %.3f, MAE %.3f; seasonal naive RMSE %.3f, MAE %.3f; mean of 4 seasons RMSE "
+                "%.3f, MAE %.3f\n",
+                j["forecasts"].get<long long>(), num("rmse"), num("mae"), num("naive_rmse"), num("naive_mae"),
+                num("naive4_rmse"), num("naive4_mae"));
+  } else if (task == "lm") {
+    std::printf("loss %.4f, perplexity %.3f, %.4f bits per %s over %zu tokens\n", num("loss"), num("perplexity"),
+                num("bits_per_token"), j.contains("bits_per_char") ? "character" : "token", j["tokens"].get<size_t>());
+  } else {
+    std::printf("%lld examples: loss %.4f, accuracy %.4f, macro F1 %.4f, micro F1 %.4f\n",
+                j["examples"].get<long long>(), num("loss"), num("accuracy"), num("macro_f1"), num("micro_f1"));
+    print_classes(j, false);
   }
 }
 

@@ -3,7 +3,19 @@
 
 #include <CLI/CLI.hpp>
 
+#include <nlohmann/json.hpp>
+#include <string>
+
 namespace rnnkit::cli {
+
+struct EvalFlags {
+  std::string model, data, text_column = "text", label_column = "label";
+  bool json = false;
+  int batch_size = 64;
+};
+// What `rnnkit eval --json` prints: the model's figures on labelled data (the task's metrics), one
+// JSON object. Throws Error naming the file on bad input.
+nlohmann::json eval_report(const EvalFlags& flags);
 
 void add_train(CLI::App& app);
 void add_eval(CLI::App& app);
