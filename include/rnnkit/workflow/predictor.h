@@ -42,8 +42,9 @@ class Predictor {
   explicit Predictor(LoadedTaskModel loaded);
 
   // Texts through the model's text pipeline, run as padded batches of up to `batch_size` texts of
-  // alike length (sorted by length; a padded batch gives each text the answer it gets alone), the
-  // answers in the texts' order. Classify, regress, and tag models on text.
+  // alike length (sorted by length; a padded batch gives each text the answer it gets alone, but for
+  // float rounding: the products sum in other blocks), the answers in the texts' order. Classify,
+  // regress, and tag models on text.
   std::vector<Prediction> predict_texts(const std::vector<std::string>& texts, int top_k = 1,
                                         int batch_size = 64) const;
   // Audio files (classify models trained on audio), batched the same way.
