@@ -221,7 +221,8 @@ class PyModel {
 
   // Raw model inputs: int tokens (B, T) or (T), float features (B, T, I) or (T, I); head outputs back,
   // (B, O) or (B, T, O) for per-step models (the batch axis dropped when the input had none).
-  py::array_t<float> forward(const py::array& x) const {
+  // lengths (None, or one int per sequence): the real steps of each padded row.
+  py::array_t<float> forward(const py::array& x, const py::object& lengths) const {
     const ModelConfig& c = p_->model().config();
     const bool tokens = c.uses_embedding();
     const int base = tokens ? 1 : 2;  // dimensions of one sequence
@@ -230,16 +231,24 @@ class PyModel {
                    : "forward takes float features (batch, steps, input_size) or (steps, input_size)");
     const bool batched = x.ndim() == base + 1;
     const int B = batched ? int(x.shape(0)) : 1, T = int(x.shape(batched ? 1 : 0));
+    std::vector<int> lens;
+    if (!lengths.is_none()) {
+      lens = py::isinstance<py::int_>(lengths) ? std::vector<int>{lengths.cast<int>()}
+                                               : lengths.cast<std::vector<int>>();
+      require(lens.size() == size_t(B), "lengths holds " + std::to_string(lens.size()) + " values for " +
+                                            std::to_string(B) + " sequences");
+    }
+    const int* len = lens.empty() ? nullptr : lens.data();
     std::vector<float> y;
     if (tokens) {
       TokenArray a = x.cast<TokenArray>();
       py::gil_scoped_release release;
-      y = p_->forward_tokens(a.data(), B, T);
+      y = p_->forward_tokens(a.data(), B, T, len);
     } else {
       FloatArray a = x.cast<FloatArray>();
       require(a.shape(a.ndim() - 1) == c.input_size, "features need " + std::to_string(c.input_size) + " columns");
       py::gil_scoped_release release;
-      y = p_->forward_features(a.data(), B, T);
+      y = p_->forward_features(a.data(), B, T, len);
     }
     std::vector<py::ssize_t> shape;
     if (batched) shape.push_back(B);
@@ -319,7 +328,9 @@ PYBIND11_MODULE(rnnkit, m) {
       .def("tag_series", &PyModel::tag_series, py::arg("rows"), "(rows, features) -> [(tag, probability)] per row")
       .def("forecast", &PyModel::forecast, py::arg("data"), py::arg("horizon") = 0,
            "The next rows of the targets after a series (a CSV path or {column: array}), (horizon, targets)")
-      .def("forward", &PyModel::forward, py::arg("inputs"), "The head's outputs for raw model inputs")
+      .def("forward", &PyModel::forward, py::arg("inputs"), py::arg("lengths") = py::none(),
+           "The head's outputs for raw model inputs; lengths (one per sequence) makes the steps past each "
+           "padding, as pack_padded_sequence")
       .def("stream", &PyModel::stream, "A new stream (state kept between calls)")
       .def_property_readonly("info", &PyModel::info)
       .def_property_readonly("task", &PyModel::task)

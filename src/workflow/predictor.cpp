@@ -299,23 +299,42 @@ std::vector<float> Predictor::forward_batch(Batch<float> b) const {
   return bt;
 }
 
-std::vector<float> Predictor::forward_tokens(const int32_t* ids, int batch, int steps) const {
-  require(model_->config().uses_embedding(), "this model reads feature vectors, not token ids");
+namespace {
+
+// The lengths of a forward call's batch: `lengths` checked (1..steps each), or all `steps`.
+std::vector<int> batch_lengths(int batch, int steps, const int* lengths) {
   require(batch >= 1 && steps >= 1, "forward needs at least one sequence of one step");
+  std::vector<int> out(size_t(batch), steps);
+  if (!lengths) return out;
+  for (int i = 0; i < batch; ++i) {
+    require(lengths[i] >= 1 && lengths[i] <= steps, [&] {
+      return "lengths[" + std::to_string(i) + "] is " + std::to_string(lengths[i]) + ": a length must be 1 to " +
+             std::to_string(steps) + " (the padded steps)";
+    });
+    out[size_t(i)] = lengths[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<float> Predictor::forward_tokens(const int32_t* ids, int batch, int steps, const int* lengths) const {
+  require(model_->config().uses_embedding(), "this model reads feature vectors, not token ids");
   Batch<float> b;
-  b.T = steps, b.B = batch, b.lengths.assign(size_t(batch), steps);
+  b.lengths = batch_lengths(batch, steps, lengths);
+  b.T = steps, b.B = batch;
   b.tokens.resize(size_t(batch) * size_t(steps));
   for (int i = 0; i < batch; ++i)
     for (int t = 0; t < steps; ++t) b.tokens[size_t(t) * size_t(batch) + size_t(i)] = ids[size_t(i) * size_t(steps) + size_t(t)];
   return forward_batch(std::move(b));
 }
 
-std::vector<float> Predictor::forward_features(const float* x, int batch, int steps) const {
+std::vector<float> Predictor::forward_features(const float* x, int batch, int steps, const int* lengths) const {
   require(!model_->config().uses_embedding(), "this model reads token ids, not feature vectors");
-  require(batch >= 1 && steps >= 1, "forward needs at least one sequence of one step");
   const size_t I = size_t(model_->config().input_size);
   Batch<float> b;
-  b.T = steps, b.B = batch, b.lengths.assign(size_t(batch), steps);
+  b.lengths = batch_lengths(batch, steps, lengths);
+  b.T = steps, b.B = batch;
   b.features.resize(size_t(batch) * size_t(steps) * I);
   for (int i = 0; i < batch; ++i)
     for (int t = 0; t < steps; ++t)

@@ -173,6 +173,64 @@ def test_a_model_converted_from_pytorch_gives_pytorchs_outputs(tmp_path):
         np.testing.assert_allclose(s.step(x[0, t].numpy()), want[0, t], rtol=1e-5, atol=1e-6)
 
 
+def test_padded_rows_with_lengths_give_pytorchs_packed_outputs(tmp_path):
+    torch = pytest.importorskip("torch")
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    from torch_to_rnnkit import convert_module
+
+    torch.manual_seed(1)
+    lengths = torch.tensor([7, 2, 5, 1, 6])  # unsorted, padded to 7 steps
+
+    class Net(torch.nn.Module):  # tokens in, the last real step's softmax out, bidirectional
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(30, 8, padding_idx=0)
+            self.lstm = torch.nn.LSTM(8, 12, num_layers=2, bidirectional=True)
+            self.out = torch.nn.Linear(24, 4)
+
+        def forward(self, tokens, lengths):  # (T, B) -> (B, 4)
+            packed = pack_padded_sequence(self.emb(tokens), lengths, enforce_sorted=False)
+            y, _ = pad_packed_sequence(self.lstm(packed)[0])  # (T, B, 24), zero past each length
+            b = torch.arange(tokens.shape[1])
+            last = torch.cat([y[lengths - 1, b, :12], y[0, b, 12:]], dim=1)  # forward's last, reverse's first
+            return torch.softmax(self.out(last), dim=1)
+
+    net = Net().eval()
+    path = str(tmp_path / "packed.safetensors")
+    convert_module(net, path, head="softmax", output="last")
+    tokens = torch.randint(1, 30, (5, 7))  # (B, T); the padding's ids must not matter
+    with torch.no_grad():
+        want = net(tokens.t(), lengths).numpy()
+    model = rnnkit.load(path)
+    np.testing.assert_allclose(model.forward(tokens.numpy().astype(np.int32), lengths=lengths.tolist()), want,
+                               rtol=1e-5, atol=1e-6)
+
+    class Tagger(torch.nn.Module):  # features in, a sigmoid per step; padded steps see a zero state
+        def __init__(self):
+            super().__init__()
+            self.gru = torch.nn.GRU(3, 6)
+            self.fc = torch.nn.Linear(6, 2)
+
+        def forward(self, x, lengths):  # (T, B, 3) -> (T, B, 2)
+            y, _ = pad_packed_sequence(self.gru(pack_padded_sequence(x, lengths, enforce_sorted=False))[0],
+                                       total_length=x.shape[0])
+            return torch.sigmoid(self.fc(y))
+
+    tagger = Tagger().eval()
+    path = str(tmp_path / "packed_tagger.safetensors")
+    convert_module(tagger, path, head="sigmoid", output="per_step")
+    x = torch.randn(5, 7, 3)  # (B, T, I)
+    with torch.no_grad():
+        want = tagger(x.transpose(0, 1), lengths).transpose(0, 1).numpy()
+    np.testing.assert_allclose(rnnkit.load(path).forward(x.numpy(), lengths=lengths.tolist()), want,
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(rnnkit.Error, match=r"lengths\[1\] is 8: a length must be 1 to 7"):
+        rnnkit.load(path).forward(x.numpy(), lengths=[7, 8, 1, 1, 1])
+    with pytest.raises(rnnkit.Error, match="lengths holds 2 values for 5 sequences"):
+        rnnkit.load(path).forward(x.numpy(), lengths=[7, 7])
+
+
 def test_forecast_and_series_tags_from_numpy(tmp_path):
     rows = ["day,dow,value"] + [f"{i},{i % 7},{100 + i // 4 + (i % 7) * 10}" for i in range(300)]
     (tmp_path / "series.csv").write_text("\n".join(rows) + "\n")

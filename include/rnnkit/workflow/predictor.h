@@ -61,8 +61,12 @@ class Predictor {
   // The model's head outputs (probabilities or scaled values) for raw model inputs: token ids or
   // feature vectors, `batch` sequences of `steps` each, (batch * rows, O) with rows = steps for
   // per-step models and 1 otherwise. For models converted from PyTorch, this is its forward pass.
-  std::vector<float> forward_tokens(const int32_t* ids, int batch, int steps) const;
-  std::vector<float> forward_features(const float* x, int batch, int steps) const;
+  // `lengths`, when given (batch values in 1..steps), are the sequences' real steps, the rest
+  // padding, as PyTorch's pack_padded_sequence: a sequence gets what it gets alone, its last-step
+  // and mean outputs over its real steps, and a per-step model's padded steps the head of a zero
+  // state.
+  std::vector<float> forward_tokens(const int32_t* ids, int batch, int steps, const int* lengths = nullptr) const;
+  std::vector<float> forward_features(const float* x, int batch, int steps, const int* lengths = nullptr) const;
 
   // A stream over this model (shares it); throws for bidirectional models.
   Stream<float> stream() const { return Stream<float>(model_); }
