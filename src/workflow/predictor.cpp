@@ -170,12 +170,10 @@ std::vector<Prediction> Predictor::predict_audio(const std::vector<std::string>&
   std::vector<std::vector<float>> frames;
   for (const auto& path : paths) frames.push_back(state_.audio_frames(read_audio(path)));
   const AudioSource clips(std::move(frames), std::vector<int32_t>(paths.size(), 0), state_.audio_feature_count());
-  std::vector<int> lengths(clips.size());
-  for (size_t i = 0; i < clips.size(); ++i) lengths[i] = clips.length(i);
   std::vector<Prediction> out(paths.size());
   const CacheLease lease = take_cache();
   ModelCache<float>& cache = *lease;
-  for (const std::vector<size_t>& idx : length_sorted_batches(lengths, batch_size)) {  // clips of alike length together
+  for (const std::vector<size_t>& idx : length_sorted_batches(clips, batch_size)) {  // clips of alike length together
     model_->forward(clips.batch(idx), cache, false, nullptr);
     std::vector<Prediction> answers = answer(cache.logits, idx.size(), k);
     for (size_t i = 0; i < idx.size(); ++i) out[idx[i]] = std::move(answers[i]);
