@@ -158,16 +158,17 @@ class PyModel {
  public:
   explicit PyModel(const std::string& path) : path_(path), p_(std::make_shared<const Predictor>(path)) {}
 
-  // The model's figures on a labelled data file or folder, as `rnnkit eval --json` prints them.
+  // This model's figures on a labelled data file or folder, as `rnnkit eval --json` prints them.
   py::object evaluate(const std::string& data, const std::string& text_column, const std::string& label_column,
                       int batch_size) const {
+    require(p_->has_task(), path_ + " has no task preprocessing (a bare model): evaluate needs a model from train");
     cli::EvalFlags f;
     f.model = path_, f.data = data, f.text_column = text_column, f.label_column = label_column;
     f.batch_size = batch_size;
     std::string report;
     {
       py::gil_scoped_release release;
-      report = cli::eval_report(f).dump();
+      report = cli::eval_report(p_->model(), p_->state(), f).dump();
     }
     return json_to_python(report);
   }

@@ -366,19 +366,27 @@ std::vector<double> forecast_matrix(const NumericTable& table, const TaskState& 
   return table.select(cols);
 }
 
-ForecastData forecast_data(const NumericTable& table, TaskState& st, double valid_fraction, double test_fraction,
-                           bool fit_scaler) {
-  const size_t N = table.rows, F0 = st.features.size(), K = st.targets.size(), U = st.future.size();
+namespace {
+
+void require_forecast_rows(const NumericTable& table, const TaskState& st) {
+  require(table.rows > size_t(st.window + st.horizon),
+          table.source + ": " + std::to_string(table.rows) + " rows are too few for windows of " +
+              std::to_string(st.window) + " + horizon " + std::to_string(st.horizon));
+}
+
+// The first `rows` of an (N, columns) matrix: the training part, which the scaler is fitted on.
+void fit_scaler_on_first(Scaler& scaler, const std::vector<double>& m, int columns, size_t rows) {
+  std::vector<size_t> first(rows);
+  std::iota(first.begin(), first.end(), size_t(0));
+  scaler.fit(m, columns, first);
+}
+
+// The windows of forecast_matrix's m (scaled here by the state's scaler), split by time.
+ForecastData forecast_windows_of(std::vector<double> m, size_t N, const TaskState& st, double valid_fraction,
+                                 double test_fraction) {
+  const size_t F0 = st.features.size(), K = st.targets.size(), U = st.future.size();
   const size_t C = F0 + K + U, F = F0 + U, H = size_t(st.horizon);
-  require(N > size_t(st.window + st.horizon), table.source + ": " + std::to_string(N) + " rows are too few for windows of " +
-                                                  std::to_string(st.window) + " + horizon " + std::to_string(st.horizon));
-  std::vector<double> m = forecast_matrix(table, st);
   const auto [valid_start, test_start] = time_cut(N, valid_fraction, test_fraction);
-  if (fit_scaler) {
-    std::vector<size_t> rows(valid_start);
-    std::iota(rows.begin(), rows.end(), size_t(0));  // the training rows only
-    st.scaler.fit(m, int(C), rows);
-  }
   st.scaler.transform(m.data(), N);
   std::vector<float> feats(N * F, 0.0f), targs(N * K);
   for (size_t r = 0; r < N; ++r) {
@@ -410,6 +418,22 @@ ForecastData forecast_data(const NumericTable& table, TaskState& st, double vali
   d.valid = std::make_unique<WindowSource>(std::move(in[1]), std::move(out[1]), int(F));
   d.test = std::make_unique<WindowSource>(std::move(in[2]), std::move(out[2]), int(F));
   return d;
+}
+
+}  // namespace
+
+ForecastData forecast_data(const NumericTable& table, const TaskState& st, double valid_fraction,
+                           double test_fraction) {
+  require_forecast_rows(table, st);
+  return forecast_windows_of(forecast_matrix(table, st), table.rows, st, valid_fraction, test_fraction);
+}
+
+ForecastData fit_forecast_data(const NumericTable& table, TaskState& st, double valid_fraction, double test_fraction) {
+  require_forecast_rows(table, st);
+  std::vector<double> m = forecast_matrix(table, st);
+  const int columns = int(st.features.size() + st.targets.size() + st.future.size());
+  fit_scaler_on_first(st.scaler, m, columns, time_cut(table.rows, valid_fraction, test_fraction).first);
+  return forecast_windows_of(std::move(m), table.rows, st, valid_fraction, test_fraction);
 }
 
 ForecastReport forecast_report(const Model<float>& model, const TaskState& st, const NumericTable& table,
@@ -465,21 +489,13 @@ Batch<float> TagSource::batch(const std::vector<size_t>& indices) const {
   return b;
 }
 
-TagData tag_data(const NumericTable& table, TaskState& st, double valid_fraction, double test_fraction, bool fit_scaler) {
+namespace {
+
+// The windows of the feature matrix x (scaled here by the state's scaler) and the tag column's values,
+// split by time.
+TagData tag_windows_of(const NumericTable& table, std::vector<double> x, const std::vector<double>& tag_values,
+                       const TaskState& st, double valid_fraction, double test_fraction) {
   const size_t N = table.rows, F = st.features.size();
-  std::vector<double> x = table.select(st.features);
-  const std::vector<double> tag_values = table.column_values(st.targets.at(0));
-  if (fit_scaler) {  // the tag values seen in the data, as numbers in order
-    std::vector<double> distinct = tag_values;
-    std::sort(distinct.begin(), distinct.end());
-    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-    st.labels.clear();
-    for (double v : distinct) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%.10g", v);
-      st.labels.push_back(buf);
-    }
-  }
   std::vector<int32_t> tags(N);
   for (size_t r = 0; r < N; ++r) {
     char buf[64];
@@ -490,11 +506,6 @@ TagData tag_data(const NumericTable& table, TaskState& st, double valid_fraction
     tags[r] = int32_t(it - st.labels.begin());
   }
   const auto [valid_start, test_start] = time_cut(N, valid_fraction, test_fraction);
-  if (fit_scaler) {
-    std::vector<size_t> rows(valid_start);
-    std::iota(rows.begin(), rows.end(), size_t(0));  // the training rows only
-    st.scaler.fit(x, int(F), rows);
-  }
   st.scaler.transform(x.data(), N);
   auto part = [&](size_t begin, size_t end) {
     std::vector<float> f(x.begin() + begin * F, x.begin() + end * F);
@@ -507,6 +518,29 @@ TagData tag_data(const NumericTable& table, TaskState& st, double valid_fraction
   if (test_start > valid_start) d.valid = part(valid_start, test_start);
   if (N > test_start) d.test = part(test_start, N);
   return d;
+}
+
+}  // namespace
+
+TagData tag_data(const NumericTable& table, const TaskState& st, double valid_fraction, double test_fraction) {
+  return tag_windows_of(table, table.select(st.features), table.column_values(st.targets.at(0)), st, valid_fraction,
+                        test_fraction);
+}
+
+TagData fit_tag_data(const NumericTable& table, TaskState& st, double valid_fraction, double test_fraction) {
+  const std::vector<double> tag_values = table.column_values(st.targets.at(0));
+  std::vector<double> distinct = tag_values;  // the tag values seen in the data, as numbers in order
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  st.labels.clear();
+  for (double v : distinct) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.10g", v);
+    st.labels.push_back(buf);
+  }
+  std::vector<double> x = table.select(st.features);
+  fit_scaler_on_first(st.scaler, x, int(st.features.size()), time_cut(table.rows, valid_fraction, test_fraction).first);
+  return tag_windows_of(table, std::move(x), tag_values, st, valid_fraction, test_fraction);
 }
 
 std::vector<TaggedSentence> read_tagged(const std::string& path) {

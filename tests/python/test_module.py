@@ -54,6 +54,12 @@ def test_evaluate_gives_the_eval_commands_figures(classifier, tmp_path):
         bad = tmp_path / "bad.ft"
         bad.write_text("no label here\n")
         model.evaluate(str(bad))
+    # the model in memory is evaluated, not its file: a copy loaded and then deleted still answers
+    copy = tmp_path / "copy.safetensors"
+    copy.write_bytes(open(path, "rb").read())
+    loaded = rnnkit.load(str(copy))
+    copy.unlink()
+    assert loaded.evaluate(data)["loss"] == r["loss"]
 
 
 def test_predictions_are_right_and_survive_a_reload(classifier):
@@ -149,6 +155,8 @@ def test_a_model_converted_from_pytorch_gives_pytorchs_outputs(tmp_path):
         want = net(tokens.t()).numpy()
     got = rnnkit.load(path).forward(tokens.numpy().astype(np.int32))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(rnnkit.Error, match="no task preprocessing"):  # nothing tells it how to read data
+        rnnkit.load(path).evaluate(LOOMINGS)
 
     class Tagger(torch.nn.Module):  # features in, a sigmoid per step
         def __init__(self):

@@ -13,8 +13,11 @@ namespace rnnkit::cli {
 // The figures of a model on labelled data, as one JSON object (`eval --json` prints it; the Python
 // module's evaluate() returns it as a dict).
 nlohmann::json eval_report(const EvalFlags& f) {
-  LoadedTaskModel m = load_task_model(f.model);
-  TaskState& st = m.state;
+  const LoadedTaskModel m = load_task_model(f.model);
+  return eval_report(m.model, m.state, f);
+}
+
+nlohmann::json eval_report(const Model<float>& model, const TaskState& st, const EvalFlags& f) {
   nlohmann::json j = {{"model", f.model}, {"data", f.data}, {"task", task_name(st.task)}};
   const auto class_figures = [&](const ClassificationReport& r, const std::vector<std::string>& labels) {
     nlohmann::json classes = nlohmann::json::object();
@@ -26,33 +29,33 @@ nlohmann::json eval_report(const EvalFlags& f) {
   };
   if (st.task == Task::Regress) {
     const auto data = regress_source(st, read_classification(f.data, f.text_column, f.label_column));
-    const RegressReport r = regress_report(m.model, st, *data, st.target_mean);
+    const RegressReport r = regress_report(model, st, *data, st.target_mean);
     j.update({{"examples", r.count}, {"rmse", r.rmse}, {"mae", r.mae}, {"baseline", st.target_mean},
               {"baseline_rmse", r.baseline_rmse}, {"baseline_mae", r.baseline_mae}});
   } else if (st.task == Task::Tag) {
     std::vector<int32_t> predicted, gold;
     if (st.text_input) {
-      predict_tags(m.model, *text_tag_source(st, read_tagged(f.data)), predicted, gold);
+      predict_tags(model, *text_tag_source(st, read_tagged(f.data)), predicted, gold);
     } else {
       const NumericTable table = read_numeric_csv(f.data);
-      const TagData data = tag_data(table, st, 0.0, 1.0, false);
-      predict_tags(m.model, *data.test, predicted, gold);
+      const TagData data = tag_data(table, st, 0.0, 1.0);
+      predict_tags(model, *data.test, predicted, gold);
     }
     const ClassificationReport r = classification_report(predicted, gold, int(st.labels.size()));
     j["steps"] = r.total;
     class_figures(r, st.labels);
   } else if (st.task == Task::Forecast) {
     const NumericTable table = read_numeric_csv(f.data);
-    const ForecastData data = forecast_data(table, st, 0.0, 1.0, false);  // every window is a test window
+    const ForecastData data = forecast_data(table, st, 0.0, 1.0);  // every window is a test window
     require(data.test->size() > 0, f.data + ": no complete window of " + std::to_string(st.window) + " + " +
                                        std::to_string(st.horizon) + " rows");
-    const ForecastReport r = forecast_report(m.model, st, table, data);
+    const ForecastReport r = forecast_report(model, st, table, data);
     j.update({{"forecasts", r.count}, {"rmse", r.rmse}, {"mae", r.mae}, {"naive_rmse", r.naive_rmse},
               {"naive_mae", r.naive_mae}, {"naive4_rmse", r.naive4_rmse}, {"naive4_mae", r.naive4_mae}});
   } else if (st.task == Task::Lm) {
     const LmSource data(st.text.encode(read_text(f.data)), st.seq_len);
     require(data.size() > 0, f.data + ": shorter than one window of " + std::to_string(st.seq_len) + " tokens");
-    const double loss = evaluate_loss(m.model, data, f.batch_size, 1024);  // long sequences in bounded memory
+    const double loss = evaluate_loss(model, data, f.batch_size, 1024);  // long sequences in bounded memory
     j.update({{"loss", loss}, {"perplexity", perplexity(loss)}, {"bits_per_token", bits_per_token(loss)},
               {"tokens", data.size() * size_t(st.seq_len)}});
     if (st.text.tokenizer().config().kind == TokenizerKind::Chars) j["bits_per_char"] = bits_per_token(loss);
@@ -71,7 +74,7 @@ nlohmann::json eval_report(const EvalFlags& f) {
     require(data->size() > 0, f.data + ": no examples");
     const int C = int(st.labels.size());
     std::vector<int32_t> predicted(data->size());  // gathered in the loss's pass
-    j["loss"] = evaluate_loss(m.model, *data, f.batch_size, 0, class_argmax(C, predicted));
+    j["loss"] = evaluate_loss(model, *data, f.batch_size, 0, class_argmax(C, predicted));
     const ClassificationReport r = classification_report(predicted, *gold, C);
     j["examples"] = r.total;
     class_figures(r, st.labels);

@@ -206,7 +206,7 @@ Prepared prepare_tag(const TrainFlags& f) {
   require(f.window >= 1, "--window must be >= 1");
   p.table = std::make_unique<NumericTable>(read_numeric_csv(f.train));
   const double test_fraction = f.test_fraction > 0 ? f.test_fraction : 0.2;
-  TagData d = tag_data(*p.table, p.state, f.valid_fraction, test_fraction, true);
+  TagData d = fit_tag_data(*p.table, p.state, f.valid_fraction, test_fraction);
   require(d.valid && d.valid->size() > 0, "tag: the validation part is empty; raise --valid-fraction");
   std::fprintf(stderr, "data: %zu rows, tags %zu; windows of %d rows: %zu training, %zu validation, %zu test "
                "(split by time, test = last %.0f %%)\n",
@@ -235,7 +235,7 @@ Prepared prepare_forecast(const TrainFlags& f) {
   require(f.window >= 1 && f.horizon >= 1 && f.season >= 1, "--window, --horizon and --season must be >= 1");
   p.table = std::make_unique<NumericTable>(read_numeric_csv(f.train));
   const double test_fraction = f.test_fraction > 0 ? f.test_fraction : 0.2;
-  p.forecast = forecast_data(*p.table, p.state, f.valid_fraction, test_fraction, true);
+  p.forecast = fit_forecast_data(*p.table, p.state, f.valid_fraction, test_fraction);
   std::fprintf(stderr, "data: %zu rows; windows of %d rows -> %d ahead: %zu training, %zu validation, %zu test "
                "(split by time, test = last %.0f %%)\n",
                p.table->rows, f.window, f.horizon, p.forecast.train->size(), p.forecast.valid->size(),

@@ -6,6 +6,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "rnnkit/nn/model.h"
+#include "rnnkit/workflow/task.h"
+
 namespace rnnkit::cli {
 
 struct EvalFlags {
@@ -14,8 +17,10 @@ struct EvalFlags {
   int batch_size = 64;
 };
 // What `rnnkit eval --json` prints: the model's figures on labelled data (the task's metrics), one
-// JSON object. Throws Error naming the file on bad input.
+// JSON object. Throws Error naming the file on bad input. The first form loads flags.model; the second
+// evaluates a model already loaded (flags.model only names it in the report).
 nlohmann::json eval_report(const EvalFlags& flags);
+nlohmann::json eval_report(const Model<float>& model, const workflow::TaskState& state, const EvalFlags& flags);
 
 void add_train(CLI::App& app);
 void add_eval(CLI::App& app);

@@ -202,9 +202,11 @@ struct ForecastData {
   std::vector<size_t> test_target_rows;  // first target row of each test window
   std::vector<std::vector<float>> test_levels;  // per test window, added back to its forecasts
 };
-// Fits state.scaler on the rows before the validation part when `fit_scaler`.
-ForecastData forecast_data(const NumericTable& table, TaskState& state, double valid_fraction, double test_fraction,
-                           bool fit_scaler);
+// The windows scaled by state.scaler (a trained model's); fit_forecast_data first fits state.scaler
+// on the rows before the validation part (training).
+ForecastData forecast_data(const NumericTable& table, const TaskState& state, double valid_fraction,
+                           double test_fraction);
+ForecastData fit_forecast_data(const NumericTable& table, TaskState& state, double valid_fraction, double test_fraction);
 // RMSE and MAE of the model's test forecasts in the targets' own units, beside two seasonal-naive
 // baselines that use only what is known at forecast time: the value one season earlier, and the mean
 // of the last four seasons' values.
@@ -239,8 +241,10 @@ class TagSource : public BatchSource {
 struct TagData {
   std::unique_ptr<TagSource> train, valid, test;
 };
-TagData tag_data(const NumericTable& table, TaskState& state, double valid_fraction, double test_fraction,
-                 bool fit_scaler);
+// tag_data reads the state's labels and scaler (a trained model's); fit_tag_data first sets
+// state.labels to the tag values in the table and fits state.scaler on the training rows.
+TagData tag_data(const NumericTable& table, const TaskState& state, double valid_fraction, double test_fraction);
+TagData fit_tag_data(const NumericTable& table, TaskState& state, double valid_fraction, double test_fraction);
 
 // Sentences of token ids with one tag id per token.
 class TextTagSource : public BatchSource {
