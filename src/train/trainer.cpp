@@ -29,12 +29,13 @@ void forward_split(const Model<float>& model, const BatchSource& data, int batch
 }
 
 double evaluate_loss(const Model<float>& model, const BatchSource& data, int batch_size, int chunk_steps,
-                     const SplitBatchFn& each) {
+                     const SplitBatchFn& each, ModelCache<float>* kept) {
   const ModelConfig& c = model.config();
   const bool chunked = chunk_steps > 0 && c.output == OutputMode::PerStep && !c.bidirectional;
   double total = 0;
   int64_t targets = 0;
-  ModelCache<float> cache;
+  ModelCache<float> own;
+  ModelCache<float>& cache = kept ? *kept : own;
   cache.inference = true;
   ModelState<float> state, next;
   const auto add = [&](const std::vector<size_t>& indices, const Batch<float>& batch, const ModelState<float>* init,
@@ -73,6 +74,7 @@ TrainResult fit(Model<float>& model, const BatchSource& train, const BatchSource
 
   TrainResult result{{}, model, std::numeric_limits<double>::infinity(), false, false};
   int bad_epochs = 0, first_epoch = 1;
+  ModelCache<float> valid_cache;  // every epoch's validation runs in it
   if (resume) {
     const size_t n = model.params().size();
     require(resume->model.size() == n && resume->best.size() == n,
@@ -124,7 +126,8 @@ TrainResult fit(Model<float>& model, const BatchSource& train, const BatchSource
     rec.epoch = epoch;
     rec.steps = step;
     rec.train_loss = loss_n ? loss_sum / double(loss_n) : 0.0;
-    rec.valid_loss = evaluate_loss(model, valid, std::max(config.batch_size, 64), config.step.bptt, cb.valid_batch);
+    rec.valid_loss = evaluate_loss(model, valid, std::max(config.batch_size, 64), config.step.bptt, cb.valid_batch,
+                                   &valid_cache);
     if (cb.valid_metric) {
       rec.valid_metric = cb.valid_metric(model, rec.valid_loss);
       rec.metric = cb.metric_name;

@@ -113,8 +113,10 @@ struct TrainResult {
 // chunks of that many steps with the state carried across (the same result; memory bounded by the
 // chunk, not the sequence): training with truncated BPTT evaluates this way. `each`, when given, is
 // called after every forward (with chunks, once per chunk, with the chunk's steps as its batch).
+// `cache`, when given, is the inference cache the passes run in, kept by a caller that evaluates
+// every epoch so that its buffers are not allocated and faulted in afresh each time.
 double evaluate_loss(const Model<float>& model, const BatchSource& data, int batch_size, int chunk_steps = 0,
-                     const SplitBatchFn& each = {});
+                     const SplitBatchFn& each = {}, ModelCache<float>* cache = nullptr);
 
 // Trains `model` in place and returns the history and a copy of the best model by validation loss.
 // Throws Error (from train_step) on a non-finite loss; the caller still has the last on_epoch's best.
