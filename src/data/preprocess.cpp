@@ -1,7 +1,9 @@
 // The text preprocessing pipeline and its JSON form.
 #include "rnnkit/data/preprocess.h"
 
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "rnnkit/core/error.h"
 
@@ -18,18 +20,45 @@ std::string TextPreprocessor::clean(std::string_view raw) const {
 
 std::vector<std::string> TextPreprocessor::tokens(std::string_view raw) const { return tokenizer_.tokenize(clean(raw)); }
 
-void TextPreprocessor::fit(const std::vector<std::string>& texts) {
-  std::vector<std::string> cleaned;
-  cleaned.reserve(texts.size());
-  for (const auto& t : texts) cleaned.push_back(clean(t));
-  tokenizer_.fit(cleaned);
+namespace {
+
+// f(i) for every i in [0, n), on every thread.
+template <typename F>
+void for_each_index(size_t n, F&& f) {
+  require(n <= size_t(std::numeric_limits<int>::max()), "too many texts: " + std::to_string(n));
+  parallel_slices(int(n), 1, [&](int begin, int end) {
+    for (int i = begin; i < end; ++i) f(size_t(i));
+  });
+}
+
+}  // namespace
+
+std::vector<std::vector<int32_t>> TextPreprocessor::fit(const std::vector<std::string>& texts) {
+  const size_t n = texts.size();
+  std::vector<std::string> cleaned(n);
+  for_each_index(n, [&](size_t i) { cleaned[i] = clean(texts[i]); });
+  tokenizer_.fit(cleaned);  // SentencePiece trains here; the tokens below are the fitted tokenizer's
+  std::vector<std::vector<std::string>> tokens(n);
+  for_each_index(n, [&](size_t i) { tokens[i] = tokenizer_.tokenize(std::exchange(cleaned[i], {})); });
   vocab_ = Vocabulary(config_.vocab);
-  for (const auto& t : cleaned) vocab_.count(tokenizer_.tokenize(t));
+  for (const auto& t : tokens) vocab_.count(t);
   vocab_.build();
+  std::vector<std::vector<int32_t>> ids(n);
+  for_each_index(n, [&](size_t i) {
+    ids[i] = truncate(vocab_.encode(std::exchange(tokens[i], {})), config_.max_length, config_.truncating);
+  });
+  return ids;
 }
 
 std::vector<int32_t> TextPreprocessor::encode(std::string_view raw) const {
   return truncate(vocab_.encode(tokens(raw)), config_.max_length, config_.truncating);
+}
+
+std::vector<std::vector<int32_t>> TextPreprocessor::encode_all(size_t n,
+                                                               FunctionRef<std::string_view(size_t)> text) const {
+  std::vector<std::vector<int32_t>> ids(n);
+  for_each_index(n, [&](size_t i) { ids[i] = encode(text(i)); });
+  return ids;
 }
 
 std::string TextPreprocessor::to_json() const {

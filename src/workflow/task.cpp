@@ -41,10 +41,35 @@ Task parse_task(const std::string& name) {
   throw Error("unknown task '" + name + "': expected classify, tag, lm, regress or forecast");
 }
 
+namespace {
+
+// An empty text becomes <unk>, so that it still predicts.
+std::vector<std::vector<int32_t>> unk_for_empty(std::vector<std::vector<int32_t>> ids, int32_t unk) {
+  for (auto& v : ids)
+    if (v.empty()) v.push_back(unk);
+  return ids;
+}
+
+// The texts of a data set's examples, in encode_texts' form.
+std::vector<std::vector<int32_t>> encode_examples(const TaskState& st, const TextDataset& data) {
+  return st.encode_texts(data.examples.size(), [&](size_t i) { return std::string_view(data.examples[i].text); });
+}
+
+}  // namespace
+
 std::vector<int32_t> TaskState::encode_text(std::string_view raw) const {
   std::vector<int32_t> ids = text.encode(raw);
   if (ids.empty()) ids.push_back(text.vocab().unk_id());
   return ids;
+}
+
+std::vector<std::vector<int32_t>> TaskState::encode_texts(size_t n, FunctionRef<std::string_view(size_t)> raw) const {
+  return unk_for_empty(text.encode_all(n, raw), text.vocab().unk_id());
+}
+
+std::vector<std::vector<int32_t>> TaskState::fit_text(const std::vector<std::string>& texts) {
+  std::vector<std::vector<int32_t>> ids = text.fit(texts);
+  return unk_for_empty(std::move(ids), text.vocab().unk_id());
 }
 
 std::vector<float> TaskState::audio_frames(const AudioClip& clip) const {
@@ -247,16 +272,19 @@ TextDataset read_classification(const std::string& path, const std::string& text
   return read_fasttext(path);
 }
 
-std::unique_ptr<ClassifySource> classify_source(const TaskState& st, const TextDataset& data) {
-  std::vector<std::vector<int32_t>> ids;
+std::unique_ptr<ClassifySource> classify_source(const TaskState& st, const TextDataset& data,
+                                                std::vector<std::vector<int32_t>> ids) {
   std::vector<int32_t> labels;
-  for (const auto& e : data.examples) {
+  for (const auto& e : data.examples) {  // every label checked before any text is encoded
     const auto it = std::find(st.labels.begin(), st.labels.end(), e.labels[0]);
     require(it != st.labels.end(), e.source + ": label '" + e.labels[0] + "' is not one of the model's labels (" +
                                        join(st.labels) + ")");
-    ids.push_back(st.encode_text(e.text));
     labels.push_back(int32_t(it - st.labels.begin()));
   }
+  if (ids.empty()) ids = encode_examples(st, data);
+  require(ids.size() == data.examples.size(), "classify_source: " + std::to_string(ids.size()) +
+                                                  " encoded texts for " + std::to_string(data.examples.size()) +
+                                                  " examples");
   return std::make_unique<ClassifySource>(std::move(ids), std::move(labels), st.text.vocab().pad_id());
 }
 
@@ -617,11 +645,14 @@ std::vector<double> regress_targets(const TextDataset& data) {
   return out;
 }
 
-std::unique_ptr<RegressSource> regress_source(const TaskState& st, const TextDataset& data) {
+std::unique_ptr<RegressSource> regress_source(const TaskState& st, const TextDataset& data,
+                                              std::vector<std::vector<int32_t>> ids) {
   std::vector<double> targets = regress_targets(data);
   st.scaler.transform(targets.data(), targets.size());
-  std::vector<std::vector<int32_t>> ids;
-  for (const auto& e : data.examples) ids.push_back(st.encode_text(e.text));
+  if (ids.empty()) ids = encode_examples(st, data);
+  require(ids.size() == data.examples.size(), "regress_source: " + std::to_string(ids.size()) +
+                                                  " encoded texts for " + std::to_string(data.examples.size()) +
+                                                  " examples");
   return std::make_unique<RegressSource>(std::move(ids), std::vector<float>(targets.begin(), targets.end()),
                                          st.text.vocab().pad_id());
 }

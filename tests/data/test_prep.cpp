@@ -219,5 +219,30 @@ TEST(TextPreprocessor, TravelsInTheModelFileAndEncodesTheSame) {
   EXPECT_EQ(q.config().max_length, 3);
 }
 
+TEST(TextPreprocessor, FitReturnsTheTextsEncodedAndEncodeAllMatchesEncodeOnEveryThread) {
+  const TextDataset ds = read_fasttext(fx("train.ft"));
+  std::vector<std::string> texts;
+  for (int copy = 0; copy < 20; ++copy)  // enough texts for every thread to take a slice
+    for (const auto& e : ds.examples) texts.push_back(e.text + " " + std::to_string(copy));
+  texts.push_back("");  // nothing to encode
+  for (int threads : {1, 3}) {
+    set_threads(threads);
+    for (const auto kind : {TokenizerKind::Words, TokenizerKind::Chars}) {
+      TextPreprocessor p({.tokenizer = {.kind = kind}, .max_length = 5});
+      const std::vector<std::vector<int32_t>> fitted = p.fit(texts);
+      ASSERT_EQ(fitted.size(), texts.size());
+      const auto all = p.encode_all(texts.size(), [&](size_t i) { return std::string_view(texts[i]); });
+      for (size_t i = 0; i < texts.size(); ++i) {
+        const std::vector<int32_t> one = p.encode(texts[i]);
+        EXPECT_EQ(fitted[i], one) << "text " << i;
+        EXPECT_EQ(all[i], one) << "text " << i;
+      }
+      EXPECT_TRUE(fitted.back().empty());
+      EXPECT_EQ(fitted[0].size(), 5u);  // truncated as encode truncates
+    }
+  }
+  set_threads(1);
+}
+
 }  // namespace
 }  // namespace rnnkit

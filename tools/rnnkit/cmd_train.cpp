@@ -263,14 +263,14 @@ Prepared prepare_regress(const TrainFlags& f, TextPreprocessorConfig pc) {
   p.state.text = TextPreprocessor(pc);
   std::vector<std::string> texts;
   for (const auto& e : train.examples) texts.push_back(e.text);
-  p.state.text.fit(texts);
+  std::vector<std::vector<int32_t>> train_ids = p.state.fit_text(texts);
   const std::vector<double> targets = regress_targets(train);  // the scaler is fitted on these only
   p.state.scaler = Scaler(parse_scaler(f.scaler));
   p.state.scaler.fit(targets, 1);
   double mean = 0;
   for (double v : targets) mean += v / double(targets.size());
   p.baseline = p.state.target_mean = mean;
-  p.train = regress_source(p.state, train);
+  p.train = regress_source(p.state, train, std::move(train_ids));
   p.valid = regress_source(p.state, valid);
   if (!test.examples.empty()) p.test = regress_source(p.state, test);
   p.vocab = p.state.text.vocab().size();
@@ -306,8 +306,7 @@ Prepared prepare_classify(const TrainFlags& f, TextPreprocessorConfig pc) {
   p.state.text = TextPreprocessor(pc);
   std::vector<std::string> texts;
   for (const auto& e : train.examples) texts.push_back(e.text);
-  p.state.text.fit(texts);
-  p.train = classify_source(p.state, train);
+  p.train = classify_source(p.state, train, p.state.fit_text(texts));
   p.valid = classify_source(p.state, valid);
   if (!test.examples.empty()) p.test = classify_source(p.state, test);
   p.vocab = p.state.text.vocab().size();
@@ -399,8 +398,7 @@ Prepared prepare_lm(const TrainFlags& f, TextPreprocessorConfig pc) {
     train_text.resize(cut);
   }
   p.state.text = TextPreprocessor(pc);
-  p.state.text.fit({train_text});
-  p.train = std::make_unique<LmSource>(p.state.text.encode(train_text), f.seq_len);
+  p.train = std::make_unique<LmSource>(std::move(p.state.text.fit({train_text})[0]), f.seq_len);
   p.valid = std::make_unique<LmSource>(p.state.text.encode(valid_text), f.seq_len);
   if (!f.test.empty()) p.test = std::make_unique<LmSource>(p.state.text.encode(read_text(f.test)), f.seq_len);
   p.vocab = p.outputs = p.state.text.vocab().size();
@@ -412,8 +410,7 @@ Prepared prepare_lm(const TrainFlags& f, TextPreprocessorConfig pc) {
 void run_train(const TrainFlags& f) {
   // Checked here, not by CLI11: they may come from --config, which is read after CLI11's checks.
   require(!f.train.empty(), "--train is required (on the command line or in --config)");
-  require(!f.output.empty(), "--output is required (on the command line or in --config)");
-  require(!f.output.empty(), "--output MODEL.safetensors is required");
+  require(!f.output.empty(), "--output MODEL.safetensors is required (on the command line or in --config)");
   set_threads(f.threads);
   const Task task = parse_task(f.task);
   TextPreprocessorConfig pc;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "rnnkit/core/parallel.h"
 #include "rnnkit/data/sequence.h"
 #include "rnnkit/data/text.h"
 #include "rnnkit/data/tokenizer.h"
@@ -26,11 +27,15 @@ class TextPreprocessor {
  public:
   explicit TextPreprocessor(const TextPreprocessorConfig& config = {});
 
-  // Trains the tokenizer (SentencePiece) and builds the vocabulary from the training texts.
-  void fit(const std::vector<std::string>& texts);
+  // Trains the tokenizer (SentencePiece) and builds the vocabulary from the training texts, and
+  // returns them encoded as encode() would: each text is cleaned and tokenized once. The texts are
+  // cleaned and tokenized on every thread (parallel_slices), the vocabulary counted in their order.
+  std::vector<std::vector<int32_t>> fit(const std::vector<std::string>& texts);
   std::string clean(std::string_view raw) const;             // to_utf8 + clean_text
   std::vector<std::string> tokens(std::string_view raw) const;
   std::vector<int32_t> encode(std::string_view raw) const;    // truncated to max_length
+  // encode() of n texts, text(i) the i-th (called from several threads at once), on every thread.
+  std::vector<std::vector<int32_t>> encode_all(size_t n, FunctionRef<std::string_view(size_t)> text) const;
 
   const TextPreprocessorConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return tokenizer_; }

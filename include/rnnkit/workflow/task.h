@@ -59,6 +59,10 @@ struct TaskState {
   std::vector<float> normalise_window(std::vector<float>& input, std::vector<float>* output) const;
   // Token ids of a raw text through the text pipeline; an empty text becomes <unk>, so it still predicts.
   std::vector<int32_t> encode_text(std::string_view raw) const;
+  // encode_text of n texts, text(i) the i-th, on every thread.
+  std::vector<std::vector<int32_t>> encode_texts(size_t n, FunctionRef<std::string_view(size_t)> text) const;
+  // Fits the text pipeline on the training texts and returns them as encode_text gives them.
+  std::vector<std::vector<int32_t>> fit_text(const std::vector<std::string>& texts);
   // Every token id of a text, untruncated and possibly none: the next steps of a stream.
   std::vector<int32_t> encode_steps(std::string_view raw) const { return text.vocab().encode(text.tokens(raw)); }
 
@@ -102,8 +106,10 @@ class RegressSource : public BatchSource {
 
 // The labels of a text data set as numbers; throws naming the example when one is not.
 std::vector<double> regress_targets(const TextDataset& data);
-// Encodes a text data set whose labels are numbers, scaling them with the state's scaler.
-std::unique_ptr<RegressSource> regress_source(const TaskState& state, const TextDataset& data);
+// Encodes a text data set whose labels are numbers, scaling them with the state's scaler; `ids` as
+// for classify_source.
+std::unique_ptr<RegressSource> regress_source(const TaskState& state, const TextDataset& data,
+                                              std::vector<std::vector<int32_t>> ids = {});
 // RMSE and MAE of a regression model on a source, in the target's units, and of predicting `baseline`.
 struct RegressReport {
   int64_t count = 0;
@@ -145,8 +151,10 @@ std::unique_ptr<AudioSource> audio_source(const TaskState& state, const std::vec
 
 class ClassifySource;
 // Encodes a classification data set with the state's pipeline and labels; throws naming the example
-// whose label is not among them.
-std::unique_ptr<ClassifySource> classify_source(const TaskState& state, const TextDataset& data);
+// whose label is not among them. `ids`, when given, are its texts already encoded (training encodes
+// them while fitting the pipeline).
+std::unique_ptr<ClassifySource> classify_source(const TaskState& state, const TextDataset& data,
+                                                std::vector<std::vector<int32_t>> ids = {});
 
 // Encoded texts with label ids, served as batches of one output per sequence.
 class ClassifySource : public BatchSource {
