@@ -145,6 +145,22 @@ std::string strip_html(std::string_view s) {
   return out;
 }
 
+namespace {
+
+// utf8proc_map of a piece of text with `flags`, appended to `out`.
+void map_append(std::string_view piece, int flags, std::string& out) {
+  utf8proc_uint8_t* mapped = nullptr;
+  const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(piece.data()),
+                                          utf8proc_ssize_t(piece.size()), &mapped, utf8proc_option_t(flags));
+  if (n < 0) throw Error(std::string("text cleaning failed: ") + utf8proc_errmsg(n) + " (is the text valid UTF-8?)");
+  std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owner(mapped, &std::free);
+  out.append(reinterpret_cast<const char*>(mapped), size_t(n));
+}
+
+bool is_ascii(char c) { return static_cast<unsigned char>(c) < 0x80; }
+
+}  // namespace
+
 std::string clean_text(std::string_view utf8, const CleanOptions& o) {
   std::string text = o.strip_html ? strip_html(utf8) : std::string(utf8);
   int flags = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
@@ -152,12 +168,28 @@ std::string clean_text(std::string_view utf8, const CleanOptions& o) {
   if (o.lowercase) flags |= UTF8PROC_CASEFOLD;
   if (o.strip_accents) flags |= UTF8PROC_STRIPMARK;
   if (o.nfkc || o.lowercase || o.strip_accents) {
-    utf8proc_uint8_t* mapped = nullptr;
-    const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-                                            utf8proc_ssize_t(text.size()), &mapped, utf8proc_option_t(flags));
-    if (n < 0) throw Error(std::string("text cleaning failed: ") + utf8proc_errmsg(n) + " (is the text valid UTF-8?)");
-    std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owner(mapped, &std::free);
-    text.assign(reinterpret_cast<const char*>(mapped), size_t(n));
+    // ASCII is its own normal form and folds case as tolower does, so only the stretches of
+    // non-ASCII characters go through utf8proc. Normalising never joins a character to an ASCII one
+    // after it (ASCII has combining class 0 and ends no composition), so cutting the text before an
+    // ASCII character changes nothing; the ASCII character just before a stretch goes with it, as
+    // it may compose with what follows ("e" + U+0301 -> U+00E9).
+    std::string mapped;
+    mapped.reserve(text.size());
+    const std::string_view t = text;
+    size_t i = 0;
+    while (i < t.size()) {
+      size_t j = i;
+      while (j < t.size() && is_ascii(t[j])) ++j;
+      const size_t ascii_end = j < t.size() && j > i ? j - 1 : j;
+      for (size_t k = i; k < ascii_end; ++k)
+        mapped.push_back(o.lowercase && t[k] >= 'A' && t[k] <= 'Z' ? char(t[k] - 'A' + 'a') : t[k]);
+      if (j == t.size()) break;
+      size_t end = j;
+      while (end < t.size() && !is_ascii(t[end])) ++end;
+      map_append(t.substr(ascii_end, end - ascii_end), flags, mapped);
+      i = end;
+    }
+    text = std::move(mapped);
   }
   if (!o.collapse_whitespace) return text;
   std::string out;

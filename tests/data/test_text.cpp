@@ -1,6 +1,10 @@
 // Cleaning and tokenization: Unicode normalisation, HTML, punctuation policies, characters and
 // SentencePiece subwords.
 #include <gtest/gtest.h>
+#include <utf8proc.h>
+
+#include <cstdlib>
+#include <random>
 
 #include "rnnkit/core/error.h"
 #include "rnnkit/data/text.h"
@@ -19,6 +23,59 @@ TEST(Text, CleaningFoldsCaseNormalisesAndCollapsesSpace) {
   o = CleanOptions{.lowercase = false, .nfkc = false, .collapse_whitespace = false};
   EXPECT_EQ(clean_text("Keep  AS\nIS", o), "Keep  AS\nIS");
   EXPECT_EQ(clean_text("\xef\xbc\xa1\xef\xbc\xa2", {}), "ab");  // full-width letters under NFKC
+}
+
+// clean_text maps only the non-ASCII stretches through utf8proc: it must give what one utf8proc_map of
+// the whole text gives, for random mixes of ASCII and the characters normalisation joins, splits,
+// reorders or folds.
+TEST(Text, CleaningPiecewiseEqualsNormalisingTheWholeText) {
+  const std::vector<std::string> pieces = {
+      "a", "e", "E", "Z", "k", "i", "I", " ", ".", "0", "\n", "\x01",
+      "\xcc\x81",          // U+0301 combining acute
+      "\xcc\xa3",          // U+0323 combining dot below (reorders before U+0301)
+      "\xcc\x88",          // U+0308 combining diaeresis
+      "\xc3\xa9",          // U+00E9 e acute, precomposed
+      "\xc3\x89",          // U+00C9 E acute
+      "\xc4\xb0",          // U+0130 I with dot above: folds to i + U+0307
+      "\xc3\x9f",          // U+00DF sharp s: folds to ss
+      "\xe2\x84\xaa",     // U+212A Kelvin sign: K
+      "\xef\xac\x81",     // U+FB01 fi ligature
+      "\xef\xbc\xa1",     // U+FF21 full-width A
+      "\xce\xa3",          // U+03A3 capital sigma
+      "\xe1\x84\x80",     // U+1100 Hangul choseong kiyeok
+      "\xe1\x85\xa1",     // U+1161 Hangul jungseong a (composes with U+1100)
+      "\xe1\x86\xa8",     // U+11A8 Hangul jongseong kiyeok
+      "\xe0\xad\x87",     // U+0B47 Oriya vowel sign e
+      "\xe0\xac\xbe",     // U+0B3E Oriya vowel sign aa (composes with U+0B47)
+      "\xc2\xa0",          // U+00A0 no-break space: a space under NFKC
+      "\xe2\x80\xa8",     // U+2028 line separator
+  };
+  std::mt19937 rng(7);
+  for (const CleanOptions o : {CleanOptions{}, CleanOptions{.strip_accents = true}, CleanOptions{.lowercase = false},
+                               CleanOptions{.nfkc = false}, CleanOptions{.lowercase = false, .nfkc = false,
+                                                                         .strip_accents = true}}) {
+    int flags = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+    if (o.nfkc) flags |= UTF8PROC_COMPAT;
+    if (o.lowercase) flags |= UTF8PROC_CASEFOLD;
+    if (o.strip_accents) flags |= UTF8PROC_STRIPMARK;
+    const CleanOptions no_collapse = [&] {
+      CleanOptions c = o;
+      c.collapse_whitespace = false;
+      return c;
+    }();
+    for (int trial = 0; trial < 2000; ++trial) {
+      std::string text;
+      const int n = int(rng() % 12);
+      for (int k = 0; k < n; ++k) text += pieces[rng() % pieces.size()];
+      utf8proc_uint8_t* whole = nullptr;
+      const utf8proc_ssize_t len = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                                                utf8proc_ssize_t(text.size()), &whole, utf8proc_option_t(flags));
+      ASSERT_GE(len, 0) << text;
+      const std::string want(reinterpret_cast<const char*>(whole), size_t(len));
+      std::free(whole);
+      ASSERT_EQ(clean_text(text, no_collapse), want) << "text: " << text;
+    }
+  }
 }
 
 TEST(Text, StripsHtmlAndDecodesEntities) {
