@@ -1,6 +1,7 @@
 // The text preprocessing pipeline and its JSON form.
 #include "rnnkit/data/preprocess.h"
 
+#include <algorithm>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -34,18 +35,28 @@ void for_each_index(size_t n, F&& f) {
 }  // namespace
 
 std::vector<std::vector<int32_t>> TextPreprocessor::fit(const std::vector<std::string>& texts) {
-  const size_t n = texts.size();
-  std::vector<std::string> cleaned(n);
-  for_each_index(n, [&](size_t i) { cleaned[i] = clean(texts[i]); });
+  require(texts.size() <= size_t(std::numeric_limits<int>::max()), "too many texts: " + std::to_string(texts.size()));
+  const int n = int(texts.size());
+  std::vector<std::string> cleaned(static_cast<size_t>(n));
+  for_each_index(size_t(n), [&](size_t i) { cleaned[i] = clean(texts[i]); });
   tokenizer_.fit(cleaned);  // SentencePiece trains here; the tokens below are the fitted tokenizer's
-  std::vector<std::vector<std::string>> tokens(n);
-  for_each_index(n, [&](size_t i) { tokens[i] = tokenizer_.tokenize(std::exchange(cleaned[i], {})); });
+  // Each slice of texts counts its tokens apart, and the counts are added up. The tokens are not
+  // kept (as strings they take eight times the room of the ids): they are made again to encode.
+  const int slices = parallel_slice_count(n, 1);
+  std::vector<int> bounds(size_t(slices) + 1);
+  for (int s = 0; s <= slices; ++s) bounds[size_t(s)] = int(int64_t(n) * s / slices);
+  std::vector<Vocabulary> counts(size_t(slices), Vocabulary(config_.vocab));
+  parallel_slices_at(n, slices, bounds.data(), [&](int begin, int end) {
+    Vocabulary& c = counts[size_t(std::lower_bound(bounds.begin(), bounds.end(), begin) - bounds.begin())];
+    for (int i = begin; i < end; ++i) c.count(tokenizer_.tokenize(cleaned[size_t(i)]));
+  });
   vocab_ = Vocabulary(config_.vocab);
-  for (const auto& t : tokens) vocab_.count(t);
+  for (const Vocabulary& c : counts) vocab_.add_counts(c);
   vocab_.build();
-  std::vector<std::vector<int32_t>> ids(n);
-  for_each_index(n, [&](size_t i) {
-    ids[i] = truncate(vocab_.encode(std::exchange(tokens[i], {})), config_.max_length, config_.truncating);
+  std::vector<std::vector<int32_t>> ids(static_cast<size_t>(n));
+  for_each_index(size_t(n), [&](size_t i) {
+    ids[i] = truncate(vocab_.encode(tokenizer_.tokenize(std::exchange(cleaned[i], {}))), config_.max_length,
+                      config_.truncating);
   });
   return ids;
 }

@@ -131,7 +131,7 @@ std::vector<std::string> Tokenizer::tokenize(std::string_view text) const {
     return tokens;
   }
   const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
-  std::string word;
+  size_t word = 0;  // a word is the bytes [word, i) before a break: made a token once, when it ends
   size_t i = 0;
   while (i < text.size()) {
     utf8proc_int32_t cp = p[i];
@@ -141,22 +141,21 @@ std::vector<std::string> Tokenizer::tokenize(std::string_view text) const {
       require(len > 0, "tokenizer input is not valid UTF-8 at byte " + std::to_string(i) +
                            " (clean it with to_utf8 first)");
     }
-    const std::string_view ch = text.substr(i, size_t(len));
+    const size_t at = i;
     i += size_t(len);
     if (config_.kind == TokenizerKind::Chars) {
-      tokens.emplace_back(ch);
+      tokens.emplace_back(text.substr(at, size_t(len)));
       continue;
     }
     const CharClass cls = classify(cp);
     if (cls == CharClass::Space || (cls == CharClass::Punct && config_.punctuation != Punctuation::Keep)) {
-      if (!word.empty()) tokens.push_back(std::move(word));
-      word.clear();
-      if (cls == CharClass::Punct && config_.punctuation == Punctuation::Split) tokens.emplace_back(ch);
-      continue;
+      if (at > word) tokens.emplace_back(text.substr(word, at - word));
+      if (cls == CharClass::Punct && config_.punctuation == Punctuation::Split)
+        tokens.emplace_back(text.substr(at, size_t(len)));
+      word = i;
     }
-    word.append(ch);
   }
-  if (!word.empty()) tokens.push_back(std::move(word));
+  if (config_.kind == TokenizerKind::Words && text.size() > word) tokens.emplace_back(text.substr(word));
   return tokens;
 }
 

@@ -31,6 +31,10 @@ void Vocabulary::count(const std::vector<std::string>& tokens) {
   for (const std::string& t : tokens) ++counts_[t];
 }
 
+void Vocabulary::add_counts(const Vocabulary& other) {
+  for (const auto& [t, c] : other.counts_) counts_[t] += c;
+}
+
 void Vocabulary::build() {
   std::vector<std::pair<std::string, int64_t>> items;
   items.reserve(counts_.size());

@@ -225,11 +225,15 @@ TEST(TextPreprocessor, FitReturnsTheTextsEncodedAndEncodeAllMatchesEncodeOnEvery
   for (int copy = 0; copy < 20; ++copy)  // enough texts for every thread to take a slice
     for (const auto& e : ds.examples) texts.push_back(e.text + " " + std::to_string(copy));
   texts.push_back("");  // nothing to encode
+  std::map<TokenizerKind, std::vector<std::string>> vocab_one_thread;
   for (int threads : {1, 3}) {
     set_threads(threads);
     for (const auto kind : {TokenizerKind::Words, TokenizerKind::Chars}) {
-      TextPreprocessor p({.tokenizer = {.kind = kind}, .max_length = 5});
+      TextPreprocessor p({.tokenizer = {.kind = kind}, .vocab = {.min_count = 2}, .max_length = 5});
       const std::vector<std::vector<int32_t>> fitted = p.fit(texts);
+      // counted in slices, one per thread, and added up: the same vocabulary as counted in one pass
+      if (threads == 1) vocab_one_thread[kind] = p.vocab().tokens();
+      else EXPECT_EQ(p.vocab().tokens(), vocab_one_thread[kind]);
       ASSERT_EQ(fitted.size(), texts.size());
       const auto all = p.encode_all(texts.size(), [&](size_t i) { return std::string_view(texts[i]); });
       for (size_t i = 0; i < texts.size(); ++i) {

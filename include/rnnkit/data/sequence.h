@@ -23,6 +23,14 @@ std::vector<T> truncate(const std::vector<T>& seq, int max_length, Side side) {
   return side == Side::Back ? std::vector<T>(seq.begin(), seq.begin() + max_length)
                             : std::vector<T>(seq.end() - max_length, seq.end());
 }
+// The same in place on a sequence the caller gives up.
+template <typename T>
+std::vector<T> truncate(std::vector<T>&& seq, int max_length, Side side) {
+  if (max_length <= 0 || int(seq.size()) <= max_length) return std::move(seq);
+  if (side == Side::Back) seq.resize(size_t(max_length));
+  else seq.erase(seq.begin(), seq.end() - max_length);
+  return std::move(seq);
+}
 
 // Keras's pad_sequences, with the mask kept: (N, length) ids, batch-major, `pad_id` where mask is 0.
 struct PaddedSequences {

@@ -29,6 +29,8 @@ class Vocabulary {
 
   // Adds the tokens of one sequence to the counts (before build()).
   void count(const std::vector<std::string>& tokens);
+  // Adds another vocabulary's counts to these (counting in parts, e.g. one per thread, then adding up).
+  void add_counts(const Vocabulary& other);
   // Keeps tokens with count >= min_count, most frequent first (ties by token), up to max_size.
   void build();
   // A vocabulary of exactly these tokens after the special ones (e.g. class labels, known vocabularies).
