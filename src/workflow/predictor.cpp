@@ -119,13 +119,11 @@ std::vector<Prediction> Predictor::predict_texts(const std::vector<std::string>&
   // Every text encoded first, then run in batches of texts of alike length (shortest first: little
   // padding), each answer put back in the texts' order.
   const bool tagging = state_.task == Task::Tag;
-  std::vector<std::vector<int32_t>> ids(texts.size());
+  std::vector<std::vector<int32_t>> ids =
+      tagging ? std::vector<std::vector<int32_t>>(texts.size())
+              : state_.encode_texts(texts.size(), [&](size_t i) { return std::string_view(texts[i]); });
   std::vector<std::vector<std::string>> tokens(tagging ? texts.size() : 0);  // tagging: what each tag is for
-  for (size_t i = 0; i < texts.size(); ++i) {
-    if (!tagging) {
-      ids[i] = state_.encode_text(texts[i]);
-      continue;
-    }
+  for (size_t i = 0; i < texts.size() && tagging; ++i) {
     // Tagging: whitespace tokens, each cleaned and looked up; one tag per token.
     std::istringstream words(texts[i]);
     for (std::string w; words >> w;) {

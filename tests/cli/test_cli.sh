@@ -49,6 +49,11 @@ for _ in 1 2 3 4 5 6 7 8 9 10 11 12; do cut -d' ' -f2- "$tmp/train.ft"; done > "
 paste -d' ' "$tmp/p3" "$tmp/p4" | awk '{ d2 = $2 - $6; d4 = $4 - $8
   if ($1 != $5 || $3 != $7 || d2 * d2 > 4e-8 || d4 * d4 > 4e-8) { print "line " NR ": " $0; bad++ } }
   END { exit bad > 0 }' || fail "predict --data differs from predicting line by line"
+# on two threads (texts encoded on both, the model's slices too): the same answers
+"$rnnkit" predict --model "$tmp/straight.safetensors" --top-k 2 --data "$tmp/lines" --threads 2 > "$tmp/p5"
+paste -d' ' "$tmp/p4" "$tmp/p5" | awk '{ d2 = $2 - $6; d4 = $4 - $8
+  if ($1 != $5 || $3 != $7 || d2 * d2 > 4e-8 || d4 * d4 > 4e-8) { print "line " NR ": " $0; bad++ } }
+  END { exit bad > 0 }' || fail "predict --data --threads 2 differs from one thread"
 [ "$(wc -l < "$tmp/resumed.safetensors.log.jsonl")" -eq 5 ] || fail "the resumed log should hold 5 epochs"
 expect_error0() { if "$@" > /dev/null 2> "$tmp/err"; then fail "succeeded: $*"; fi; }
 expect_error0 "$rnnkit" train "${common[@]}" --epochs 5 --layers 2 --output "$tmp/resumed.safetensors" --resume
@@ -64,6 +69,10 @@ grep -q '"macro_f1"' "$tmp/eval.json" || fail "eval lacks macro_f1"
 loss=$(sed 's/.*"loss":\([-0-9.e]*\).*/\1/' "$tmp/eval.json")
 awk -v l="$loss" 'BEGIN { exit !(l > 0 && l < 0.2) }' || fail "eval loss $loss: the model fits its training lines"
 "$rnnkit" eval --model "$tmp/s.safetensors" --data "$tmp/train.ft" | grep "confusion" > /dev/null || fail "eval text report"
+"$rnnkit" eval --model "$tmp/s.safetensors" --data "$tmp/train.ft" --json --threads 2 > "$tmp/eval2.json"
+loss2=$(sed 's/.*"loss":\([-0-9.e]*\).*/\1/' "$tmp/eval2.json")
+sed 's/"loss":[-0-9.e]*//' "$tmp/eval.json" | cmp -s - <(sed 's/"loss":[-0-9.e]*//' "$tmp/eval2.json") &&
+  awk -v a="$loss" -v b="$loss2" 'BEGIN { exit !((a - b) ^ 2 < 1e-12) }' || fail "eval --threads 2: $(cat "$tmp/eval2.json")"
 
 printf 'lovely food excellent\nrude cold service horrible\n' | "$rnnkit" predict --model "$tmp/s.safetensors" > "$tmp/pred.out"
 [ "$(sed -n 1p "$tmp/pred.out" | cut -d' ' -f1)" = pos ] || fail "predicted $(sed -n 1p "$tmp/pred.out") for a positive line"

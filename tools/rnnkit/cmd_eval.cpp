@@ -112,6 +112,8 @@ void print_classes(const nlohmann::json& j, bool tags) {
 }
 
 void run_eval(const EvalFlags& f) {
+  require(f.threads >= 1, "--threads must be >= 1");
+  set_threads(f.threads);
   const nlohmann::json j = eval_report(f);
   if (f.json) {
     std::printf("%s\n", j.dump().c_str());
@@ -153,6 +155,8 @@ void add_eval(CLI::App& app) {
   c->add_option("--label-column", f->label_column, "table/JSON label column")->capture_default_str();
   c->add_flag("--json", f->json, "print one JSON object");
   c->add_option("--batch-size", f->batch_size, "sequences per batch")->capture_default_str();
+  c->add_option("--threads", f->threads, "threads for preparing the data and for the model's arithmetic")
+      ->capture_default_str();
   c->callback([f] { run_eval(*f); });
 }
 

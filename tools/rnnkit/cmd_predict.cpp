@@ -21,6 +21,7 @@ struct PredictFlags {
   std::string model, data;
   int top_k = 1;
   bool json = false;
+  int threads = 1;
 };
 
 void print_tags(const Prediction& p, bool json) {
@@ -71,6 +72,8 @@ void run_predict_tags(const Predictor& predictor, const PredictFlags& f, std::is
 }
 
 void run_predict(const PredictFlags& f) {
+  require(f.threads >= 1, "--threads must be >= 1");
+  set_threads(f.threads);
   const Predictor predictor(f.model);
   const TaskState& st = predictor.state();
   require(st.task == Task::Classify || st.task == Task::Regress || st.task == Task::Tag,
@@ -143,6 +146,8 @@ void add_predict(CLI::App& app) {
   c->add_option("--data,-d", f->data, "a file with one text per line (default: stdin); audio models: an audio file, a folder of them, or a list of paths");
   c->add_option("--top-k,-k", f->top_k, "labels per line, most probable first")->capture_default_str();
   c->add_flag("--json", f->json, "one JSON object per line");
+  c->add_option("--threads", f->threads, "threads for encoding the texts and for the model's arithmetic")
+      ->capture_default_str();
   c->callback([f] { run_predict(*f); });
 }
 

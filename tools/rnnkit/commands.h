@@ -15,6 +15,7 @@ struct EvalFlags {
   std::string model, data, text_column = "text", label_column = "label";
   bool json = false;
   int batch_size = 64;
+  int threads = 1;  // the command's; eval_report runs on whatever set_threads set
 };
 // What `rnnkit eval --json` prints: the model's figures on labelled data (the task's metrics), one
 // JSON object. Throws Error naming the file on bad input. The first form loads flags.model; the second
