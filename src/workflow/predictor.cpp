@@ -122,9 +122,9 @@ std::vector<Prediction> Predictor::predict_texts(const std::vector<std::string>&
   std::vector<std::vector<int32_t>> ids =
       tagging ? std::vector<std::vector<int32_t>>(texts.size())
               : state_.encode_texts(texts.size(), [&](size_t i) { return std::string_view(texts[i]); });
-  std::vector<std::vector<std::string>> tokens(tagging ? texts.size() : 0);  // tagging: what each tag is for
-  for (size_t i = 0; i < texts.size() && tagging; ++i) {
-    // Tagging: whitespace tokens, each cleaned and looked up; one tag per token.
+  // Tagging: whitespace tokens, each cleaned and looked up; one tag per token, which `tokens` names.
+  std::vector<std::vector<std::string>> tokens(tagging ? texts.size() : 0);
+  for (size_t i = 0; i < tokens.size(); ++i) {
     std::istringstream words(texts[i]);
     for (std::string w; words >> w;) {
       tokens[i].push_back(w);

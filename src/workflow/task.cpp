@@ -68,7 +68,7 @@ std::vector<std::vector<int32_t>> TaskState::encode_texts(size_t n, FunctionRef<
 }
 
 std::vector<std::vector<int32_t>> TaskState::fit_text(const std::vector<std::string>& texts) {
-  std::vector<std::vector<int32_t>> ids = text.fit(texts);
+  std::vector<std::vector<int32_t>> ids = text.fit(texts);  // first: it builds the vocabulary read below
   return unk_for_empty(std::move(ids), text.vocab().unk_id());
 }
 

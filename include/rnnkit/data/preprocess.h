@@ -28,8 +28,8 @@ class TextPreprocessor {
   explicit TextPreprocessor(const TextPreprocessorConfig& config = {});
 
   // Trains the tokenizer (SentencePiece) and builds the vocabulary from the training texts, and
-  // returns them encoded as encode() would: each text is cleaned and tokenized once. The texts are
-  // cleaned and tokenized on every thread (parallel_slices), the vocabulary counted in their order.
+  // returns them encoded as encode() would: each text is cleaned once. The texts are cleaned,
+  // tokenized and counted on every thread (parallel_slices), each thread's counts then added up.
   std::vector<std::vector<int32_t>> fit(const std::vector<std::string>& texts);
   std::string clean(std::string_view raw) const;             // to_utf8 + clean_text
   std::vector<std::string> tokens(std::string_view raw) const;
