@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <condition_variable>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -188,6 +189,13 @@ void parallel_slices(int n, int min_slice, FunctionRef<void(int, int)> fn) {
   if (n <= 0) return;
   const int slices = slice_count(n, min_slice);
   run_slices(n, slices, [&](int s) { return int(int64_t(n) * s / slices); }, fn);
+}
+
+void parallel_for(size_t n, FunctionRef<void(size_t)> fn) {
+  require(n <= size_t(std::numeric_limits<int>::max()), "parallel_for over " + std::to_string(n) + " items");
+  parallel_slices(int(n), 1, [&](int begin, int end) {
+    for (int i = begin; i < end; ++i) fn(size_t(i));
+  });
 }
 
 int parallel_slice_count(int n, int min_slice) { return t_in_slice || n <= 0 ? 1 : slice_count(n, min_slice); }

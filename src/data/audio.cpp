@@ -54,8 +54,9 @@ int AudioFeatureConfig::frame_length() const { return int(std::lround(sample_rat
 int AudioFeatureConfig::hop_length() const { return int(std::lround(sample_rate * hop_ms / 1000.0)); }
 int AudioFeatureConfig::fft_size() const {
   if (n_fft > 0) return n_fft;
+  const int L = frame_length();
   int n = 1;
-  while (n < frame_length()) n *= 2;
+  while (n < L) n *= 2;
   return n;
 }
 
@@ -72,7 +73,7 @@ void AudioFeatureConfig::validate() const {
 
 std::vector<double> mel_filterbank(const AudioFeatureConfig& c) {
   c.validate();
-  const int bins = c.fft_size() / 2 + 1;
+  const int N = c.fft_size(), bins = N / 2 + 1;
   auto mel = [](double f) { return 2595.0 * std::log10(1.0 + f / 700.0); };
   auto hz = [](double m) { return 700.0 * (std::pow(10.0, m / 2595.0) - 1.0); };
   const double lo = mel(c.f_min), hi = mel(c.f_max > 0 ? c.f_max : c.sample_rate / 2.0);
@@ -82,7 +83,7 @@ std::vector<double> mel_filterbank(const AudioFeatureConfig& c) {
   for (int m = 0; m < c.n_mels; ++m) {
     const double left = points[size_t(m)], centre = points[size_t(m) + 1], right = points[size_t(m) + 2];
     for (int k = 0; k < bins; ++k) {
-      const double f = double(k) * c.sample_rate / c.fft_size();
+      const double f = double(k) * c.sample_rate / N;
       const double up = (f - left) / (centre - left), down = (right - f) / (right - centre);
       fb[size_t(m) * size_t(bins) + size_t(k)] = std::max(0.0, std::min(up, down));
     }
@@ -112,6 +113,16 @@ std::vector<float> log_mel(const AudioClip& clip, const AudioFeatureConfig& c, i
   if (frames == 0) return out;
 
   const std::vector<double> fb = mel_filterbank(c);
+  // Each triangular filter is zero outside [first[m], end[m]): the product runs over that stretch
+  // only (the zeros it skips would each add +0.0, which changes no sum).
+  std::vector<int> first(size_t(c.n_mels), 0), end(size_t(c.n_mels), 0);
+  for (int m = 0; m < c.n_mels; ++m) {
+    const double* row = fb.data() + size_t(m) * size_t(bins);
+    int a = 0, b = bins;
+    while (a < bins && row[a] == 0.0) ++a;
+    while (b > a && row[b - 1] == 0.0) --b;
+    first[size_t(m)] = a, end[size_t(m)] = b;
+  }
   std::vector<double> window(static_cast<size_t>(L));
   for (int n = 0; n < L; ++n) window[size_t(n)] = 0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * n / L);  // periodic
   double* in = fftw_alloc_real(size_t(N));
@@ -135,7 +146,7 @@ std::vector<float> log_mel(const AudioClip& clip, const AudioFeatureConfig& c, i
     for (int m = 0; m < c.n_mels; ++m) {
       double e = 0;
       const double* row = fb.data() + size_t(m) * size_t(bins);
-      for (int k = 0; k < bins; ++k) e += row[k] * power[size_t(k)];
+      for (int k = first[size_t(m)]; k < end[size_t(m)]; ++k) e += row[k] * power[size_t(k)];
       out[size_t(f) * size_t(c.n_mels) + size_t(m)] = float(std::log(std::max(e, c.log_floor)));
     }
   }

@@ -21,24 +21,11 @@ std::string TextPreprocessor::clean(std::string_view raw) const {
 
 std::vector<std::string> TextPreprocessor::tokens(std::string_view raw) const { return tokenizer_.tokenize(clean(raw)); }
 
-namespace {
-
-// f(i) for every i in [0, n), on every thread.
-template <typename F>
-void for_each_index(size_t n, F&& f) {
-  require(n <= size_t(std::numeric_limits<int>::max()), "too many texts: " + std::to_string(n));
-  parallel_slices(int(n), 1, [&](int begin, int end) {
-    for (int i = begin; i < end; ++i) f(size_t(i));
-  });
-}
-
-}  // namespace
-
 std::vector<std::vector<int32_t>> TextPreprocessor::fit(const std::vector<std::string>& texts) {
   require(texts.size() <= size_t(std::numeric_limits<int>::max()), "too many texts: " + std::to_string(texts.size()));
   const int n = int(texts.size());
   std::vector<std::string> cleaned(static_cast<size_t>(n));
-  for_each_index(size_t(n), [&](size_t i) { cleaned[i] = clean(texts[i]); });
+  parallel_for(size_t(n), [&](size_t i) { cleaned[i] = clean(texts[i]); });
   tokenizer_.fit(cleaned);  // SentencePiece trains here; the tokens below are the fitted tokenizer's
   // Each slice of texts counts its tokens apart, and the counts are added up. The tokens are not
   // kept (as strings they take eight times the room of the ids): they are made again to encode.
@@ -54,7 +41,7 @@ std::vector<std::vector<int32_t>> TextPreprocessor::fit(const std::vector<std::s
   for (const Vocabulary& c : counts) vocab_.add_counts(c);
   vocab_.build();
   std::vector<std::vector<int32_t>> ids(static_cast<size_t>(n));
-  for_each_index(size_t(n), [&](size_t i) {
+  parallel_for(size_t(n), [&](size_t i) {
     ids[i] = truncate(vocab_.encode(tokenizer_.tokenize(std::exchange(cleaned[i], {}))), config_.max_length,
                       config_.truncating);
   });
@@ -68,7 +55,7 @@ std::vector<int32_t> TextPreprocessor::encode(std::string_view raw) const {
 std::vector<std::vector<int32_t>> TextPreprocessor::encode_all(size_t n,
                                                                FunctionRef<std::string_view(size_t)> text) const {
   std::vector<std::vector<int32_t>> ids(n);
-  for_each_index(n, [&](size_t i) { ids[i] = encode(text(i)); });
+  parallel_for(n, [&](size_t i) { ids[i] = encode(text(i)); });
   return ids;
 }
 

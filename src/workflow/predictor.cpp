@@ -165,8 +165,15 @@ std::vector<Prediction> Predictor::predict_audio(const std::vector<std::string>&
   require_task();
   require(state_.audio_input, "this model reads texts or series, not audio files");
   require(batch_size >= 1, "batch size must be >= 1");
-  std::vector<std::vector<float>> frames;
-  for (const auto& path : paths) frames.push_back(state_.audio_frames(read_audio(path)));
+  // Read in groups (one at a time: libsndfile keeps its last error in one place for all threads),
+  // each group's features computed on every thread.
+  std::vector<std::vector<float>> frames(paths.size());
+  constexpr size_t kGroup = 64;
+  for (size_t g = 0; g < paths.size(); g += kGroup) {
+    std::vector<AudioClip> group;
+    for (size_t i = g; i < std::min(paths.size(), g + kGroup); ++i) group.push_back(read_audio(paths[i]));
+    parallel_for(group.size(), [&](size_t i) { frames[g + i] = state_.audio_frames(group[i]); });
+  }
   const AudioSource clips(std::move(frames), std::vector<int32_t>(paths.size(), 0), state_.audio_feature_count());
   std::vector<Prediction> out(paths.size());
   const CacheLease lease = take_cache();

@@ -317,15 +317,19 @@ Batch<float> AudioSource::batch(const std::vector<size_t>& indices) const {
 
 std::unique_ptr<AudioSource> audio_source(const TaskState& state, const std::vector<LabelledClip>& clips,
                                           std::vector<std::vector<float>> raw) {
-  std::vector<std::vector<float>> frames;
   std::vector<int32_t> labels;
-  for (size_t i = 0; i < clips.size(); ++i) {
-    const LabelledClip& c = clips[i];
+  for (const LabelledClip& c : clips) {
     const auto it = std::find(state.labels.begin(), state.labels.end(), c.label);
     require(it != state.labels.end(), c.clip.source + ": label '" + c.label + "' is not one the model knows");
     labels.push_back(int32_t(it - state.labels.begin()));
-    frames.push_back(raw.empty() ? state.audio_frames(c.clip) : state.scale_audio(std::move(raw[i])));
   }
+  require(raw.empty() || raw.size() == clips.size(), "audio_source: " + std::to_string(raw.size()) +
+                                                         " clips' features for " + std::to_string(clips.size()) +
+                                                         " clips");
+  std::vector<std::vector<float>> frames(clips.size());  // each clip's features on a thread of its own
+  parallel_for(clips.size(), [&](size_t i) {
+    frames[i] = raw.empty() ? state.audio_frames(clips[i].clip) : state.scale_audio(std::move(raw[i]));
+  });
   return std::make_unique<AudioSource>(std::move(frames), std::move(labels), state.audio_feature_count());
 }
 

@@ -288,7 +288,8 @@ TEST(Parallel, SlicesCoverTheRangeOnceWithEveryThreadCount) {
       parallel_slices(n, 1, [&](int begin, int end) {
         for (int i = begin; i < end; ++i) hits[size_t(i)]++;
       });
-      for (int i = 0; i < n; ++i) ASSERT_EQ(hits[size_t(i)].load(), 1) << "threads " << threads << " n " << n;
+      parallel_for(size_t(n), [&](size_t i) { hits[i] += 10; });  // item by item, on the same slices
+      for (int i = 0; i < n; ++i) ASSERT_EQ(hits[size_t(i)].load(), 11) << "threads " << threads << " n " << n;
     }
   }
   set_threads(1);

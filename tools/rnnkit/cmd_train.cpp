@@ -358,12 +358,10 @@ Prepared prepare_audio_classify(const TrainFlags& f) {
   p.state.labels = names;
   // The scaler: fitted on every training frame (features unscaled until then).
   const int F = p.state.audio_feature_count();
-  std::vector<std::vector<float>> raw;  // each training clip's features, computed once
+  std::vector<std::vector<float>> raw(train.size());  // each training clip's features, computed once
+  parallel_for(train.size(), [&](size_t i) { raw[i] = p.state.raw_audio_frames(train[i].clip); });
   std::vector<double> all;
-  for (const auto& c : train) {
-    raw.push_back(p.state.raw_audio_frames(c.clip));
-    all.insert(all.end(), raw.back().begin(), raw.back().end());
-  }
+  for (const auto& r : raw) all.insert(all.end(), r.begin(), r.end());
   require(!all.empty(), f.train + ": every clip is shorter than one " + std::to_string(a.frame_ms) + " ms frame");
   p.state.scaler = Scaler(ScalerKind::Standard);
   p.state.scaler.fit(all, F);
