@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "rnnkit/core/error.h"
+#include "rnnkit/core/parallel.h"
 #include "rnnkit/data/csv.h"
 
 namespace rnnkit {
@@ -184,11 +185,15 @@ TextDataset read_folders(const std::string& root, InvalidUtf8 invalid) {
     for (const std::string& f : c.files) {
       TextExample e;
       e.source = f;
-      e.text = to_utf8(read_file(f), invalid, f);
       e.labels = {c.label};
       ds.examples.push_back(std::move(e));
     }
   }
+  // The files read and decoded on every thread (an error names its file).
+  parallel_for(ds.examples.size(), [&](size_t i) {
+    TextExample& e = ds.examples[i];
+    e.text = to_utf8(read_file(e.source), invalid, e.source);
+  });
   return ds;
 }
 
