@@ -280,6 +280,12 @@ Prepared prepare_regress(const TrainFlags& f, TextPreprocessorConfig pc) {
   return p;
 }
 
+// The class ids of a classification split, text or audio.
+const std::vector<int32_t>& class_labels(const BatchSource& split) {
+  if (const auto* audio = dynamic_cast<const AudioSource*>(&split)) return audio->labels();
+  return dynamic_cast<const ClassifySource&>(split).labels();
+}
+
 Prepared prepare_classify(const TrainFlags& f, TextPreprocessorConfig pc) {
   Prepared p;
   p.state.task = Task::Classify;
@@ -528,16 +534,14 @@ void run_train(const TrainFlags& f) {
   std::vector<double> valid_values;
   std::vector<std::vector<int32_t>> valid_tags, valid_gold;  // per example
   if (task == Task::Classify) {
-    const std::vector<int32_t>* gold = nullptr;
-    if (const auto* c = dynamic_cast<const ClassifySource*>(data.valid.get())) gold = &c->labels();
-    else if (const auto* a = dynamic_cast<const AudioSource*>(data.valid.get())) gold = &a->labels();
+    const std::vector<int32_t>* gold = &class_labels(*data.valid);
     valid_classes.resize(data.valid->size());
     cb.metric_name = "accuracy";
     cb.valid_batch = class_argmax(model.config().output_size, valid_classes);
     cb.valid_metric = [&valid_classes, gold](const Model<float>&, double) {
       size_t right = 0;
-      for (size_t i = 0; gold && i < gold->size(); ++i) right += valid_classes[i] == (*gold)[i];
-      return gold && !gold->empty() ? double(right) / double(gold->size()) : 0.0;
+      for (size_t i = 0; i < gold->size(); ++i) right += valid_classes[i] == (*gold)[i];
+      return !gold->empty() ? double(right) / double(gold->size()) : 0.0;
     };
   } else if (task == Task::Tag) {
     valid_tags.resize(data.valid->size()), valid_gold.resize(data.valid->size());
@@ -622,10 +626,7 @@ void run_train(const TrainFlags& f) {
       std::printf("test: loss %.4f, perplexity %.3f, %.4f bits per token\n", test_loss, perplexity(test_loss),
                   bits_per_token(test_loss));
     } else {
-      const auto* audio = dynamic_cast<const AudioSource*>(data.test.get());
-      const std::vector<int32_t>& gold =
-          audio ? audio->labels() : static_cast<const ClassifySource&>(*data.test).labels();
-      const ClassificationReport r = classification_report(predicted, gold, C);
+      const ClassificationReport r = classification_report(predicted, class_labels(*data.test), C);
       std::printf("test: %lld examples, loss %.4f, accuracy %.4f, macro F1 %.4f\n", (long long)r.total, test_loss,
                   r.accuracy, r.macro_f1);
     }
