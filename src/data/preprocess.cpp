@@ -42,14 +42,15 @@ std::vector<std::vector<int32_t>> TextPreprocessor::fit(const std::vector<std::s
   vocab_.build();
   std::vector<std::vector<int32_t>> ids(static_cast<size_t>(n));
   parallel_for(size_t(n), [&](size_t i) {
-    ids[i] = truncate(vocab_.encode(tokenizer_.tokenize(std::exchange(cleaned[i], {}))), config_.max_length,
-                      config_.truncating);
+    ids[i] = vocab_.encode(
+        truncate(tokenizer_.tokenize(std::exchange(cleaned[i], {})), config_.max_length, config_.truncating));
   });
   return ids;
 }
 
 std::vector<int32_t> TextPreprocessor::encode(std::string_view raw) const {
-  return truncate(vocab_.encode(tokens(raw)), config_.max_length, config_.truncating);
+  // Cut before the lookup (a token is one id): the tokens past max_length are not looked up.
+  return vocab_.encode(truncate(tokens(raw), config_.max_length, config_.truncating));
 }
 
 std::vector<std::vector<int32_t>> TextPreprocessor::encode_all(size_t n,
