@@ -91,29 +91,34 @@ Batch<Real> token_batch(const std::vector<std::vector<int32_t>>& seqs, const std
                         const std::vector<std::vector<int32_t>>* step_labels) {
   Batch<Real> batch;
   batch.B = int(indices.size());
-  std::vector<std::vector<int32_t>> cut(indices.size()), cut_tags;
+  // Each sequence's kept tokens, as truncate() keeps them: [first, first + length), read in place.
+  std::vector<size_t> first(indices.size());
   for (size_t k = 0; k < indices.size(); ++k) {
     require(indices[k] < seqs.size(), "batch index " + std::to_string(indices[k]) + " is outside the data");
-    cut[k] = truncate(seqs[indices[k]], max_length, truncating);
-    batch.T = std::max(batch.T, int(cut[k].size()));
-    batch.lengths.push_back(int(cut[k].size()));
-    if (step_labels) {
-      require((*step_labels)[indices[k]].size() == seqs[indices[k]].size(),
-              "sequence " + std::to_string(indices[k]) + " has " + std::to_string(seqs[indices[k]].size()) +
-                  " tokens but " + std::to_string((*step_labels)[indices[k]].size()) + " tags");
-      cut_tags.push_back(truncate((*step_labels)[indices[k]], max_length, truncating));
-    }
+    const size_t n = seqs[indices[k]].size();
+    const size_t len = max_length > 0 ? std::min(n, size_t(max_length)) : n;
+    first[k] = truncating == Side::Front ? n - len : 0;
+    batch.T = std::max(batch.T, int(len));
+    batch.lengths.push_back(int(len));
+    if (step_labels)
+      require((*step_labels)[indices[k]].size() == n, "sequence " + std::to_string(indices[k]) + " has " +
+                                                          std::to_string(n) + " tokens but " +
+                                                          std::to_string((*step_labels)[indices[k]].size()) + " tags");
   }
-  const size_t TB = size_t(batch.T) * batch.B;
+  const size_t TB = size_t(batch.T) * batch.B, B = size_t(batch.B);
   batch.tokens.assign(TB, pad_id);
-  for (int b = 0; b < batch.B; ++b)
-    for (size_t t = 0; t < cut[size_t(b)].size(); ++t) batch.tokens[t * batch.B + size_t(b)] = cut[size_t(b)][t];
+  for (size_t b = 0; b < B; ++b) {
+    const int32_t* s = seqs[indices[b]].data() + first[b];
+    for (size_t t = 0; t < size_t(batch.lengths[b]); ++t) batch.tokens[t * B + b] = s[t];
+  }
   if (labels)
     for (size_t i : indices) batch.labels.push_back((*labels)[i]);
   if (step_labels) {
     batch.labels.assign(TB, -1);
-    for (int b = 0; b < batch.B; ++b)
-      for (size_t t = 0; t < cut_tags[size_t(b)].size(); ++t) batch.labels[t * batch.B + size_t(b)] = cut_tags[size_t(b)][t];
+    for (size_t b = 0; b < B; ++b) {
+      const int32_t* s = (*step_labels)[indices[b]].data() + first[b];
+      for (size_t t = 0; t < size_t(batch.lengths[b]); ++t) batch.labels[t * B + b] = s[t];
+    }
   }
   return batch;
 }

@@ -130,6 +130,14 @@ TEST(Sequence, TokenBatchIsTimeMajorWithTagsAndLengths) {
   EXPECT_EQ(b.labels, (std::vector<int32_t>{1, 0, 1, 1, -1, 0}));
   const std::vector<int32_t> labels = {7, 8, 9};
   EXPECT_EQ(token_batch<float>(seqs, {1, 2}, 0, 1, Side::Back, &labels).labels, (std::vector<int32_t>{8, 9}));
+  // cut to 2 steps at either end, the tags with their tokens
+  const Batch<float> back = token_batch<float>(seqs, {0, 1}, 0, 2, Side::Back, nullptr, &tags);
+  EXPECT_EQ(back.lengths, (std::vector<int>{2, 1}));
+  EXPECT_EQ(back.tokens, (std::vector<int32_t>{1, 4, 2, 0}));
+  EXPECT_EQ(back.labels, (std::vector<int32_t>{0, 1, 1, -1}));
+  const Batch<float> front = token_batch<float>(seqs, {0, 1}, 0, 2, Side::Front, nullptr, &tags);
+  EXPECT_EQ(front.tokens, (std::vector<int32_t>{2, 4, 3, 0}));
+  EXPECT_EQ(front.labels, (std::vector<int32_t>{1, 1, 0, -1}));
 }
 
 TEST(Sequence, BucketingCoversEveryIndexOnceAndCutsPadding) {
