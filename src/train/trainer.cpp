@@ -18,8 +18,10 @@ std::vector<std::vector<size_t>> length_sorted_batches(const BatchSource& data, 
   return length_sorted_batches(lengths, batch_size);
 }
 
-void forward_split(const Model<float>& model, const BatchSource& data, int batch_size, const SplitBatchFn& each) {
-  ModelCache<float> cache;
+void forward_split(const Model<float>& model, const BatchSource& data, int batch_size, const SplitBatchFn& each,
+                   ModelCache<float>* kept) {
+  ModelCache<float> own;
+  ModelCache<float>& cache = kept ? *kept : own;
   cache.inference = true;
   for (const auto& indices : length_sorted_batches(data, batch_size)) {
     const Batch<float> batch = data.batch(indices);

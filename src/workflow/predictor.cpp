@@ -133,19 +133,16 @@ std::vector<Prediction> Predictor::predict_texts(const std::vector<std::string>&
     if (ids[i].empty()) ids[i].push_back(state_.text.vocab().unk_id());  // still runs; no tags come back
   }
   std::vector<Prediction> out(texts.size());
-  const CacheLease lease = take_cache();
-  ModelCache<float>& cache = *lease;
-  const int32_t pad = state_.text.vocab().pad_id();
   const size_t C = size_t(model_->config().output_size);
-  std::vector<int> lengths(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) lengths[i] = int(ids[i].size());
-  for (const std::vector<size_t>& idx : length_sorted_batches(lengths, batch_size)) {
+  const ClassifySource source(std::move(ids), std::vector<int32_t>(texts.size(), 0), state_.text.vocab().pad_id());
+  const CacheLease lease = take_cache();
+  forward_split(*model_, source, batch_size, [&](const std::vector<size_t>& idx, const Batch<float>&,
+                                                 const ModelCache<float>& cache) {
     const size_t n = idx.size();
-    model_->forward(token_batch<float>(ids, idx, pad), cache, false, nullptr);
     if (!tagging) {
       std::vector<Prediction> answers = answer(cache.logits, n, k);
       for (size_t i = 0; i < n; ++i) out[idx[i]] = std::move(answers[i]);
-      continue;
+      return;
     }
     std::vector<float> p = cache.logits;
     model_->apply_head(p.data(), cache.rows);
@@ -157,7 +154,7 @@ std::vector<Prediction> Predictor::predict_texts(const std::vector<std::string>&
         out[idx[i]].tags.push_back({words[t], state_.labels[best], double(row[best])});
       }
     }
-  }
+  }, lease.get());
   return out;
 }
 
@@ -177,12 +174,11 @@ std::vector<Prediction> Predictor::predict_audio(const std::vector<std::string>&
   const AudioSource clips(std::move(frames), std::vector<int32_t>(paths.size(), 0), state_.audio_feature_count());
   std::vector<Prediction> out(paths.size());
   const CacheLease lease = take_cache();
-  ModelCache<float>& cache = *lease;
-  for (const std::vector<size_t>& idx : length_sorted_batches(clips, batch_size)) {  // clips of alike length together
-    model_->forward(clips.batch(idx), cache, false, nullptr);
+  forward_split(*model_, clips, batch_size, [&](const std::vector<size_t>& idx, const Batch<float>&,
+                                                const ModelCache<float>& cache) {  // clips of alike length together
     std::vector<Prediction> answers = answer(cache.logits, idx.size(), k);
     for (size_t i = 0; i < idx.size(); ++i) out[idx[i]] = std::move(answers[i]);
-  }
+  }, lease.get());
   return out;
 }
 

@@ -35,8 +35,10 @@ using SplitBatchFn = std::function<void(const std::vector<size_t>& indices, cons
 std::vector<std::vector<size_t>> length_sorted_batches(const BatchSource& data, int batch_size);
 
 // Runs the model in inference over every example of `data` once, in length_sorted_batches, and calls
-// `each` after every batch's forward.
-void forward_split(const Model<float>& model, const BatchSource& data, int batch_size, const SplitBatchFn& each);
+// `each` after every batch's forward; in `cache` when given (a caller's own, kept between calls),
+// else in a new one.
+void forward_split(const Model<float>& model, const BatchSource& data, int batch_size, const SplitBatchFn& each,
+                   ModelCache<float>* cache = nullptr);
 
 struct TrainerConfig {
   int epochs = 10;
