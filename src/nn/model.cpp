@@ -5,7 +5,9 @@
 #include <cmath>
 #include <type_traits>
 
+#include "src/core/blocked_gemm.h"
 #include "rnnkit/core/error.h"
+#include "rnnkit/core/parallel.h"
 #include "rnnkit/nn/dropout.h"
 #include "rnnkit/nn/activations.h"
 #include "rnnkit/nn/loss.h"
@@ -199,18 +201,18 @@ void Model<Real>::forward(const Batch<Real>& batch, ModelCache<Real>& cache, boo
     cache.features.resize(size_t(B) * DH);
     gather_last(cache.rnn_out.data(), T, B, config_.directions(), H, batch.lengths.data(), cache.features.data());
   } else if (config_.output == OutputMode::Mean) {
-    // features[b] = sum_{t < len_b} y[t, b] / len_b   (zero for an empty sequence)
+    // features[b] = sum_{t < len_b} y[t, b] / len_b (zero for an empty sequence), the steps added in
+    // order; sequences split over the threads (the pass reads all of the layer's output).
     cache.features.assign(size_t(B) * DH, Real(0));
-    for (int t = 0; t < T; ++t)
-      for (int b = 0; b < B; ++b)
-        if (t < batch.lengths[size_t(b)]) {
-          const Real* y = cache.rnn_out.data() + (size_t(t) * B + size_t(b)) * DH;
-          Real* f = cache.features.data() + size_t(b) * DH;
-          for (int k = 0; k < DH; ++k) f[k] += y[k];
-        }
-    for (int b = 0; b < B; ++b)
-      if (batch.lengths[size_t(b)] > 0)
-        for (int k = 0; k < DH; ++k) cache.features[size_t(b) * DH + k] /= Real(batch.lengths[size_t(b)]);
+    parallel_slices_weighted(B, 1, batch.lengths.data(), [&](int b0, int b1) {
+      for (int b = b0; b < b1; ++b) {
+        const int len = batch.lengths[size_t(b)];
+        if (len <= 0) continue;
+        Real* f = cache.features.data() + size_t(b) * DH;
+        add_rows(len, DH, cache.rnn_out.data() + size_t(b) * DH, int64_t(B) * DH, f, 0);
+        for (int k = 0; k < DH; ++k) f[k] /= Real(len);
+      }
+    });
   }
   const bool output_dropout = training && config_.output_dropout > 0.0;
   cache.features_are_rnn_out = config_.output == OutputMode::PerStep && !output_dropout;
@@ -305,14 +307,22 @@ void Model<Real>::backward(const Batch<Real>& batch, const ModelCache<Real>& cac
     scatter_last(dfeatures.data(), T, B, D, H, batch.lengths.data(), drnn_out.data());
     dy = drnn_out.data();
   } else if (config_.output == OutputMode::Mean) {
-    // dy[t, b] = dfeatures[b] / len_b on valid steps
-    drnn_out.assign(TB * DH, Real(0));
-    for (int t = 0; t < T; ++t)
-      for (int b = 0; b < B; ++b)
-        if (t < batch.lengths[size_t(b)])
-          for (int k = 0; k < DH; ++k)
-            drnn_out[(size_t(t) * B + size_t(b)) * DH + k] =
-                dfeatures[size_t(b) * DH + k] / Real(batch.lengths[size_t(b)]);
+    // dy[t, b] = dfeatures[b] / len_b on valid steps, zero on padded ones: each row written once,
+    // the steps split over the threads.
+    auto& share = cache.mean_share;  // (B, DH): dfeatures[b] / len_b
+    share.resize(size_t(B) * DH);
+    for (int b = 0; b < B; ++b)
+      for (int k = 0; k < DH; ++k)
+        share[size_t(b) * DH + k] = dfeatures[size_t(b) * DH + k] / Real(std::max(batch.lengths[size_t(b)], 1));
+    drnn_out.resize(TB * DH);
+    parallel_slices(T, 1, [&](int t0, int t1) {
+      for (int t = t0; t < t1; ++t)
+        for (int b = 0; b < B; ++b) {
+          Real* out = drnn_out.data() + (size_t(t) * B + size_t(b)) * DH;
+          if (t < batch.lengths[size_t(b)]) std::copy_n(share.data() + size_t(b) * DH, DH, out);
+          else std::fill_n(out, DH, Real(0));
+        }
+    });
     dy = drnn_out.data();
   }
 

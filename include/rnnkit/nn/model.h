@@ -101,8 +101,9 @@ struct ModelCache {
 
   // Backward's buffers, kept from call to call (a kept cache allocates and page-faults nothing once
   // the sizes settle): the gradients of the dense input, of rnn_out (a last-step or mean head only:
-  // a per-step head's input gradient is rnn_out's), and of the embedded inputs.
-  mutable AlignedVector<Real> dfeatures, drnn_out, dembedded;
+  // a per-step head's input gradient is rnn_out's), and of the embedded inputs; a mean head's
+  // per-sequence share of its gradient (B, D*H).
+  mutable AlignedVector<Real> dfeatures, drnn_out, dembedded, mean_share;
   mutable std::vector<Real> head_dlogits, head_dinput;
 };
 
