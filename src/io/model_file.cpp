@@ -2,7 +2,9 @@
 #include "rnnkit/io/model_file.h"
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <set>
 
 #include "rnnkit/core/error.h"
@@ -119,24 +121,34 @@ void save_model(const std::string& path, const Model<Real>& model, const std::st
                 const std::map<std::string, std::string>& extra, bool double_precision) {
   json pre = json::parse(preprocessing, nullptr, false);
   require(!pre.is_discarded() && pre.is_object(), path + ": preprocessing state must be a JSON object");
-  SafetensorsFile file;
-  file.metadata = extra;
-  file.metadata["format"] = kModelFormat;
-  file.metadata["format_version"] = std::to_string(kModelFormatVersion);
-  file.metadata["config"] = config_to_json(model.config());
-  file.metadata["preprocessing"] = pre.dump();
+  std::map<std::string, std::string> metadata = extra;
+  metadata["format"] = kModelFormat;
+  metadata["format_version"] = std::to_string(kModelFormatVersion);
+  metadata["config"] = config_to_json(model.config());
+  metadata["preprocessing"] = pre.dump();
+  // The parameters written from where they lie when they are stored as they are held, else converted.
+  const bool as_held = double_precision == std::is_same_v<Real, double>;
+  const DType dtype = double_precision ? DType::F64 : DType::F32;
+  const size_t width = double_precision ? sizeof(double) : sizeof(float);
   const ParamStore<Real>& ps = model.params();
+  std::vector<double> wide;
+  std::vector<float> narrow;
+  if (!as_held && double_precision) wide.resize(ps.size());
+  if (!as_held && !double_precision) narrow.resize(ps.size());
+  std::vector<TensorView> tensors;
   for (int i = 0; i < ps.count(); ++i) {
     const ParamInfo& p = ps.info(i);
-    if (double_precision) {
-      std::vector<double> v(ps.value(i), ps.value(i) + p.size);
-      file.add(p.name, p.shape, v.data());
-    } else {
-      std::vector<float> v(ps.value(i), ps.value(i) + p.size);
-      file.add(p.name, p.shape, v.data());
+    const void* data = ps.value(i);
+    if (!as_held && double_precision) {
+      std::copy_n(ps.value(i), p.size, wide.data() + p.offset);
+      data = wide.data() + p.offset;
+    } else if (!as_held) {
+      std::copy_n(ps.value(i), p.size, narrow.data() + p.offset);
+      data = narrow.data() + p.offset;
     }
+    tensors.push_back({p.name, dtype, p.shape, data, p.size * width});
   }
-  write_safetensors(path, file);
+  write_safetensors(path, metadata, tensors);
 }
 
 template <typename Real>

@@ -237,51 +237,76 @@ SafetensorsFile read_safetensors(const std::string& path) {
   return parse_safetensors(bytes.data(), bytes.size(), path);
 }
 
-std::vector<uint8_t> serialize_safetensors(const SafetensorsFile& file) {
+namespace {
+
+// The 8-byte header length and the JSON header (padded with spaces so the data starts 8-byte
+// aligned) of a file holding `tensors` in order; checks each view's size against its shape.
+std::string safetensors_header(const std::map<std::string, std::string>& metadata,
+                               const std::vector<TensorView>& tensors) {
   json header = json::object();
-  if (!file.metadata.empty()) {
+  if (!metadata.empty()) {
     json meta = json::object();
-    for (const auto& [k, v] : file.metadata) meta[k] = v;
+    for (const auto& [k, v] : metadata) meta[k] = v;
     header["__metadata__"] = meta;
   }
   uint64_t offset = 0;
-  for (const StoredTensor& t : file.tensors) {
-    require(size_t(shape_numel(t.shape)) * dtype_size(t.dtype) == t.bytes.size(),
-            "tensor '" + t.name + "' holds " + std::to_string(t.bytes.size()) + " bytes, which does not match shape " +
+  for (const TensorView& t : tensors) {
+    require(size_t(shape_numel(t.shape)) * dtype_size(t.dtype) == t.bytes,
+            "tensor '" + t.name + "' holds " + std::to_string(t.bytes) + " bytes, which does not match shape " +
                 shape_string(t.shape));
     require(t.name != "__metadata__" && !header.contains(t.name), "tensor name '" + t.name + "' is reserved or repeated");
-    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
-    offset += t.bytes.size();
+    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes}}};
+    offset += t.bytes;
   }
   std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');  // pad so the data starts 8-byte aligned
-  std::vector<uint8_t> out(8 + text.size() + offset);
+  text.append((8 - text.size() % 8) % 8, ' ');
   const uint64_t n = text.size();
+  std::string out(8, '\0');
   std::memcpy(out.data(), &n, 8);
-  std::memcpy(out.data() + 8, text.data(), text.size());
-  uint8_t* p = out.data() + 8 + text.size();
-  for (const StoredTensor& t : file.tensors) {
-    if (!t.bytes.empty()) std::memcpy(p, t.bytes.data(), t.bytes.size());
-    p += t.bytes.size();
+  return out + text;
+}
+
+std::vector<TensorView> views_of(const SafetensorsFile& file) {
+  std::vector<TensorView> views;
+  views.reserve(file.tensors.size());
+  for (const StoredTensor& t : file.tensors) views.push_back({t.name, t.dtype, t.shape, t.bytes.data(), t.bytes.size()});
+  return views;
+}
+
+}  // namespace
+
+std::vector<uint8_t> serialize_safetensors(const SafetensorsFile& file) {
+  const std::vector<TensorView> views = views_of(file);
+  const std::string header = safetensors_header(file.metadata, views);
+  size_t size = header.size();
+  for (const TensorView& t : views) size += t.bytes;
+  std::vector<uint8_t> out;
+  out.reserve(size);
+  out.insert(out.end(), header.begin(), header.end());
+  for (const TensorView& t : views) {
+    const auto* p = static_cast<const uint8_t*>(t.data);
+    out.insert(out.end(), p, p + t.bytes);
   }
   return out;
 }
 
-void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
+void write_file_atomically(const std::string& path, const std::vector<std::span<const uint8_t>>& pieces) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(path + ": cannot create " + tmp + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      const int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error(path + ": write failed: " + std::strerror(e) + " (the previous file, if any, is unchanged)");
+  for (const std::span<const uint8_t> piece : pieces) {
+    size_t done = 0;
+    while (done < piece.size()) {
+      const ssize_t w = ::write(fd, piece.data() + done, piece.size() - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        const int e = errno;
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw Error(path + ": write failed: " + std::strerror(e) + " (the previous file, if any, is unchanged)");
+      }
+      done += size_t(w);
     }
-    done += size_t(w);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     const int e = errno;
@@ -295,8 +320,20 @@ void write_file_atomically(const std::string& path, const std::vector<uint8_t>& 
   }
 }
 
+void write_file_atomically(const std::string& path, std::span<const uint8_t> bytes) {
+  write_file_atomically(path, std::vector<std::span<const uint8_t>>{bytes});
+}
+
+void write_safetensors(const std::string& path, const std::map<std::string, std::string>& metadata,
+                       const std::vector<TensorView>& tensors) {
+  const std::string header = safetensors_header(metadata, tensors);
+  std::vector<std::span<const uint8_t>> pieces{{reinterpret_cast<const uint8_t*>(header.data()), header.size()}};
+  for (const TensorView& t : tensors) pieces.emplace_back(static_cast<const uint8_t*>(t.data), t.bytes);
+  write_file_atomically(path, pieces);
+}
+
 void write_safetensors(const std::string& path, const SafetensorsFile& file) {
-  write_file_atomically(path, serialize_safetensors(file));
+  write_safetensors(path, file.metadata, views_of(file));
 }
 
 }  // namespace rnnkit

@@ -684,7 +684,7 @@ RegressReport regress_report(const Model<float>& model, const TaskState& st, con
 }
 
 void write_text_atomically(const std::string& path, const std::string& text) {
-  write_file_atomically(path, std::vector<uint8_t>(text.begin(), text.end()));
+  write_file_atomically(path, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
 }
 
 std::string history_json(const std::vector<EpochRecord>& history) {

@@ -54,20 +54,24 @@ std::atomic<bool> g_interrupted{false};
 // The resumable state after an epoch, beside the model: MODEL.ckpt.safetensors.
 void write_checkpoint(const std::string& path, const Model<float>& model, const TrainState& st,
                       const std::string& preprocessing) {
-  SafetensorsFile f;
+  std::vector<TensorView> tensors;  // written from where they lie
   const ParamStore<float>& ps = model.params();
   for (int i = 0; i < ps.count(); ++i) {
     const ParamInfo& p = ps.info(i);
-    f.add("current." + p.name, p.shape, st.model.data() + p.offset);
-    f.add("best." + p.name, p.shape, st.best.data() + p.offset);
+    const size_t bytes = p.size * sizeof(float);
+    tensors.push_back({"current." + p.name, DType::F32, p.shape, st.model.data() + p.offset, bytes});
+    tensors.push_back({"best." + p.name, DType::F32, p.shape, st.best.data() + p.offset, bytes});
   }
-  for (const auto& [name, buffer] : st.optimizer_state) f.add("optimizer." + name, {int64_t(buffer.size())}, buffer.data());
+  for (const auto& [name, buffer] : st.optimizer_state)
+    tensors.push_back({"optimizer." + name, DType::F32, {int64_t(buffer.size())}, buffer.data(),
+                       buffer.size() * sizeof(float)});
   nlohmann::json j = {{"epoch", st.epoch}, {"best_valid_loss", st.best_valid_loss}, {"bad_epochs", st.bad_epochs},
                       {"optimizer_steps", st.optimizer_steps}, {"lr", st.lr}, {"schedule_best", st.schedule_best},
                       {"schedule_bad_epochs", st.schedule_bad_epochs}, {"schedule_cooldown", st.schedule_cooldown}};
-  f.metadata = {{"format", "rnnkit-checkpoint"}, {"state", j.dump()}, {"history", history_json(st.history)},
-                {"config", config_to_json(model.config())}, {"preprocessing", preprocessing}};
-  write_safetensors(path, f);  // atomic
+  const std::map<std::string, std::string> metadata = {
+      {"format", "rnnkit-checkpoint"}, {"state", j.dump()}, {"history", history_json(st.history)},
+      {"config", config_to_json(model.config())}, {"preprocessing", preprocessing}};
+  write_safetensors(path, metadata, tensors);  // atomic
 }
 
 TrainState read_checkpoint(const std::string& path, const Model<float>& model, const std::string& preprocessing) {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -51,12 +52,26 @@ constexpr uint64_t kMaxSafetensorsHeader = 100'000'000;
 SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& where);
 SafetensorsFile read_safetensors(const std::string& path);
 
+// A tensor to write, its bytes read where they lie (they must outlive the write).
+struct TensorView {
+  std::string name;
+  DType dtype = DType::F32;
+  Shape shape;
+  const void* data = nullptr;
+  size_t bytes = 0;  // shape's element count * dtype_size(dtype)
+};
+
 std::vector<uint8_t> serialize_safetensors(const SafetensorsFile& file);
 // Writes atomically: a temporary file beside `path`, flushed, then renamed over it. A failure leaves
 // any previous file at `path` untouched.
 void write_safetensors(const std::string& path, const SafetensorsFile& file);
+// The same from the caller's buffers, in order: nothing of the file is copied in memory first (a
+// training checkpoint of every parameter four times over was copied twice and page-faulted in anew).
+void write_safetensors(const std::string& path, const std::map<std::string, std::string>& metadata,
+                       const std::vector<TensorView>& tensors);
 
-// Atomic write of arbitrary bytes, as above.
-void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes);
+// Atomic write of arbitrary bytes, as above: one buffer, or pieces written one after the other.
+void write_file_atomically(const std::string& path, std::span<const uint8_t> bytes);
+void write_file_atomically(const std::string& path, const std::vector<std::span<const uint8_t>>& pieces);
 
 }  // namespace rnnkit
