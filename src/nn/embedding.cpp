@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "rnnkit/core/error.h"
+#include "rnnkit/core/parallel.h"
 
 namespace rnnkit {
 
@@ -39,8 +40,11 @@ void Embedding<Real>::forward(const ParamStore<Real>& params, const int32_t* ids
       return "token id " + std::to_string(id) + " at position " + std::to_string(n) +
              " is outside the vocabulary [0, " + std::to_string(config_.num_embeddings) + ")";
     });
-    std::copy_n(w + int64_t(id) * E, E, y + int64_t(n) * E);
   }
+  // The rows gathered on every thread (a batch of long texts gathers megabytes).
+  parallel_slices(N, 1024, [&](int n0, int n1) {
+    for (int n = n0; n < n1; ++n) std::copy_n(w + int64_t(ids[n]) * E, E, y + int64_t(n) * E);
+  });
 }
 
 template <typename Real>
