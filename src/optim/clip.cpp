@@ -35,7 +35,11 @@ double grad_norm(const ParamStore<Real>& params) {
 
 template <typename Real>
 double clip_grad_norm(ParamStore<Real>& params, double max_norm) {
-  const double total = grad_norm(params);
+  return clip_grad_norm(params, max_norm, grad_norm(params));
+}
+
+template <typename Real>
+double clip_grad_norm(ParamStore<Real>& params, double max_norm, double total) {
   const double coef = max_norm / (total + 1e-6);
   if (coef < 1.0) {
     Real* g = params.grads().data();
@@ -59,6 +63,8 @@ template double grad_norm<float>(const ParamStore<float>&);
 template double grad_norm<double>(const ParamStore<double>&);
 template double clip_grad_norm<float>(ParamStore<float>&, double);
 template double clip_grad_norm<double>(ParamStore<double>&, double);
+template double clip_grad_norm<float>(ParamStore<float>&, double, double);
+template double clip_grad_norm<double>(ParamStore<double>&, double, double);
 template void clip_grad_value<float>(ParamStore<float>&, double);
 template void clip_grad_value<double>(ParamStore<double>&, double);
 

@@ -107,7 +107,9 @@ StepResult step_once(Model<Real>& model, Optimizer<Real>& optimizer, const Batch
   r.grad_norm = grad_norm(model.params());
   if (!std::isfinite(r.grad_norm)) throw Error(non_finite(model, batch, "gradient norm", r.grad_norm));
   if (options.clip_value > 0.0) clip_grad_value(model.params(), options.clip_value);
-  if (options.clip_norm > 0.0) clip_grad_norm(model.params(), options.clip_norm);
+  if (options.clip_norm > 0.0)  // the norm above, unless value clipping has changed the gradients since
+    clip_grad_norm(model.params(), options.clip_norm,
+                   options.clip_value > 0.0 ? grad_norm(model.params()) : r.grad_norm);
   optimizer.step(model.params());
   r.updates = 1;
   if (state) *state = std::move(final_state);  // the values only: no gradient flows into the next call

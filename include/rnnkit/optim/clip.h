@@ -9,6 +9,9 @@ namespace rnnkit {
 // Returns the global L2 norm before clipping.
 template <typename Real>
 double clip_grad_norm(ParamStore<Real>& params, double max_norm);
+// The same with the norm already taken (grad_norm of these gradients): one pass over them fewer.
+template <typename Real>
+double clip_grad_norm(ParamStore<Real>& params, double max_norm, double norm);
 
 // The global L2 norm of the trainable gradients.
 template <typename Real>
