@@ -100,7 +100,8 @@ def main():
                                                                kit["ragged_real_fraction"],
                                                                kit["unpadded_train_ms"] / kit["train_ms"],
                                                                kit["unpadded_rows"] / case[0],
-                                                               pt["ragged_train_ms"] / pt["train_ms"])
+                                                               pt["ragged_train_ms"] / pt["train_ms"],
+                                                               kit["update_ms"] / kit["train_ms"])
                 print(f"{cell} {case} t={threads}: rnnkit {r['rnnkit']['train_ms']:.1f} ms, "
                       f"oneDNN {r['onednn']['train_ms']:.1f} ms, PyTorch {r['pytorch']['train_ms']:.1f} ms",
                       file=sys.stderr, flush=True)
@@ -138,16 +139,21 @@ def main():
                   f"spread evenly from T/B to T, sorted) over a full one at {t0} and at {t1} threads; beside it, "
                   "the same real steps without padding (a full batch of the rows they fill) over the full one; "
                   "and PyTorch's padded batch (the same lengths through pack_padded_sequence) over its full one "
-                  "(oneDNN takes no lengths: a padded batch costs it the full time):", "",
+                  "(oneDNN takes no lengths: a padded batch costs it the full time); last, the step's update "
+                  "(zeroing the gradients, their norm and Adam: passes over every parameter that no padding "
+                  f"shortens) over the full step at {t0} thread, and the floor it sets: update + real steps * "
+                  "(full - update), what a padded batch whose rows ran as efficiently as the full batch's would "
+                  "cost:", "",
                   f"| cell | B, T, I, H, L, bi | speed-up | padded / full time, {t0} thr | {t1} thr | real steps "
                   f"| unpadded / full time, {t0} thr | {t1} thr | unpadded rows "
-                  f"| PyTorch padded / full, {t0} thr | {t1} thr |",
-                  "| --- " * 11 + "|"]
+                  f"| PyTorch padded / full, {t0} thr | {t1} thr | update / full, {t0} thr | floor, {t0} thr |",
+                  "| --- " * 13 + "|"]
         for (cell, case), ms in scaling.items():
             r0, r1 = ragged[(cell, case)][t0], ragged[(cell, case)][t1]
+            floor = r0[5] + r0[1] * (1 - r0[5])
             lines.append(f"| {cell} | {', '.join(map(str, case))} | {ms[t0] / ms[t1]:.2f} | {r0[0]:.2f} "
                          f"| {r1[0]:.2f} | {r0[1]:.2f} | {r0[2]:.2f} | {r1[2]:.2f} | {r0[3]:.2f} | {r0[4]:.2f} "
-                         f"| {r1[4]:.2f} |")
+                         f"| {r1[4]:.2f} | {r0[5]:.2f} | {floor:.2f} |")
     # The like-for-like step for oneDNN: its backward always computes the input's gradient
     # (diff_src_layer), which rnnkit's and PyTorch's training steps above leave out (nothing reads it).
     lines += ["", "oneDNN's backward always computes the first layer's input gradient (diff_src_layer); the training "
