@@ -125,27 +125,39 @@ struct GruCell {
 };
 
 // dst[t, b] = src[len_b - 1 - t, b] for t < len_b, src[t, b] otherwise (W values per row; row
-// strides lds, ldd). Its own inverse.
+// strides lds, ldd). Its own inverse. The steps are split over the threads (a slice copies at least
+// 64 KB): after the two directions, the reverse one's output is put back in order while the other
+// thread would wait.
+template <typename Real>
+int steps_per_slice(int B, int W) {
+  return std::max<int64_t>(1, (int64_t(64) << 10) / std::max<int64_t>(1, int64_t(B) * W * int64_t(sizeof(Real))));
+}
+
 template <typename Real>
 void reverse_in_lengths(const Real* src, int64_t lds, Real* dst, int64_t ldd, int T, int B, int W,
                         const int* lengths) {
-  for (int t = 0; t < T; ++t)
-    for (int b = 0; b < B; ++b) {
-      const int s = t < lengths[b] ? lengths[b] - 1 - t : t;
-      std::copy_n(src + (int64_t(s) * B + b) * lds, W, dst + (int64_t(t) * B + b) * ldd);
-    }
+  parallel_slices(T, steps_per_slice<Real>(B, W), [&](int t0, int t1) {
+    for (int t = t0; t < t1; ++t)
+      for (int b = 0; b < B; ++b) {
+        const int s = t < lengths[b] ? lengths[b] - 1 - t : t;
+        std::copy_n(src + (int64_t(s) * B + b) * lds, W, dst + (int64_t(t) * B + b) * ldd);
+      }
+  });
 }
 
-// dst[t, b] += src[len_b - 1 - t, b] (the reverse direction's input gradient, back in input order).
+// dst[t, b] += src[len_b - 1 - t, b] (the reverse direction's input gradient, back in input order),
+// the steps split over the threads.
 template <typename Real>
 void add_reversed(const Real* src, Real* dst, int T, int B, int W, const int* lengths) {
-  for (int t = 0; t < T; ++t)
-    for (int b = 0; b < B; ++b) {
-      const int s = t < lengths[b] ? lengths[b] - 1 - t : t;
-      const Real* in = src + (int64_t(s) * B + b) * W;
-      Real* out = dst + (int64_t(t) * B + b) * W;
-      for (int k = 0; k < W; ++k) out[k] += in[k];
-    }
+  parallel_slices(T, steps_per_slice<Real>(B, W), [&](int t0, int t1) {
+    for (int t = t0; t < t1; ++t)
+      for (int b = 0; b < B; ++b) {
+        const int s = t < lengths[b] ? lengths[b] - 1 - t : t;
+        const Real* in = src + (int64_t(s) * B + b) * W;
+        Real* out = dst + (int64_t(t) * B + b) * W;
+        for (int k = 0; k < W; ++k) out[k] += in[k];
+      }
+  });
 }
 
 // Rows per thread below which a direction's time loop is not split over threads.
@@ -882,11 +894,13 @@ void Recurrent<Real>::forward(const ParamStore<Real>& params, const Real* x, int
         } else if (live.empty()) {
           reverse_in_lengths(in, I, dc.x.data(), I, T, B, I, lengths);
         } else {  // the valid rows only; the reverse direction reads row (t, b) from step len_b - 1 - t
-          for (int64_t k = 0; k < R; ++k) {
-            const int64_t r = live[size_t(k)], t = r / B, b = r % B;
-            const int64_t src = d == 0 ? r : (lengths[b] - 1 - t) * B + b;
-            std::copy_n(in + src * I, I, dc.x.data() + k * I);
-          }
+          parallel_slices(int(R), 256, [&](int k0, int k1) {
+            for (int64_t k = k0; k < k1; ++k) {
+              const int64_t r = live[size_t(k)], t = r / B, b = r % B;
+              const int64_t src = d == 0 ? r : (lengths[b] - 1 - t) * B + b;
+              std::copy_n(in + src * I, I, dc.x.data() + k * I);
+            }
+          });
         }
         xs = dc.x.data();
       }
