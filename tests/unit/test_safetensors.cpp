@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <unistd.h>
 
 #include "rnnkit/core/error.h"
@@ -128,6 +129,38 @@ TEST(Safetensors, AtomicWriteLeavesThePreviousFileOnFailure) {
   EXPECT_THROW(read_safetensors((dir / "nope.safetensors").string()), Error);
   for (const auto& e : std::filesystem::directory_iterator(dir))
     EXPECT_EQ(e.path().filename(), "m.safetensors") << "no temporary file left behind";
+  std::filesystem::remove_all(dir);
+}
+
+// Written from the caller's buffers: the same file, byte for byte, as the serialised SafetensorsFile,
+// and a view whose size does not match its shape refused before the file at the path is touched.
+TEST(Safetensors, WritesFromViewsTheBytesOfTheSerialisedFile) {
+  const auto dir = std::filesystem::temp_directory_path() / ("rnnkit_stv_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "v.safetensors").string();
+  const std::vector<float> a = {1.5f, -2.0f, 3.25f, 0.0f, 1e-30f, 7.0f};
+  const std::vector<double> b = {0.1, 0.2};
+  SafetensorsFile f;
+  f.metadata["format"] = "rnnkit";
+  f.add("a", {2, 3}, a.data());
+  f.add("b", {2}, b.data());
+  f.add("empty", {0, 4}, static_cast<const float*>(nullptr));
+  const std::vector<TensorView> views = {{"a", DType::F32, {2, 3}, a.data(), a.size() * sizeof(float)},
+                                         {"b", DType::F64, {2}, b.data(), b.size() * sizeof(double)},
+                                         {"empty", DType::F32, {0, 4}, nullptr, 0}};
+  write_safetensors(path, f.metadata, views);
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<uint8_t> written((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(written, serialize_safetensors(f));
+
+  const std::vector<TensorView> wrong = {{"a", DType::F32, {2, 3}, a.data(), 5 * sizeof(float)}};
+  try {
+    write_safetensors(path, f.metadata, wrong);
+    ADD_FAILURE() << "wrote a view of 20 bytes as a 2 x 3 float tensor";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor 'a' holds 20 bytes"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(read_safetensors(path).find("a")->to_vector<float>(), a) << "the previous file is untouched";
   std::filesystem::remove_all(dir);
 }
 

@@ -94,6 +94,45 @@ TEST(Train, BackwardKeepsItsBuffersFromCallToCall) {
   EXPECT_EQ(dfeatures[2], dfeatures[1]);
 }
 
+// The work around the recurrent layers that splits over the threads (the embedding's gather, a mean
+// head's sums and their gradient, the reverse direction's reordering, a unidirectional layer's
+// gather of a padded batch's valid rows) keeps every sum in its order: 2 and 3 threads give the
+// logits and gradients of 1, bit for bit. Large enough for each of them to take more than one slice
+// (2,560 tokens, 64 steps).
+TEST(Train, ThreadCountDoesNotChangeAPaddedMeanHeadModel) {
+  for (bool bidirectional : {true, false}) {
+    ModelConfig c;
+    c.vocab_size = 50, c.embedding_dim = 8, c.cell = bidirectional ? CellKind::Gru : CellKind::Lstm;
+    c.hidden_size = 16, c.bidirectional = bidirectional, c.output = OutputMode::Mean;
+    c.output_size = 3, c.head = Head::Softmax;
+    Model<float> model(c);
+    Rng rng(12);
+    model.init(rng);
+    Batch<float> batch;
+    batch.T = 64, batch.B = 40;
+    for (int b = 0; b < batch.B; ++b) batch.lengths.push_back(b == 7 ? 0 : 1 + (b * 37) % batch.T);
+    for (int k = 0; k < batch.T * batch.B; ++k) batch.tokens.push_back(int32_t(rng.next() % 50));
+    for (int b = 0; b < batch.B; ++b) batch.labels.push_back(int32_t(rng.next() % 3));
+    auto run = [&](int threads) {
+      set_threads(threads);
+      ModelCache<float> cache;
+      model.forward(batch, cache, true, nullptr);
+      std::vector<float> dlogits(cache.logits.size());
+      model.loss(batch, cache, dlogits.data());
+      model.params().zero_grad();
+      model.backward(batch, cache, dlogits.data());
+      set_threads(1);
+      return std::pair{cache.logits, model.params().grads()};
+    };
+    const auto one = run(1);
+    for (int threads : {2, 3}) {
+      const auto many = run(threads);
+      EXPECT_EQ(many.first, one.first) << threads << " threads, bidirectional " << bidirectional;
+      EXPECT_EQ(many.second, one.second) << threads << " threads, bidirectional " << bidirectional;
+    }
+  }
+}
+
 // A per-step head on a padded batch runs on the valid steps only: their logits and every gradient are
 // those of each sequence run alone (the parameters' the sum over the sequences), the padded steps'
 // logits are the head's bias, and their rows of dlogits are not read.
