@@ -23,10 +23,13 @@ void forward_split(const Model<float>& model, const BatchSource& data, int batch
   ModelCache<float> own;
   ModelCache<float>& cache = kept ? *kept : own;
   cache.inference = true;
-  for (const auto& indices : length_sorted_batches(data, batch_size)) {
-    const Batch<float> batch = data.batch(indices);
+  // Longest batch first: the cache's buffers take their largest size once, instead of growing (and
+  // page-faulting fresh memory) batch after batch.
+  const auto batches = length_sorted_batches(data, batch_size);
+  for (auto it = batches.rbegin(); it != batches.rend(); ++it) {
+    const Batch<float> batch = data.batch(*it);
     model.forward(batch, cache, false, nullptr);
-    each(indices, batch, cache);
+    each(*it, batch, cache);
   }
 }
 
@@ -40,27 +43,32 @@ double evaluate_loss(const Model<float>& model, const BatchSource& data, int bat
   ModelCache<float>& cache = kept ? *kept : own;
   cache.inference = true;
   ModelState<float> state, next;
-  const auto add = [&](const std::vector<size_t>& indices, const Batch<float>& batch, const ModelState<float>* init,
+  // The batches run longest first (the cache takes its largest size once, as in forward_split); their
+  // loss sums are added up shortest first, as the batches are sorted, whatever order they ran in.
+  const auto batches = length_sorted_batches(data, batch_size);
+  std::vector<std::vector<double>> sums(batches.size());  // each batch's, a value per chunk of steps
+  const auto add = [&](size_t i, const Batch<float>& batch, const ModelState<float>* init,
                        ModelState<float>* final_state) {
     model.forward(batch, cache, false, nullptr, init, final_state);
-    if (each) each(indices, batch, cache);
+    if (each) each(batches[i], batch, cache);
     const int64_t n = count_targets(c, batch);
     if (n == 0) return;
-    total += model.loss(batch, cache, nullptr) * double(n);
+    sums[i].push_back(model.loss(batch, cache, nullptr) * double(n));
     targets += n;
   };
-  for (const auto& indices : length_sorted_batches(data, batch_size)) {
-    const Batch<float> batch = data.batch(indices);
+  for (size_t i = batches.size(); i-- > 0;) {
+    const Batch<float> batch = data.batch(batches[i]);
     if (!chunked || batch.T <= chunk_steps) {
-      add(indices, batch, nullptr, nullptr);
+      add(i, batch, nullptr, nullptr);
       continue;
     }
     for (int t0 = 0; t0 < batch.T; t0 += chunk_steps) {
-      add(indices, slice_steps(c, batch, t0, std::min(chunk_steps, batch.T - t0)), t0 == 0 ? nullptr : &state,
-          &next);
+      add(i, slice_steps(c, batch, t0, std::min(chunk_steps, batch.T - t0)), t0 == 0 ? nullptr : &state, &next);
       std::swap(state, next);
     }
   }
+  for (const auto& batch_sums : sums)
+    for (double s : batch_sums) total += s;
   return targets ? total / double(targets) : 0.0;
 }
 
