@@ -193,9 +193,24 @@ void parallel_slices(int n, int min_slice, FunctionRef<void(int, int)> fn) {
 
 void parallel_for(size_t n, FunctionRef<void(size_t)> fn) {
   require(n <= size_t(std::numeric_limits<int>::max()), "parallel_for over " + std::to_string(n) + " items");
+  // Each slice stops at its first failing item; the error rethrown is the lowest item's, the one a
+  // loop in order meets first, whichever thread failed first (a folder of files with several bad ones
+  // names the same one every run).
+  std::mutex mutex;
+  size_t first = n;
+  std::exception_ptr error;
   parallel_slices(int(n), 1, [&](int begin, int end) {
-    for (int i = begin; i < end; ++i) fn(size_t(i));
+    for (int i = begin; i < end; ++i) {
+      try {
+        fn(size_t(i));
+      } catch (...) {
+        const std::lock_guard<std::mutex> lock(mutex);
+        if (size_t(i) < first) first = size_t(i), error = std::current_exception();
+        return;
+      }
+    }
   });
+  if (error) std::rethrow_exception(error);
 }
 
 int parallel_slice_count(int n, int min_slice) { return t_in_slice || n <= 0 ? 1 : slice_count(n, min_slice); }

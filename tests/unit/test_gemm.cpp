@@ -295,6 +295,26 @@ TEST(Parallel, SlicesCoverTheRangeOnceWithEveryThreadCount) {
   set_threads(1);
 }
 
+// Whichever thread fails first, parallel_for rethrows the error of the lowest failing item (the one a
+// loop in order meets), every run.
+TEST(Parallel, ForRethrowsTheLowestFailingItemsError) {
+  for (int threads : {1, 2, 3}) {
+    set_threads(threads);
+    for (int run = 0; run < 20; ++run) {
+      try {
+        parallel_for(1000, [&](size_t i) {
+          if (i == 700 || i == 998) throw Error("item " + std::to_string(i));
+          if (i == 400 + size_t(run)) throw Error("item " + std::to_string(i));
+        });
+        ADD_FAILURE() << "no error";
+      } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()), "item " + std::to_string(400 + run)) << threads << " threads";
+      }
+    }
+  }
+  set_threads(1);
+}
+
 // Large products are split over the threads by rows of C, or by columns when C has few rows.
 TEST(Gemm, SplitOverThreadsMatchesReference) {
   set_threads(2);

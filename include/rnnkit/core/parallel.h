@@ -45,7 +45,8 @@ int thread_count();
 // several threads may call it at once (each gets the workers or runs alone), never deadlocking.
 void parallel_slices(int n, int min_slice, FunctionRef<void(int begin, int end)> fn);
 // fn(i) for every i in [0, n) (n < 2^31), in parallel_slices' contiguous slices: for items of real
-// work each (a text to clean, a clip's features), not single numbers.
+// work each (a text to clean, a clip's features), not single numbers. A slice stops at its first item
+// that throws; the exception rethrown is that of the lowest such item, as a loop in order would give.
 void parallel_for(size_t n, FunctionRef<void(size_t i)> fn);
 // The same with the slices' boundaries set by weight (weight[i] >= 0: item i's work, e.g. a sequence's
 // length) so that each slice's total is as even as it can be while keeping min_slice items: a batch
