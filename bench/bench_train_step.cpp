@@ -11,7 +11,7 @@
 //                                                   batch of about half real steps) and its
 //                                                   ragged_real_fraction, unpadded_train_ms (its real
 //                                                   steps as a full batch of unpadded_rows rows),
-//                                                   update_ms (zero_grad, norm and Adam update alone),
+//                                                   update_ms (the gradient norm and Adam update alone),
 //                                                   max_rss_mb
 //        bench_train_step CELL B T I H LAYERS BIDIR THREADS REPS train|train_dx|infer|ragged
 //                                                   the training step (without or with the input's
@@ -134,14 +134,14 @@ int one_case(int argc, char** argv) {
     std::printf("{\"train_dx_ms\": %.3f}\n", bench::best_ms(train_dx_step, reps));
     return 0;
   }
-  // The part of a training step that no padding shortens: zeroing the gradients, their norm and the
-  // Adam update, each a pass over every parameter (the weights' packing in the forward is another,
-  // not counted here). A padded batch whose rows ran as efficiently as a full batch's would cost
-  // update + real fraction * (full - update), above the real fraction of the full step.
+  // The part of a training step that no padding shortens: the gradients' norm and the Adam update,
+  // passes over every parameter (zero_grad only marks the gradients, which the backward's products
+  // then overwrite; the weights' packing in the forward is another pass, not counted here). A padded
+  // batch whose rows ran as efficiently as a full batch's would cost update + real fraction * (full -
+  // update), above the real fraction of the full step.
   auto update_ms = [&] {
     return bench::best_ms(
         [&] {
-          model.params().zero_grad();
           grad_norm(model.params());
           opt->step(model.params());
         },

@@ -140,8 +140,8 @@ def main():
                   "the same real steps without padding (a full batch of the rows they fill) over the full one; "
                   "and PyTorch's padded batch (the same lengths through pack_padded_sequence) over its full one "
                   "(oneDNN takes no lengths: a padded batch costs it the full time); last, the step's update "
-                  "(zeroing the gradients, their norm and Adam: passes over every parameter that no padding "
-                  f"shortens) over the full step at {t0} thread, and the floor it sets: update + real steps * "
+                  "(the gradients' norm and Adam: passes over every parameter that no padding shortens) "
+                  f"over the full step at {t0} thread, and the floor it sets: update + real steps * "
                   "(full - update), what a padded batch whose rows ran as efficiently as the full batch's would "
                   "cost:", "",
                   f"| cell | B, T, I, H, L, bi | speed-up | padded / full time, {t0} thr | {t1} thr | real steps "
