@@ -16,6 +16,10 @@ namespace rnnkit {
 
 namespace {
 
+// Values below which a pass over the recurrent output stays on one thread (64 KB of floats: waking
+// the other threads costs more than they would save).
+constexpr int64_t kSplitValues = int64_t(16) << 10;
+
 // A padded batch's valid rows (rows: RecurrentCache::live_rows, ascending) gathered for the head, and
 // its results put back; W values a row.
 // gather_rows: dst[k] = src[rows[k]].
@@ -204,7 +208,8 @@ void Model<Real>::forward(const Batch<Real>& batch, ModelCache<Real>& cache, boo
     // features[b] = sum_{t < len_b} y[t, b] / len_b (zero for an empty sequence), the steps added in
     // order; sequences split over the threads (the pass reads all of the layer's output).
     cache.features.assign(size_t(B) * DH, Real(0));
-    parallel_slices_weighted(B, 1, batch.lengths.data(), [&](int b0, int b1) {
+    const bool split = TB * DH >= kSplitValues;
+    parallel_slices_weighted(B, split ? 1 : std::max(B, 1), batch.lengths.data(), [&](int b0, int b1) {
       for (int b = b0; b < b1; ++b) {
         const int len = batch.lengths[size_t(b)];
         if (len <= 0) continue;
@@ -315,7 +320,8 @@ void Model<Real>::backward(const Batch<Real>& batch, const ModelCache<Real>& cac
       for (int k = 0; k < DH; ++k)
         share[size_t(b) * DH + k] = dfeatures[size_t(b) * DH + k] / Real(std::max(batch.lengths[size_t(b)], 1));
     drnn_out.resize(TB * DH);
-    parallel_slices(T, 1, [&](int t0, int t1) {
+    const int steps_per_slice = int(std::max<int64_t>(1, kSplitValues / std::max<int64_t>(1, int64_t(B) * DH)));
+    parallel_slices(T, steps_per_slice, [&](int t0, int t1) {
       for (int t = t0; t < t1; ++t)
         for (int b = 0; b < B; ++b) {
           Real* out = drnn_out.data() + (size_t(t) * B + size_t(b)) * DH;
