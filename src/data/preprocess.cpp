@@ -1,7 +1,6 @@
 // The text preprocessing pipeline and its JSON form.
 #include "rnnkit/data/preprocess.h"
 
-#include <algorithm>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -29,13 +28,11 @@ std::vector<std::vector<int32_t>> TextPreprocessor::fit(const std::vector<std::s
   tokenizer_.fit(cleaned);  // SentencePiece trains here; the tokens below are the fitted tokenizer's
   // Each slice of texts counts its tokens apart, and the counts are added up. The tokens are not
   // kept (as strings they take eight times the room of the ids): they are made again to encode.
-  const int slices = parallel_slice_count(n, 1);
-  std::vector<int> bounds(size_t(slices) + 1);
-  for (int s = 0; s <= slices; ++s) bounds[size_t(s)] = int(int64_t(n) * s / slices);
-  std::vector<Vocabulary> counts(size_t(slices), Vocabulary(config_.vocab));
-  parallel_slices_at(n, slices, bounds.data(), [&](int begin, int end) {
-    Vocabulary& c = counts[size_t(std::lower_bound(bounds.begin(), bounds.end(), begin) - bounds.begin())];
-    for (int i = begin; i < end; ++i) c.count(tokenizer_.tokenize(cleaned[size_t(i)]));
+  const size_t slices = size_t(parallel_slice_count(n, 1));  // one a thread
+  std::vector<Vocabulary> counts(slices, Vocabulary(config_.vocab));
+  parallel_for(slices, [&](size_t s) {
+    for (size_t i = size_t(n) * s / slices; i < size_t(n) * (s + 1) / slices; ++i)
+      counts[s].count(tokenizer_.tokenize(cleaned[i]));
   });
   vocab_ = Vocabulary(config_.vocab);
   for (const Vocabulary& c : counts) vocab_.add_counts(c);
