@@ -116,7 +116,7 @@ std::vector<Prediction> Predictor::predict_texts(const std::vector<std::string>&
                                          : "forecasts series: use forecast"));
   require(k >= 1, "top_k must be >= 1");
   require(batch_size >= 1, "batch size must be >= 1");
-  // Every text encoded first, then run in batches of texts of alike length (shortest first: little
+  // Every text encoded first, then run in batches of texts of alike length (forward_split: little
   // padding), each answer put back in the texts' order.
   const bool tagging = state_.task == Task::Tag;
   std::vector<std::vector<int32_t>> ids =

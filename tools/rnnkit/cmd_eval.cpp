@@ -112,8 +112,7 @@ void print_classes(const nlohmann::json& j, bool tags) {
 }
 
 void run_eval(const EvalFlags& f) {
-  require(f.threads >= 1, "--threads must be >= 1");
-  set_threads(f.threads);
+  use_threads(f.threads);
   const nlohmann::json j = eval_report(f);
   if (f.json) {
     std::printf("%s\n", j.dump().c_str());

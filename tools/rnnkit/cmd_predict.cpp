@@ -72,8 +72,7 @@ void run_predict_tags(const Predictor& predictor, const PredictFlags& f, std::is
 }
 
 void run_predict(const PredictFlags& f) {
-  require(f.threads >= 1, "--threads must be >= 1");
-  set_threads(f.threads);
+  use_threads(f.threads);
   const Predictor predictor(f.model);
   const TaskState& st = predictor.state();
   require(st.task == Task::Classify || st.task == Task::Regress || st.task == Task::Tag,

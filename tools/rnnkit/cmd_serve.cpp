@@ -31,8 +31,7 @@ extern "C" void on_stop_signal(int) {
 }
 
 void run_serve(const ServeFlags& f) {
-  require(f.threads >= 1, "--threads must be >= 1");
-  set_threads(f.threads);
+  use_threads(f.threads);
   auto predictor = std::make_shared<const Predictor>(f.model);
   Server server(predictor, f.config);
   const int port = server.bind();
